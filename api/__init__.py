@@ -1,0 +1,1 @@
+"""Steward's service layer: settings, database, Starlette app and CLI."""

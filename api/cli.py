@@ -1,0 +1,216 @@
+"""The ``steward`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from api.settings import Settings
+
+app = typer.Typer(
+    help="Steward: a GraphQL API for personal data that obeys a privacy policy.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(db, name="db")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    graceful_timeout: int = typer.Option(
+        30, min=0, help="On SIGTERM, seconds to let in-flight requests finish."
+    ),
+    log_format: str = typer.Option("json", help="json (one object per line) or text."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Serve the API with uvicorn; several workers share their metrics."""
+    import uvicorn
+
+    from api.logs import logging_config
+    from api.metrics import multiprocess_dir
+
+    settings = Settings()
+    if settings.dev_mode and host not in ("127.0.0.1", "::1", "localhost"):
+        raise typer.BadParameter("development mode answers on loopback only", param_hint="--host")
+    if log_format not in ("json", "text"):
+        raise typer.BadParameter("json or text", param_hint="--log-format")
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter("debug, info, warning or error", param_hint="--log-level")
+    with multiprocess_dir(workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            proxy_headers=False,
+            log_config=logging_config("json" if log_format == "json" else "text", log_level),
+            timeout_graceful_shutdown=graceful_timeout,
+        )
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database or migrate it to the newest schema."""
+    from api.database import upgrade
+
+    upgrade(Settings().database_url)
+    typer.echo("database is up to date")
+
+
+@app.command("demo-data")
+def demo_data(
+    customers: int = typer.Option(200, min=1, max=100_000, help="How many customers."),
+    seed: int = typer.Option(1, help="The same seed gives the same data."),
+    if_empty: bool = typer.Option(False, "--if-empty", help="Only into an empty database."),
+) -> None:
+    """Load realistic Persian and Vietnamese demo customers."""
+    from api.database import make_engine, session_factory, transaction
+    from api.demo import is_empty, load_demo_data
+
+    engine = make_engine(Settings().database_url)
+    with transaction(session_factory(engine)) as session:
+        if if_empty and not is_empty(session):
+            typer.echo("the database already holds customers; no demo data loaded")
+        else:
+            typer.echo(load_demo_data(session, customers=customers, seed=seed))
+    engine.dispose()
+
+
+@app.command()
+def policy(
+    markdown: bool = typer.Option(False, "--markdown", help="As a Markdown table."),
+) -> None:
+    """Print the policy matrix: each field's scopes and the purposes that may read it."""
+    from auth.policy import POLICY, markdown_table
+    from auth.purposes import Purpose
+
+    if markdown:
+        typer.echo(markdown_table())
+        return
+    letters = [purpose.letter for purpose in Purpose]
+    width = max(len(coordinate) for coordinate in POLICY)
+    scope_width = max(len(" + ".join(rule.scopes)) for rule in POLICY.values())
+    typer.echo(f"{'field':<{width}}  {'scopes':<{scope_width}}  " + " ".join(letters))
+    for coordinate, rule in POLICY.items():
+        marks = " ".join(
+            "x" if rule.purposes is None or purpose in rule.purposes else "." for purpose in Purpose
+        )
+        typer.echo(f"{coordinate:<{width}}  {' + '.join(rule.scopes):<{scope_width}}  {marks}")
+    typer.echo("")
+    for purpose in Purpose:
+        consent = " (consent required)" if purpose.consent_required else ""
+        typer.echo(f"{purpose.letter} {purpose.id}{consent}: {purpose.description}")
+
+
+def main() -> None:
+    """Entry point of the ``steward`` console script."""
+    app()
+
+
+# --- The built-in issuer: tokens, clients and revocations (auth/issuer.py, auth/clients.py) ---
+
+clients_app = typer.Typer(help="OAuth clients of the built-in issuer.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+
+
+@app.command()
+def token(
+    scope: str = typer.Option(..., help='Space-separated scopes, e.g. "me:read me:write".'),
+    sub: str = typer.Option("steward-cli", help="The subject (a customer's subject for me:*)."),
+    client_id: str = typer.Option("steward-cli", help="The client the token is for."),
+    ttl: int = typer.Option(3600, min=1, help="Lifetime in seconds."),
+) -> None:
+    """Print a signed access token from the built-in issuer, and nothing else."""
+    from auth.clients import normalize_scope
+    from auth.issuer import issue_token
+    from auth.keys import load_or_create
+
+    settings = Settings()
+    if not settings.builtin_issuer:
+        raise typer.BadParameter("the built-in issuer is off (STEWARD_BUILTIN_ISSUER=false)")
+    try:
+        scope = normalize_scope(scope)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--scope") from None
+    keys = load_or_create(settings.key_file)
+    typer.echo(issue_token(settings, keys, scope=scope, subject=sub, client_id=client_id, ttl=ttl))
+
+
+@clients_app.command("add")
+def clients_add(
+    name: str = typer.Argument(..., help="What the client is, e.g. courier-app."),
+    scope: str = typer.Option(..., help="Space-separated scopes the client may request."),
+) -> None:
+    """Register a client; prints {"client_id", "client_secret"} (the secret only here)."""
+    import json
+
+    from api.database import make_engine, session_factory, transaction
+    from auth.clients import register
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            client_id, secret = register(session, name, scope)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--scope") from None
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List the active clients: id, name, registration date and scope."""
+    from api.database import make_engine, session_factory, transaction
+    from auth.clients import list_clients
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            rows = list_clients(session)
+    finally:
+        engine.dispose()
+    for row in rows:
+        typer.echo(f"{row.client_id}\t{row.name}\t{row.created_at:%Y-%m-%d}\t{row.scope}")
+    if not rows:
+        typer.echo("no clients", err=True)
+
+
+@clients_app.command("remove")
+def clients_remove(
+    client_id: str = typer.Argument(..., help="The client's id."),
+) -> None:
+    """Remove a client: no new tokens, and its tokens are refused from the next request on."""
+    from api.database import make_engine, session_factory, transaction
+    from auth.clients import remove
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            removed = remove(session, client_id)
+    finally:
+        engine.dispose()
+    if not removed:
+        typer.echo(f"no active client {client_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed {client_id}")
+
+
+@app.command()
+def revoke(jti: str = typer.Argument(..., help="The token's jti claim.")) -> None:
+    """Refuse the token with this jti from the next request on."""
+    from api.database import make_engine, session_factory, transaction
+    from auth.clients import revoke as revoke_token
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            revoked = revoke_token(session, jti)
+    finally:
+        engine.dispose()
+    typer.echo(f"revoked {jti}" if revoked else f"{jti} was already revoked")

@@ -1,0 +1,1144 @@
+"""Realistic, reproducible demo data: Persian and Vietnamese customers of a solar retailer.
+
+Half of the customers live in Iran (names in Persian script, IRR, ``fa-IR``), half in Viet
+Nam (VND, ``vi-VN``). They come with addresses in real cities, orders in every status,
+consent histories (never asked, granted, withdrawn, granted again) and usage events. The
+same seed always yields the same rows: every random choice comes from one seeded
+``random.Random`` and seeded Faker instances, and time is measured from a fixed
+:data:`REFERENCE_NOW`, never from the clock.
+
+Emails use the reserved ``example.*`` domains, so no real mailbox can ever be reached, and
+no text holds anything resembling a payment card number.
+
+Example:
+    >>> with transaction(session_factory(engine)) as session:
+    ...     if is_empty(session):
+    ...         load_demo_data(session, customers=1000, seed=7)
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, NamedTuple, TypeVar
+
+import phonenumbers
+from faker import Faker
+from sqlalchemy import Column, Table, func, insert, select, text
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+from api.models import (
+    Address,
+    AddressLabel,
+    Consent,
+    ConsentSource,
+    ConsentStatus,
+    Customer,
+    CustomerStatus,
+    Order,
+    OrderItem,
+    OrderStatus,
+    UsageEvent,
+)
+from auth.purposes import Purpose
+from schema.ids import to_global_id
+
+__all__ = ["REFERENCE_NOW", "DemoSummary", "is_empty", "load_demo_data"]
+
+REFERENCE_NOW: Final = datetime(2026, 11, 1, tzinfo=UTC)
+"""The moment the demo data is generated "at"; all timestamps lie before it."""
+
+_T = TypeVar("_T")
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+_CUSTOMERS: Final = _table(Customer)
+_ADDRESSES: Final = _table(Address)
+_ORDERS: Final = _table(Order)
+_ITEMS: Final = _table(OrderItem)
+_CONSENTS: Final = _table(Consent)
+_EVENTS: Final = _table(UsageEvent)
+_HISTORY: Final = timedelta(days=3 * 365)
+_EMAIL_DOMAINS: Final = ("example.com", "example.net", "example.org")
+_PERSIAN_DIGITS: Final = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+_CONSENT_PURPOSES: Final = (Purpose.MARKETING.value, Purpose.ANALYTICS.value)
+_POLICY_VERSIONS: Final = (
+    (datetime(2023, 6, 1, tzinfo=UTC), "2023-06"),
+    (datetime(2024, 1, 15, tzinfo=UTC), "2024-01"),
+    (datetime(2025, 3, 1, tzinfo=UTC), "2025-03"),
+    (datetime(2026, 2, 1, tzinfo=UTC), "2026-02"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    """How many rows :func:`load_demo_data` inserted, per table."""
+
+    customers: int
+    addresses: int
+    orders: int
+    order_items: int
+    consents: int
+    usage_events: int
+
+
+def is_empty(session: Session) -> bool:
+    """Whether the database holds no customer at all (the cue to load demo data).
+
+    Args:
+        session: an open session.
+
+    Returns:
+        True when the ``customer`` table has no rows.
+    """
+    return session.scalar(select(_CUSTOMERS.c.id).limit(1)) is None
+
+
+def load_demo_data(session: Session, *, customers: int = 200, seed: int = 1) -> DemoSummary:
+    """Insert demo customers with their addresses, orders, consents and usage events.
+
+    Rows are added in the caller's transaction, which this function neither commits nor
+    rolls back. Existing rows are left alone: new ids continue after the existing ones
+    (from the sequences on PostgreSQL), so loading twice gives twice the customers.
+
+    The same ``seed`` and ``customers`` on an equally filled database give identical rows.
+    Every order status, and for both consent purposes each of "never asked", "granted",
+    "withdrawn" and "granted again", occurs as soon as there are enough customers to hold
+    them (five orders, four customers).
+
+    Args:
+        session: the session whose transaction receives the rows.
+        customers: how many customers to create, about half in Iran and half in Viet Nam.
+        seed: the seed of every random choice.
+
+    Returns:
+        The number of rows inserted per table.
+
+    Raises:
+        ValueError: ``customers`` is negative.
+    """
+    if customers < 0:
+        raise ValueError("customers must not be negative")
+    generator = _Generator(seed)
+    data = generator.generate(customers)
+    _assign_ids(session, data)
+    _unique_emails(session, data.customers, seed)
+    # Events mention order numbers, so they come once the numbers are final.
+    data.events = generator.events(data.customers)
+    for event, pk in zip(data.events, _new_ids(session, _EVENTS, len(data.events)), strict=True):
+        event.id = pk
+    rows = data.rows()
+    for table, values in rows:
+        if values:
+            session.execute(insert(table), values)
+    return DemoSummary(*(len(values) for _, values in rows))
+
+
+# --- Reference data -------------------------------------------------------------------------
+
+
+class _City(NamedTuple):
+    name: str
+    region: str
+    latitude: float
+    longitude: float
+    postal_prefix: str
+    area_code: str
+    weight: int
+    localities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Market:
+    country: str
+    language: str
+    currency: str
+    faker_locale: str
+    cities: tuple[_City, ...]
+    mobile_prefixes: tuple[str, ...]
+    postal_length: int
+    minor_per_major: int
+
+
+# fmt: off
+_IRAN_CITIES: Final = (
+    _City("تهران", "تهران", 35.6892, 51.3890, "1", "21", 30,
+          ("سعادت‌آباد", "پونک", "نارمک", "تهرانپارس", "یوسف‌آباد", "ونک", "شهرک غرب")),
+    _City("کرج", "البرز", 35.8400, 50.9391, "31", "26", 8, ("گوهردشت", "عظیمیه", "مهرشهر")),
+    _City("اصفهان", "اصفهان", 32.6546, 51.6680, "81", "31", 10,
+          ("جلفا", "خانه اصفهان", "سپاهان‌شهر")),
+    _City("مشهد", "خراسان رضوی", 36.2605, 59.6168, "91", "51", 10,
+          ("احمدآباد", "وکیل‌آباد", "قاسم‌آباد")),
+    _City("شیراز", "فارس", 29.5918, 52.5837, "71", "71", 8, ("معالی‌آباد", "قصرالدشت", "زرهی")),
+    _City("تبریز", "آذربایجان شرقی", 38.0962, 46.2738, "51", "41", 7, ("ائل‌گلی", "منظریه")),
+    _City("اهواز", "خوزستان", 31.3183, 48.6706, "61", "61", 5, ("کیانپارس", "گلستان")),
+    _City("قم", "قم", 34.6416, 50.8746, "37", "25", 4, ("پردیسان", "صفاشهر")),
+    _City("کرمان", "کرمان", 30.2839, 57.0834, "76", "34", 4, ("شهرک باهنر",)),
+    _City("یزد", "یزد", 31.8974, 54.3569, "89", "35", 5, ("صفائیه", "آزادشهر")),
+    _City("رشت", "گیلان", 37.2808, 49.5832, "41", "13", 3, ("گلسار",)),
+    _City("کرمانشاه", "کرمانشاه", 34.3142, 47.0650, "67", "83", 3, ("الهیه",)),
+    _City("بندرعباس", "هرمزگان", 27.1832, 56.2666, "79", "76", 3, ("گلشهر",)),
+)
+_VIETNAM_CITIES: Final = (
+    _City("Hà Nội", "TP. Hà Nội", 21.0278, 105.8342, "10", "24", 28, (
+        "Phường Dịch Vọng, Quận Cầu Giấy", "Phường Kim Mã, Quận Ba Đình",
+        "Phường Quảng An, Quận Tây Hồ", "Phường Láng Hạ, Quận Đống Đa",
+        "Phường Mỹ Đình 1, Quận Nam Từ Liêm", "Phường Trung Hòa, Quận Cầu Giấy")),
+    _City("Hồ Chí Minh", "TP. Hồ Chí Minh", 10.7769, 106.7009, "70", "28", 32, (
+        "Phường Bến Nghé, Quận 1", "Phường Võ Thị Sáu, Quận 3", "Phường Tân Phong, Quận 7",
+        "Phường 25, Quận Bình Thạnh", "Phường Thảo Điền, TP. Thủ Đức",
+        "Phường 12, Quận Tân Bình")),
+    _City("Đà Nẵng", "TP. Đà Nẵng", 16.0544, 108.2022, "55", "236", 7, (
+        "Phường Thạch Thang, Quận Hải Châu", "Phường An Hải Bắc, Quận Sơn Trà",
+        "Phường Mỹ An, Quận Ngũ Hành Sơn")),
+    _City("Hải Phòng", "TP. Hải Phòng", 20.8449, 106.6881, "18", "225", 5, (
+        "Phường Máy Tơ, Quận Ngô Quyền", "Phường Hoàng Văn Thụ, Quận Hồng Bàng")),
+    _City("Cần Thơ", "TP. Cần Thơ", 10.0452, 105.7469, "90", "292", 5, (
+        "Phường Tân An, Quận Ninh Kiều", "Phường An Khánh, Quận Ninh Kiều")),
+    _City("Biên Hòa", "Đồng Nai", 10.9574, 106.8429, "81", "251", 4,
+          ("Phường Tân Phong", "Phường Quyết Thắng")),
+    _City("Nha Trang", "Khánh Hòa", 12.2388, 109.1967, "65", "258", 3,
+          ("Phường Lộc Thọ", "Phường Vĩnh Hải")),
+    _City("Huế", "TP. Huế", 16.4637, 107.5909, "53", "234", 3,
+          ("Phường Vĩnh Ninh", "Phường Phú Hội")),
+    _City("Vũng Tàu", "Bà Rịa - Vũng Tàu", 10.3460, 107.0843, "79", "254", 3,
+          ("Phường Thắng Tam", "Phường 2")),
+    _City("Đà Lạt", "Lâm Đồng", 11.9404, 108.4583, "67", "263", 2, ("Phường 1", "Phường 9")),
+    _City("Buôn Ma Thuột", "Đắk Lắk", 12.6667, 108.0500, "63", "262", 2,
+          ("Phường Tân Lợi", "Phường Thắng Lợi")),
+    _City("Quy Nhơn", "Bình Định", 13.7820, 109.2197, "59", "256", 2,
+          ("Phường Lê Lợi", "Phường Nguyễn Văn Cừ")),
+    _City("Phan Thiết", "Bình Thuận", 10.9289, 108.1021, "77", "252", 2,
+          ("Phường Phú Thủy", "Phường Đức Nghĩa")),
+    _City("Phan Rang - Tháp Chàm", "Ninh Thuận", 11.5675, 108.9886, "66", "259", 2,
+          ("Phường Thanh Sơn", "Phường Mỹ Hương")),
+)
+# MCI (91x, 990-991), Irancell (93x, 90x), RighTel (92x); MCI is the largest.
+_IRAN_MOBILE: Final = (
+    "912", "912", "912", "919", "910", "913", "915", "917", "935", "936", "937", "938", "939",
+    "901", "902", "903", "905", "990", "991", "921", "922",
+)
+# Viettel (96-98, 86, 32-39), VinaPhone (91, 94, 88, 81-85), MobiFone (90, 93, 89, 70-79).
+_VIETNAM_MOBILE: Final = (
+    "96", "97", "98", "86", "32", "33", "34", "35", "36", "37", "38", "39", "91", "94", "88",
+    "81", "82", "83", "84", "85", "90", "93", "89", "70", "76", "77", "78", "79",
+)
+# fmt: on
+
+_IRAN: Final = _Market(
+    country="IR",
+    language="fa-IR",
+    currency="IRR",
+    faker_locale="fa_IR",
+    cities=_IRAN_CITIES,
+    mobile_prefixes=_IRAN_MOBILE,
+    postal_length=10,
+    minor_per_major=100,
+)
+_VIETNAM: Final = _Market(
+    country="VN",
+    language="vi-VN",
+    currency="VND",
+    faker_locale="vi_VN",
+    cities=_VIETNAM_CITIES,
+    mobile_prefixes=_VIETNAM_MOBILE,
+    postal_length=6,
+    minor_per_major=1,
+)
+
+_MARKETS: Final = (_IRAN, _VIETNAM)
+
+
+def _pairs(spec: str) -> dict[str, str]:
+    """``"علی=ali محمد_رضا=mohammadreza"`` as a mapping; ``_`` stands for a space."""
+    return dict(item.replace("_", " ").split("=") for item in spec.split())
+
+
+# Faker's fa_IR given names are the most popular names of 2012 births, and some of its
+# entries are broken (two names run together): names are accepted only when listed here,
+# which also gives each one its usual Latin spelling for the email address.
+_PERSIAN_GIVEN: Final = _pairs(
+    """
+    آراد=arad آرتین=artin آرش=arash آرمین=armin آریا=arya آرین=arian ابوالفضل=abolfazl
+    احسان=ehsan امیر_علی=amirali امیرحسین=amirhossein امیررضا=amirreza امیرعباس=amirabbas
+    امیرعلی=amirali امیرمحمد=amirmohammad امیرمهدی=amirmahdi ایلیا=iliya بنیامین=benyamin
+    حسام=hesam حسین=hossein دانیال=danial رضا=reza سامیار=samyar سبحان=sobhan سجاد=sajjad
+    سینا=sina طاها=taha عباس=abbas عرشیا=arshia عرفان=erfan علی=ali علی_اصغر=aliasghar
+    علی_اکبر=aliakbar علی_رضا=alireza علیرضا=alireza ماهان=mahan مبین=mobin متین=matin
+    محمد=mohammad محمد_طاها=mohammadtaha محمد_مهدی=mohammadmahdi محمدامین=mohammadamin
+    محمدجواد=mohammadjavad محمدحسین=mohammadhossein محمدرضا=mohammadreza محمدعلی=mohammadali
+    محمدمهدی=mohammadmahdi محمدپارسا=mohammadparsa محمدیاسین=mohammadyasin مهدی=mahdi
+    نیما=nima پارسا=parsa پرهام=parham کیان=kian یاسین=yasin یوسف=yousef
+    آتنا=atena آوا=ava آیدا=aida آیلین=ailin آیناز=aynaz اسرا=asra اسما=asma النا=elena
+    الناز=elnaz الینا=elina باران=baran بهار=bahar ثنا=sana حدیث=hadis حسنا=hosna حلما=helma
+    حنانه=hananeh رقیه=roghayeh رها=raha ریحانه=reyhaneh زهرا=zahra زینب=zeynab سارا=sara
+    سارینا=sarina ستایش=setayesh سوگند=sogand عسل=asal فاطمه=fatemeh فاطمه_زهرا=fatemehzahra
+    مائده=maedeh مبینا=mobina محدثه=mohadeseh محیا=mahya مریم=maryam معصومه=masoumeh
+    ملیکا=melika مهدیس=mahdis مهدیه=mahdieh مهسا=mahsa نازنین=nazanin
+    نازنین_زهرا=nazaninzahra نرگس=narges نیایش=niayesh هانیه=hanieh هستی=hasti هلیا=helia
+    پرنیا=parnia پریا=parya کوثر=kowsar کیانا=kiana یاسمین=yasamin یسنا=yasna یلدا=yalda
+    یگانه=yeganeh
+    حسن=hasan حمید=hamid مجید=majid سعید=saeed مسعود=masoud محسن=mohsen جواد=javad
+    مرتضی=morteza مصطفی=mostafa ناصر=naser بهروز=behrouz فرهاد=farhad داریوش=dariush
+    کامران=kamran بابک=babak پیمان=peyman سیاوش=siavash غلامرضا=gholamreza محمود=mahmoud
+    جمشید=jamshid منصور=mansour هوشنگ=houshang کاوه=kaveh امید=omid
+    لیلا=leila سمیرا=samira الهام=elham مهناز=mahnaz شهلا=shahla پروین=parvin فرشته=fereshteh
+    نسرین=nasrin مینا=mina مژگان=mozhgan شیرین=shirin آزاده=azadeh نگار=negar منیژه=manijeh
+    سیمین=simin طاهره=tahereh اعظم=azam ژاله=zhaleh فریبا=fariba رویا=roya شهناز=shahnaz
+    سودابه=soudabeh ناهید=nahid پریسا=parisa مهین=mahin
+    """
+)
+_PERSIAN_CLASSIC_MALE: Final = (
+    "علی", "محمد", "حسین", "حسن", "رضا", "مهدی", "حمید", "مجید", "سعید", "مسعود", "محسن",
+    "جواد", "مرتضی", "مصطفی", "ناصر", "بهروز", "فرهاد", "داریوش", "کامران", "بابک", "پیمان",
+    "سیاوش", "غلامرضا", "محمود", "جمشید", "منصور", "هوشنگ", "کاوه", "امید", "علیرضا", "عباس",
+)  # fmt: skip
+_PERSIAN_CLASSIC_FEMALE: Final = (
+    "فاطمه", "زهرا", "مریم", "معصومه", "لیلا", "سمیرا", "الهام", "مهناز", "شهلا", "پروین",
+    "فرشته", "نسرین", "مینا", "مژگان", "شیرین", "آزاده", "نگار", "منیژه", "سیمین", "طاهره",
+    "اعظم", "ژاله", "فریبا", "رویا", "شهناز", "زینب", "سودابه", "ناهید", "پریسا", "مهین",
+)  # fmt: skip
+_PERSIAN_SURNAMES: Final = _pairs(
+    """
+    ابوطالبی=abutalebi احمدی=ahmadi اشتری=ashtari اشرفی=ashrafi الوندی=alvandi
+    اکبرپور=akbarpour ایروانی=iravani بهرامی=bahrami بهمنی=bahmani تحسینی=tahsini
+    ترکاشوند=torkashvand تنزیلی=tanzili تهرانی=tehrani جعفرپور=jafarpour جلالی=jalali
+    جلیلی=jalili جنتی=jannati جهانی=jahani حریریان=haririan حسنی=hasani حمیدی=hamidi
+    خسروجردی=khosrojerdi دادفر=dadfar دایی=daei ربانی=rabbani رستمی=rostami رسته=rasteh
+    رسولی=rasouli رضازاده=rezazadeh رفیعی=rafiei روحانی=rouhani رودگر=roudgar زارع=zare
+    زارعی=zarei زمانی=zamani زنجانی=zanjani سرخوشیان=sarkhoshian سعیدی=saeedi سغیری=soghiri
+    سلطانی=soltani سماوات=samavat سمسار=semsar شادروان=shadravan شاکری=shakeri شبیری=shobeiri
+    شمشیری=shamshiri صارمی=saremi صنایعی=sanaei صیادی=sayyadi ضابطی=zabeti ضرغامی=zarghami
+    طلوعی=toloui ظفری=zafari عباسی=abbasi عبدالعلی=abdolali عبدالمالکی=abdolmaleki
+    عزیزی=azizi عقیلی=aghili علی_شاهی=alishahi علیجانی=alijani علیپور=alipour فرجی=faraji
+    قاضی=ghazi لاهوتی=lahouti لاچینی=lachini مجتبوی=mojtabavi مجتهدی=mojtahedi محجوب=mahjoub
+    محمدپور=mohammadpour محمدی=mohammadi معروف=maroof معین=moein ملکیان=malekian
+    منصوری=mansouri مهدیان=mahdian موحد=movahed موسوی=mousavi میردامادی=mirdamadi نامور=namvar
+    نعمتی=nemati نوبختی=nobakhti نوروزی=nowruzi نوری=nouri نیلوفری=niloufari هاشمی=hashemi
+    هدایت=hedayat همدانی=hamedani هنری=honari هوشیار=houshyar هومن=hooman وثاق=vesagh
+    ولاشجردی=valashjerdi پارسا=parsa پویان=pouyan چنگیزی=changizi کابلی=kaboli
+    کرمانی=kermani کریمی=karimi کمالی=kamali گلپایگانی=golpayegani یزدی=yazdi
+    """
+)
+_PERSIAN_SURNAME_LIST: Final = tuple(_PERSIAN_SURNAMES)
+_PERSIAN_STREETS: Final = (
+    "خیابان ولیعصر", "خیابان شریعتی", "خیابان آزادی", "خیابان انقلاب", "خیابان امام خمینی",
+    "خیابان طالقانی", "خیابان مطهری", "خیابان فردوسی", "خیابان حافظ", "خیابان سعدی",
+    "خیابان بهار", "خیابان جمهوری", "خیابان ستارخان", "خیابان پاسداران", "بلوار کشاورز",
+    "بلوار فردوس", "بلوار جمهوری اسلامی", "بلوار معلم", "بلوار چمران", "بزرگراه شهید بهشتی",
+)  # fmt: skip
+_PERSIAN_ALLEYS: Final = (
+    "لاله", "نسترن", "یاس", "نرگس", "اقاقیا", "بنفشه", "سوسن", "ارغوان", "صنوبر", "گلستان",
+)  # fmt: skip
+# Family names with their approximate share of the population.
+_VIETNAMESE_FAMILY: Final = (
+    ("Nguyễn", 38), ("Trần", 11), ("Lê", 9), ("Phạm", 7), ("Hoàng", 4), ("Huỳnh", 4),
+    ("Phan", 4), ("Vũ", 2), ("Võ", 2), ("Đặng", 2), ("Bùi", 2), ("Đỗ", 1), ("Hồ", 1),
+    ("Ngô", 1), ("Dương", 1), ("Lý", 1),
+)  # fmt: skip
+_VIETNAMESE_MIDDLE_FEMALE: Final = ("Thị", "Thị", "Thị", "Ngọc", "Thu", "Thanh", "Kim", "Bảo")
+_VIETNAMESE_MIDDLE_MALE: Final = ("Văn", "Văn", "Đức", "Quang", "Minh", "Hữu", "Thành", "Xuân")
+
+
+class _Product(NamedTuple):
+    sku: str
+    name_fa: str
+    name_vi: str
+    rials: tuple[int, int]
+    dong: tuple[int, int]
+
+
+# fmt: off
+_PANEL_550 = _Product("PV-MONO-550", "پنل خورشیدی مونوکریستال ۵۵۰ وات",
+                      "Tấm pin mặt trời Mono 550W", (130_000_000, 190_000_000),
+                      (2_300_000, 2_900_000))
+_PANEL_450 = _Product("PV-MONO-450", "پنل خورشیدی مونوکریستال ۴۵۰ وات",
+                      "Tấm pin mặt trời Mono 450W", (110_000_000, 150_000_000),
+                      (1_800_000, 2_300_000))
+_INVERTER_HYBRID = _Product("INV-HYB-5K", "اینورتر هیبریدی ۵ کیلووات", "Biến tần hybrid 5kW",
+                            (700_000_000, 1_000_000_000), (16_000_000, 24_000_000))
+_INVERTER_GRID = _Product("INV-GRID-10K", "اینورتر متصل به شبکه ۱۰ کیلووات",
+                          "Biến tần hòa lưới 10kW", (1_000_000_000, 1_500_000_000),
+                          (20_000_000, 30_000_000))
+_BATTERY_5 = _Product("BAT-LFP-5", "باتری لیتیوم‌آهن‌فسفات ۵ کیلووات‌ساعت",
+                      "Pin lưu trữ LiFePO4 5kWh", (1_200_000_000, 1_800_000_000),
+                      (25_000_000, 35_000_000))
+_BATTERY_10 = _Product("BAT-LFP-10", "باتری لیتیوم‌آهن‌فسفات ۱۰ کیلووات‌ساعت",
+                       "Pin lưu trữ LiFePO4 10kWh", (2_300_000_000, 3_200_000_000),
+                       (45_000_000, 60_000_000))
+_METER = _Product("MTR-SMART-1P", "کنتور هوشمند تک‌فاز", "Công tơ điện tử thông minh 1 pha",
+                  (50_000_000, 80_000_000), (1_200_000, 2_200_000))
+_MOUNTING = _Product("MNT-ROOF-KIT", "پایه نصب پنل روی بام", "Khung giá đỡ tấm pin áp mái",
+                     (20_000_000, 35_000_000), (350_000, 550_000))
+_CABLE = _Product("CBL-DC-6-50M", "کابل سولار ۶ میلی‌متر مربع، ۵۰ متر",
+                  "Cáp DC năng lượng mặt trời 6mm², 50m", (50_000_000, 80_000_000),
+                  (1_100_000, 1_600_000))
+_MONITOR = _Product("MON-WIFI", "ماژول پایش وای‌فای", "Thiết bị giám sát WiFi",
+                    (40_000_000, 70_000_000), (900_000, 1_500_000))
+_INSTALLATION = _Product("SRV-INSTALL", "نصب و راه‌اندازی سامانه",
+                         "Dịch vụ lắp đặt và nghiệm thu hệ thống", (300_000_000, 900_000_000),
+                         (5_000_000, 15_000_000))
+_SURVEY = _Product("SRV-SURVEY", "بازدید فنی و برآورد محل نصب", "Khảo sát kỹ thuật tại công trình",
+                   (25_000_000, 50_000_000), (500_000, 1_000_000))
+# fmt: on
+
+_Basket = list[tuple[_Product, int]]
+
+
+def _system(rng: random.Random) -> _Basket:
+    panels = rng.randint(6, 16)
+    basket: _Basket = [(rng.choice((_PANEL_550, _PANEL_450)), panels)]
+    basket.append((rng.choice((_INVERTER_HYBRID, _INVERTER_GRID)), 1))
+    if rng.random() < 0.4:
+        basket.append((rng.choice((_BATTERY_5, _BATTERY_10)), rng.randint(1, 2)))
+    else:
+        basket.append((_MOUNTING, panels))
+    return [*basket, (_INSTALLATION, 1)]
+
+
+def _expansion(rng: random.Random) -> _Basket:
+    panels = rng.randint(2, 8)
+    basket: _Basket = [(rng.choice((_PANEL_550, _PANEL_450)), panels), (_MOUNTING, panels)]
+    return [*basket, (_CABLE, 1)] if rng.random() < 0.5 else basket
+
+
+def _storage(rng: random.Random) -> _Basket:
+    basket: _Basket = [(rng.choice((_BATTERY_5, _BATTERY_10)), rng.randint(1, 2))]
+    if rng.random() < 0.4:
+        basket.append((_MONITOR, 1))
+    return [*basket, (_INSTALLATION, 1)]
+
+
+def _storage_kit(rng: random.Random) -> _Basket:
+    basket: _Basket = [(rng.choice((_BATTERY_5, _BATTERY_10)), rng.randint(1, 2))]
+    return [*basket, (_CABLE, 1)] if rng.random() < 0.5 else basket
+
+
+def _meter(rng: random.Random) -> _Basket:
+    return [(_METER, 1)] if rng.random() < 0.7 else [(_METER, 1), (_MONITOR, 1)]
+
+
+def _meter_installed(rng: random.Random) -> _Basket:
+    return [(_METER, 1), (_INSTALLATION, 1)]
+
+
+def _accessories(rng: random.Random) -> _Basket:
+    picked = rng.sample((_CABLE, _MONITOR, _MOUNTING), rng.randint(1, 3))
+    return [(p, rng.randint(2, 6) if p is _MOUNTING else rng.randint(1, 2)) for p in picked]
+
+
+def _survey(rng: random.Random) -> _Basket:
+    return [(_SURVEY, 1)]
+
+
+class _Kind(NamedTuple):
+    basket: Callable[[random.Random], _Basket]
+    weight: int
+    installed: bool
+    shipped: bool
+
+
+_KINDS: Final = (
+    _Kind(_system, 30, installed=True, shipped=False),
+    _Kind(_expansion, 12, installed=False, shipped=True),
+    _Kind(_storage, 10, installed=True, shipped=False),
+    _Kind(_storage_kit, 5, installed=False, shipped=True),
+    _Kind(_meter, 8, installed=False, shipped=True),
+    _Kind(_meter_installed, 7, installed=True, shipped=False),
+    _Kind(_accessories, 18, installed=False, shipped=True),
+    _Kind(_survey, 10, installed=False, shipped=False),
+)
+_STATUS_WEIGHTS: Final = {
+    OrderStatus.PENDING: 8,
+    OrderStatus.PAID: 10,
+    OrderStatus.SHIPPED: 12,
+    OrderStatus.INSTALLED: 58,
+    OrderStatus.CANCELLED: 12,
+}
+# How old (in days) an order in each status plausibly is.
+_STATUS_AGE: Final = {
+    OrderStatus.PENDING: (0, 10),
+    OrderStatus.PAID: (1, 21),
+    OrderStatus.SHIPPED: (3, 45),
+    OrderStatus.INSTALLED: (10, _HISTORY.days),
+    OrderStatus.CANCELLED: (0, _HISTORY.days),
+}
+_CONSENT_PATTERNS: Final = {
+    Purpose.MARKETING.value: {"never": 30, "granted": 35, "withdrawn": 22, "regranted": 13},
+    Purpose.ANALYTICS.value: {"never": 35, "granted": 40, "withdrawn": 17, "regranted": 8},
+}
+_PROFILE_CHANGES: Final = ("email", "mobile phone", "landline phone", "address", "language")
+_SUPPORT_TOPICS: Final = (
+    "installation scheduling", "inverter error code", "invoice question", "warranty claim",
+    "net metering application", "battery performance", "delivery date",
+)  # fmt: skip
+
+# --- Generation -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Customer:
+    market: _Market
+    home: _City
+    created_at: datetime
+    first_name: str
+    last_name: str
+    date_of_birth: date | None
+    email: str
+    mobile_phone: str
+    landline_phone: str | None
+    id: int = 0
+    updated_at: datetime | None = None
+    addresses: list[_Address] = field(default_factory=list)
+    orders: list[_Order] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Address:
+    customer: _Customer
+    label: str
+    line1: str
+    line2: str | None
+    city: _City
+    postal_code: str
+    latitude: float
+    longitude: float
+    is_default: bool
+    id: int = 0
+
+
+@dataclass(slots=True)
+class _Order:
+    customer: _Customer
+    status: str
+    placed_at: datetime
+    address: _Address
+    basket: list[tuple[_Product, int, int]]
+    payment_reference: str | None
+    payment_tracking_code: str | None
+    id: int = 0
+    number: str = ""
+
+
+@dataclass(slots=True)
+class _Consent:
+    customer: _Customer
+    purpose: str
+    status: str
+    recorded_at: datetime
+    source: str
+    id: int = 0
+
+
+@dataclass(slots=True)
+class _Event:
+    customer: _Customer
+    occurred_at: datetime
+    kind: str
+    detail: str
+    id: int = 0
+
+
+@dataclass(slots=True)
+class _Data:
+    customers: list[_Customer]
+    addresses: list[_Address]
+    orders: list[_Order]
+    consents: list[_Consent]
+    events: list[_Event]
+    item_ids: list[int] = field(default_factory=list)
+
+    @property
+    def item_count(self) -> int:
+        return sum(len(order.basket) for order in self.orders)
+
+    def rows(self) -> list[tuple[Table, list[dict[str, Any]]]]:
+        """Every table's rows, parents before children."""
+        items: list[dict[str, Any]] = []
+        ids = iter(self.item_ids)
+        for order in self.orders:
+            for product, quantity, unit_price in order.basket:
+                name = product.name_fa if order.customer.market is _IRAN else product.name_vi
+                items.append(
+                    {
+                        "id": next(ids),
+                        "order_id": order.id,
+                        "sku": product.sku,
+                        "name": name,
+                        "quantity": quantity,
+                        "unit_price": unit_price,
+                    }
+                )
+        return [
+            (_CUSTOMERS, [_customer_row(c) for c in self.customers]),
+            (_ADDRESSES, [_address_row(a) for a in self.addresses]),
+            (_ORDERS, [_order_row(o) for o in self.orders]),
+            (_ITEMS, items),
+            (_CONSENTS, [_consent_row(c) for c in self.consents]),
+            (_EVENTS, [_event_row(e) for e in self.events]),
+        ]
+
+
+class _Generator:
+    """All random choices, in a fixed order, from one seed."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.fakers: dict[str, Any] = {}
+        for market in _MARKETS:
+            fake = Faker(market.faker_locale)
+            fake.seed_instance(seed)
+            self.fakers[market.country] = fake
+        self.emails: set[str] = set()
+        self.payment_references: set[str] = set()
+
+    def generate(self, count: int) -> _Data:
+        rng = self.rng
+        markets = [_IRAN] * ((count + 1) // 2) + [_VIETNAM] * (count // 2)
+        rng.shuffle(markets)
+        # Customers sign up at a growing rate; ids follow sign-up order, as in production.
+        created = sorted(
+            REFERENCE_NOW - _HISTORY + (_HISTORY - timedelta(days=1)) * rng.random() ** 0.8
+            for _ in range(count)
+        )
+        customers = [
+            self.customer(market, created_at.replace(microsecond=0))
+            for market, created_at in zip(markets, created, strict=True)
+        ]
+        addresses = [a for c in customers for a in self.addresses(c)]
+        orders = self.orders(customers)
+        consents = self.consents(customers)
+        return _Data(customers, addresses, orders, consents, events=[])
+
+    def customer(self, market: _Market, created_at: datetime) -> _Customer:
+        rng = self.rng
+        female = rng.random() < 0.5
+        birth: date | None = None
+        if rng.random() >= 0.04:
+            youngest = _years_before(REFERENCE_NOW.date(), 18)
+            oldest = _years_before(REFERENCE_NOW.date(), 86) + timedelta(days=1)
+            span = (youngest - oldest).days
+            birth = youngest - timedelta(days=int(rng.triangular(0, span, 22 * 365)))
+        if market is _IRAN:
+            first, last, latin_first, latin_last = self.persian_name(female, birth)
+        else:
+            first, last, latin_first, latin_last = self.vietnamese_name(female)
+        home = _weighted(rng, market.cities, [c.weight for c in market.cities])
+        landline = None
+        if rng.random() < 0.65:
+            landline = self.phone(market, home.area_code, 10 - len(home.area_code), mobile=False)
+        return _Customer(
+            market=market,
+            home=home,
+            created_at=created_at,
+            first_name=first,
+            last_name=last,
+            date_of_birth=birth,
+            email=self.email(latin_first, latin_last, birth),
+            mobile_phone=self.phone(market, rng.choice(market.mobile_prefixes), 7, mobile=True),
+            landline_phone=landline,
+        )
+
+    def persian_name(self, female: bool, birth: date | None) -> tuple[str, str, str, str]:
+        rng, fake = self.rng, self.fakers["IR"]
+        older = birth.year < 1992 if birth else rng.random() < 0.6
+        if older and rng.random() < 0.85:
+            first = rng.choice(_PERSIAN_CLASSIC_FEMALE if female else _PERSIAN_CLASSIC_MALE)
+        else:
+            draw = fake.first_name_female if female else fake.first_name_male
+            first = _accepted(lambda: _persian(draw()), _PERSIAN_GIVEN) or rng.choice(
+                _PERSIAN_CLASSIC_FEMALE if female else _PERSIAN_CLASSIC_MALE
+            )
+        last = _accepted(lambda: _persian(fake.last_name()), _PERSIAN_SURNAMES) or rng.choice(
+            _PERSIAN_SURNAME_LIST
+        )
+        return first, last, _PERSIAN_GIVEN[first].replace(" ", ""), _PERSIAN_SURNAMES[last]
+
+    def vietnamese_name(self, female: bool) -> tuple[str, str, str, str]:
+        rng, fake = self.rng, self.fakers["VN"]
+        family = _weighted(rng, *zip(*_VIETNAMESE_FAMILY, strict=True))
+        given = str(fake.first_name_female() if female else fake.first_name_male())
+        middles = _VIETNAMESE_MIDDLE_FEMALE if female else _VIETNAMESE_MIDDLE_MALE
+        middle = rng.choice([m for m in middles if m != given])
+        return f"{middle} {given}", family, _latin(given), _latin(family)
+
+    def email(self, first: str, last: str, birth: date | None) -> str:
+        rng = self.rng
+        year = f"{birth.year % 100:02d}" if birth else f"{rng.randint(10, 99)}"
+        local = rng.choice(
+            (
+                f"{first}.{last}",
+                f"{first}{last}",
+                f"{first}.{last}{year}",
+                f"{first[0]}{last}",
+                f"{last}.{first}",
+                f"{first}_{last}{rng.randint(1, 99)}",
+            )
+        )
+        address = f"{local}@{rng.choice(_EMAIL_DOMAINS)}"
+        while address in self.emails:
+            address = f"{local}{rng.randint(1, 999)}@{rng.choice(_EMAIL_DOMAINS)}"
+        self.emails.add(address)
+        return address
+
+    def phone(self, market: _Market, prefix: str, digits: int, *, mobile: bool) -> str:
+        """A valid E.164 number: ``prefix`` followed by ``digits`` random digits."""
+        rng = self.rng
+        wanted = (
+            phonenumbers.PhoneNumberType.MOBILE
+            if mobile
+            else phonenumbers.PhoneNumberType.FIXED_LINE
+        )
+        calling_code = phonenumbers.country_code_for_region(market.country)
+        for _ in range(100):
+            # Subscriber numbers rarely start with 0 or 1.
+            rest = str(rng.randint(2, 9)) + "".join(rng.choices("0123456789", k=digits - 1))
+            number = phonenumbers.parse(f"+{calling_code}{prefix}{rest}")
+            if phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) == wanted:
+                return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        raise RuntimeError(f"no valid phone number with prefix {prefix} in {market.country}")
+
+    def addresses(self, customer: _Customer) -> list[_Address]:
+        rng = self.rng
+        market = customer.market
+        count = _weighted(rng, (1, 2, 3), (55, 30, 15))
+        first_label = AddressLabel.HOME if rng.random() < 0.85 else AddressLabel.INSTALLATION_SITE
+        others = [label for label in AddressLabel if label != first_label]
+        labels = [first_label, *rng.sample(others, count - 1)]
+        default = 0 if count == 1 or rng.random() < 0.85 else rng.randrange(1, count)
+        result = []
+        for index, label in enumerate(labels):
+            city = customer.home
+            if index and rng.random() < 0.3:
+                city = _weighted(rng, market.cities, [c.weight for c in market.cities])
+            line1, line2 = self.street(market, city)
+            result.append(
+                _Address(
+                    customer=customer,
+                    label=label.value,
+                    line1=line1,
+                    line2=line2,
+                    city=city,
+                    postal_code=self.postal_code(market, city),
+                    latitude=round(city.latitude + rng.uniform(-0.02, 0.02), 6),
+                    longitude=round(city.longitude + rng.uniform(-0.02, 0.02), 6),
+                    is_default=index == default,
+                )
+            )
+        customer.addresses = result
+        return result
+
+    def street(self, market: _Market, city: _City) -> tuple[str, str | None]:
+        rng = self.rng
+        if market is _IRAN:
+            return self.persian_street(city)
+        street = str(self.fakers["VN"].street_name())
+        prefix = "Phố" if city.area_code == "24" and rng.random() < 0.5 else "Đường"
+        # Lanes are "ngõ" in the north and "hẻm" in the south.
+        lane = "Ngõ" if city.area_code in ("24", "225") else "Hẻm"
+        line1 = rng.choice(
+            (
+                f"Số {rng.randint(1, 300)} {prefix} {street}",
+                f"{rng.randint(1, 300)}/{rng.randint(1, 60)} {prefix} {street}",
+                f"Số {rng.randint(1, 80)} {lane} {rng.randint(2, 200)} {prefix} {street}",
+            )
+        )
+        return line1, rng.choice(city.localities)
+
+    def persian_street(self, city: _City) -> tuple[str, str | None]:
+        rng = self.rng
+        alley = rng.choice(
+            (
+                f"کوچه {rng.choice(_PERSIAN_ALLEYS)}",
+                f"کوچه شهید {rng.choice(_PERSIAN_SURNAME_LIST)}",
+                f"کوچه {rng.randint(1, 40)}",
+            )
+        )
+        parts = [rng.choice(_PERSIAN_STREETS), alley, f"پلاک {rng.randint(1, 250)}"]
+        if rng.random() < 0.5:
+            parts.insert(0, rng.choice(city.localities))
+        line2 = f"طبقه {rng.randint(1, 8)}، واحد {rng.randint(1, 24)}"
+        return (
+            "، ".join(parts).translate(_PERSIAN_DIGITS),
+            line2.translate(_PERSIAN_DIGITS) if rng.random() < 0.6 else None,
+        )
+
+    def postal_code(self, market: _Market, city: _City) -> str:
+        rng = self.rng
+        if market is _VIETNAM:
+            rest = market.postal_length - len(city.postal_prefix)
+            return city.postal_prefix + "".join(rng.choices("0123456789", k=rest))
+        # Iranian postal codes have no 0 or 2 in the first five digits, no 5 in the fifth,
+        # no 2 in the last five, and do not start with four equal digits.
+        while True:
+            head = city.postal_prefix + "".join(
+                rng.choices("13456789", k=4 - len(city.postal_prefix))
+            )
+            code = head + rng.choice("1346789") + "".join(rng.choices("013456789", k=5))
+            if len(set(code[:4])) > 1:
+                return code
+
+    def orders(self, customers: Sequence[_Customer]) -> list[_Order]:
+        rng = self.rng
+        counts = [_weighted(rng, (0, 1, 2, 3, 4), (18, 37, 25, 12, 8)) for _ in customers]
+        statuses: list[str] = [
+            _weighted(rng, list(_STATUS_WEIGHTS), list(_STATUS_WEIGHTS.values())).value
+            for _ in range(sum(counts))
+        ]
+        _cover(rng, statuses, [s.value for s in OrderStatus])
+        pending = iter(statuses)
+        result = []
+        for customer, count in zip(customers, counts, strict=True):
+            for _ in range(count):
+                order = self.order(customer, OrderStatus(next(pending)))
+                customer.orders.append(order)
+                result.append(order)
+        # Ids follow the order in which orders were placed, as in production.
+        result.sort(key=lambda o: (o.placed_at, o.customer.created_at))
+        return result
+
+    def order(self, customer: _Customer, status: OrderStatus) -> _Order:
+        rng = self.rng
+        market = customer.market
+        youngest, oldest = _STATUS_AGE[status]
+        earliest = max(customer.created_at + timedelta(hours=1), REFERENCE_NOW - timedelta(oldest))
+        latest = REFERENCE_NOW - timedelta(youngest)
+        if earliest >= latest:
+            earliest, latest = customer.created_at + timedelta(minutes=10), REFERENCE_NOW
+        placed_at = _between(rng, earliest, latest)
+        kinds = [
+            k
+            for k in _KINDS
+            if (status != OrderStatus.INSTALLED or k.installed)
+            and (status != OrderStatus.SHIPPED or k.shipped)
+        ]
+        kind = _weighted(rng, kinds, [k.weight for k in kinds])
+        basket = []
+        for product, quantity in kind.basket(rng):
+            low, high = product.rials if market is _IRAN else product.dong
+            # Shop prices are round: to 10,000 rials and 1,000 dong.
+            step = 10_000 if market is _IRAN else 1_000
+            price = rng.randint(low // step, high // step) * step * market.minor_per_major
+            basket.append((product, quantity, price))
+        sites = [a for a in customer.addresses if a.label == AddressLabel.INSTALLATION_SITE]
+        address = next(a for a in customer.addresses if a.is_default)
+        if kind.installed and sites:
+            address = sites[0]
+        elif rng.random() < 0.15:
+            address = rng.choice(customer.addresses)
+        paid = status != OrderStatus.PENDING and (
+            status != OrderStatus.CANCELLED or rng.random() < 0.5
+        )
+        reference, tracking = self.payment(market) if paid else (None, None)
+        return _Order(customer, status.value, placed_at, address, basket, reference, tracking)
+
+    def payment(self, market: _Market) -> tuple[str, str]:
+        """A bank payment number (at most 12 digits) and the gateway's tracking code."""
+        rng = self.rng
+        while True:
+            if market is _IRAN:
+                # Shetab gateways: a 12-digit retrieval reference and a 6-digit trace number.
+                reference = str(rng.randint(10**11, 10**12 - 1))
+                tracking = f"{rng.randint(0, 999_999):06d}"
+            else:
+                reference = str(rng.randint(10**9, 10**10 - 1))
+                tracking = f"VNP{rng.randint(0, 99_999_999):08d}"
+            if reference not in self.payment_references:
+                self.payment_references.add(reference)
+                return reference, tracking
+
+    def consents(self, customers: Sequence[_Customer]) -> list[_Consent]:
+        rng = self.rng
+        result: list[_Consent] = []
+        for purpose in _CONSENT_PURPOSES:
+            weights = _CONSENT_PATTERNS[purpose]
+            patterns = [_weighted(rng, list(weights), list(weights.values())) for _ in customers]
+            _cover(rng, patterns, list(weights))
+            for customer, pattern in zip(customers, patterns, strict=True):
+                result.extend(self.consent_history(customer, purpose, pattern))
+        # Ids follow time, so the latest record of a customer and purpose has the largest id.
+        result.sort(key=lambda c: (c.recorded_at, c.customer.created_at, c.purpose))
+        return result
+
+    def consent_history(self, customer: _Customer, purpose: str, pattern: str) -> list[_Consent]:
+        rng = self.rng
+        statuses = {
+            "never": [],
+            "granted": [ConsentStatus.GRANTED],
+            "withdrawn": [ConsentStatus.GRANTED, ConsentStatus.WITHDRAWN],
+            "regranted": [ConsentStatus.GRANTED, ConsentStatus.WITHDRAWN, ConsentStatus.GRANTED],
+        }[pattern]
+        if not statuses:
+            return []
+        # Most people answer at sign-up; the rest later, by phone or on paper at installation.
+        at_signup = rng.random() < 0.6
+        if at_signup:
+            first = customer.created_at + timedelta(seconds=rng.randint(30, 900))
+            source = rng.choice((ConsentSource.WEB, ConsentSource.MOBILE))
+        else:
+            first = _between(rng, customer.created_at + timedelta(minutes=20), REFERENCE_NOW)
+            source = _weighted(rng, list(ConsentSource), (30, 30, 20, 20))
+        times = _increasing(rng, first, REFERENCE_NOW, len(statuses))
+        history = []
+        for status, recorded_at in zip(statuses, times, strict=True):
+            history.append(_Consent(customer, purpose, status.value, recorded_at, source.value))
+            source = _weighted(rng, list(ConsentSource), (45, 35, 15, 5))
+        return history
+
+    def events(self, customers: Sequence[_Customer]) -> list[_Event]:
+        rng = self.rng
+        result: list[_Event] = []
+        for customer in customers:
+            events = [self.event(customer) for _ in range(rng.randint(0, 8))]
+            changes = [e.occurred_at for e in events if e.kind == "updated_profile"]
+            customer.updated_at = max(changes, default=customer.created_at)
+            result.extend(events)
+        result.sort(key=lambda e: (e.occurred_at, e.customer.created_at))
+        return result
+
+    def event(self, customer: _Customer) -> _Event:
+        rng = self.rng
+        orders = [o for o in customer.orders if o.placed_at < REFERENCE_NOW]
+        paid = [o for o in orders if o.payment_reference]
+        kinds = ["login", "updated_profile", "contacted_support"]
+        weights = [40, 15, 15]
+        if orders:
+            kinds.append("viewed_order")
+            weights.append(20)
+        if paid:
+            kinds.append("downloaded_invoice")
+            weights.append(10)
+        kind = _weighted(rng, kinds, weights)
+        start = customer.created_at
+        if kind == "login":
+            detail = f"via {rng.choice(('web', 'Android app', 'iOS app'))}"
+        elif kind == "updated_profile":
+            detail = f"changed {rng.choice(_PROFILE_CHANGES)}"
+        elif kind == "contacted_support":
+            detail = f"topic: {rng.choice(_SUPPORT_TOPICS)}"
+        else:
+            order = rng.choice(paid if kind == "downloaded_invoice" else orders)
+            start = order.placed_at
+            noun = "invoice for order" if kind == "downloaded_invoice" else "order"
+            detail = f"{noun} {order.number}"
+        return _Event(customer, _between(rng, start, REFERENCE_NOW), kind, detail)
+
+
+# --- Ids, clashes with existing rows, rows ------------------------------------------------
+
+
+def _assign_ids(session: Session, data: _Data) -> None:
+    """Give every row but the usage events its primary key, and orders their numbers."""
+    tables: list[tuple[Table, Sequence[_Customer | _Address | _Order | _Consent]]] = [
+        (_CUSTOMERS, data.customers),
+        (_ADDRESSES, data.addresses),
+        (_ORDERS, data.orders),
+        (_CONSENTS, data.consents),
+    ]
+    for table, records in tables:
+        for record, pk in zip(records, _new_ids(session, table, len(records)), strict=True):
+            record.id = pk
+    data.item_ids = _new_ids(session, _ITEMS, data.item_count)
+    numbers = {f"SO-{o.placed_at.year}-{o.id:06d}" for o in data.orders}
+    taken = _existing(session, _ORDERS.c.number, numbers)
+    for order in data.orders:
+        order.number = f"SO-{order.placed_at.year}-{order.id:06d}"
+        suffix = 1
+        while order.number in taken:
+            suffix += 1
+            order.number = f"SO-{order.placed_at.year}-{order.id:06d}-{suffix}"
+
+
+def _new_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` unused primary keys of ``table``, ascending."""
+    if count == 0:
+        return []
+    highest: int = session.scalar(select(func.max(table.c.id))) or 0
+    if session.get_bind().dialect.name == "postgresql":
+        sequence = session.scalar(select(func.pg_get_serial_sequence(table.name, "id")))
+        if sequence is not None:
+            # Draw from the sequence, so that later inserts relying on it never collide;
+            # first move it past rows that someone inserted with explicit ids.
+            last = session.scalar(
+                text("SELECT pg_sequence_last_value(CAST(:s AS regclass))"), {"s": sequence}
+            )
+            if highest > (last or 0):
+                session.execute(
+                    text("SELECT setval(CAST(:s AS regclass), :v)"), {"s": sequence, "v": highest}
+                )
+            drawn = session.scalars(
+                text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"),
+                {"s": sequence, "n": count},
+            )
+            return sorted(int(value) for value in drawn)
+    return list(range(highest + 1, highest + 1 + count))
+
+
+def _existing(session: Session, column: Column[Any], values: Iterable[str]) -> set[str]:
+    """Which of ``values`` the database already holds in ``column``."""
+    wanted = sorted(values)
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(session.scalars(select(column).where(column.in_(chunk))))
+    return found
+
+
+def _unique_emails(session: Session, customers: Sequence[_Customer], seed: int) -> None:
+    """Keep new emails distinct from those of customers already in the database."""
+    # A separate generator, so that the rest of the data does not depend on what is there.
+    rng = random.Random(f"emails-{seed}")
+    taken = _existing(session, _CUSTOMERS.c.email, (c.email for c in customers))
+    for customer in customers:
+        while customer.email in taken:
+            local, _, domain = customer.email.partition("@")
+            customer.email = f"{local}{rng.randint(0, 9)}@{domain}"
+        taken.add(customer.email)
+
+
+def _customer_row(c: _Customer) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "subject": to_global_id("Customer", c.id),
+        "status": CustomerStatus.ACTIVE.value,
+        "country": c.market.country,
+        "preferred_language": c.market.language,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at or c.created_at,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "date_of_birth": c.date_of_birth,
+        "email": c.email,
+        "mobile_phone": c.mobile_phone,
+        "landline_phone": c.landline_phone,
+        "erased_at": None,
+        "erasure_reason": None,
+    }
+
+
+def _address_row(a: _Address) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "customer_id": a.customer.id,
+        "label": a.label,
+        "line1": a.line1,
+        "line2": a.line2,
+        "city": a.city.name,
+        "region": a.city.region,
+        "postal_code": a.postal_code,
+        "country": a.customer.market.country,
+        "latitude": a.latitude,
+        "longitude": a.longitude,
+        "is_default": a.is_default,
+    }
+
+
+def _order_row(o: _Order) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "customer_id": o.customer.id,
+        "number": o.number,
+        "status": o.status,
+        "placed_at": o.placed_at,
+        "total_amount": sum(quantity * price for _, quantity, price in o.basket),
+        "currency": o.customer.market.currency,
+        "shipping_address_id": o.address.id,
+        "payment_reference": o.payment_reference,
+        "payment_tracking_code": o.payment_tracking_code,
+    }
+
+
+def _consent_row(c: _Consent) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "customer_id": c.customer.id,
+        "purpose": c.purpose,
+        "status": c.status,
+        "recorded_at": c.recorded_at,
+        "source": c.source,
+        "policy_version": _policy_version(c.recorded_at),
+    }
+
+
+def _event_row(e: _Event) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "customer_id": e.customer.id,
+        "occurred_at": e.occurred_at,
+        "kind": e.kind,
+        "detail": e.detail,
+    }
+
+
+# --- Small helpers ----------------------------------------------------------------------------
+
+
+def _weighted(rng: random.Random, population: Sequence[_T], weights: Sequence[float]) -> _T:
+    return rng.choices(population, weights)[0]
+
+
+def _cover(rng: random.Random, values: list[_T], required: Sequence[_T]) -> None:
+    """Make each of ``required`` occur in ``values``, replacing values that occur twice."""
+    for value in required:
+        if value in values:
+            continue
+        counts = Counter(values)
+        spare = [i for i, v in enumerate(values) if counts[v] > 1]
+        if spare:
+            values[rng.choice(spare)] = value
+
+
+def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
+    """A moment in [start, end], to the second."""
+    seconds = max(0, int((end - start).total_seconds()))
+    return start.replace(microsecond=0) + timedelta(seconds=rng.randint(0, seconds))
+
+
+def _increasing(rng: random.Random, first: datetime, end: datetime, count: int) -> list[datetime]:
+    """``count`` moments from ``first``, at least a minute apart, none after ``end``."""
+    moments = [first]
+    for remaining in range(count - 1, 0, -1):
+        room = (end - moments[-1]).total_seconds() - 60 * remaining
+        moments.append(moments[-1] + timedelta(seconds=60 + int(rng.random() * max(room, 0))))
+    return moments
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _policy_version(moment: datetime) -> str:
+    return [version for start, version in _POLICY_VERSIONS if start <= moment][-1]
+
+
+def _persian(name: str) -> str:
+    """Faker's spelling in Persian letters: Arabic yeh and kaf, and compounds joined."""
+    name = name.replace("ي", "ی").replace("ك", "ک")
+    return name.replace(" پور", "پور").replace(" زاده", "زاده")
+
+
+def _accepted(draw: Callable[[], str], known: Iterable[str], tries: int = 20) -> str | None:
+    """The first of ``tries`` draws that is in ``known``."""
+    for _ in range(tries):
+        value = draw()
+        if value in known:
+            return value
+    return None
+
+
+def _latin(name: str) -> str:
+    """A Vietnamese name in lower-case ASCII letters: ``"Đặng"`` -> ``"dang"``."""
+    name = name.replace("Đ", "D").replace("đ", "d")
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if c.isascii() and c.isalpha()).lower()

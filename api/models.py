@@ -1,0 +1,251 @@
+"""The tables. Amounts are integers in the currency's ISO 4217 minor units.
+
+No table has a column for card numbers, CVVs or card expiry dates: the retailer never holds
+them (the privacy notices in ``shared/seeds``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class CustomerStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    ERASED = "ERASED"
+
+
+class AddressLabel(enum.StrEnum):
+    HOME = "HOME"
+    INSTALLATION_SITE = "INSTALLATION_SITE"
+    BILLING = "BILLING"
+    OTHER = "OTHER"
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    SHIPPED = "SHIPPED"
+    INSTALLED = "INSTALLED"
+    CANCELLED = "CANCELLED"
+
+
+class ConsentStatus(enum.StrEnum):
+    GRANTED = "GRANTED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class ConsentSource(enum.StrEnum):
+    WEB = "WEB"
+    MOBILE = "MOBILE"
+    CALL_CENTER = "CALL_CENTER"
+    PAPER = "PAPER"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(**kwargs: Any) -> Any:
+    """A timezone-aware timestamp column."""
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    __table_args__ = (
+        Index("ix_customer_created_at", "created_at", "id"),
+        Index("ix_customer_last_name", "last_name", "id"),
+        Index("ix_customer_email", "email"),
+        Index("ix_customer_status_country", "status", "country"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str | None = Field(default=None, max_length=255, unique=True)
+    status: str = Field(default=CustomerStatus.ACTIVE, max_length=16)
+    country: str = Field(max_length=2)
+    preferred_language: str = Field(max_length=35)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    date_of_birth: date | None = None
+    email: str | None = Field(default=None, max_length=254)
+    mobile_phone: str | None = Field(default=None, max_length=20)
+    landline_phone: str | None = Field(default=None, max_length=20)
+    erased_at: datetime | None = _ts(default=None)
+    erasure_reason: str | None = Field(default=None, max_length=500)
+
+
+class Address(SQLModel, table=True):
+    __tablename__ = "address"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True, ondelete="CASCADE")
+    label: str = Field(max_length=32)
+    line1: str = Field(max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=16)
+    country: str = Field(max_length=2)
+    latitude: float | None = None
+    longitude: float | None = None
+    is_default: bool = False
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "customer_order"
+    __table_args__ = (
+        Index("ix_customer_order_customer", "customer_id", "placed_at", "id"),
+        Index("ix_customer_order_placed_at", "placed_at", "id"),
+        Index("ix_customer_order_total", "total_amount", "id"),
+        Index("ix_customer_order_status", "status", "customer_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", ondelete="RESTRICT")
+    number: str = Field(max_length=32, unique=True)
+    status: str = Field(default=OrderStatus.PENDING, max_length=16)
+    placed_at: datetime = _ts(default_factory=utcnow)
+    total_amount: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    shipping_address_id: int | None = Field(
+        default=None, foreign_key="address.id", index=True, ondelete="SET NULL"
+    )
+    payment_reference: str | None = Field(default=None, max_length=64, index=True)
+    payment_tracking_code: str | None = Field(default=None, max_length=64)
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="customer_order.id", index=True, ondelete="CASCADE")
+    sku: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    quantity: int
+    unit_price: int = Field(sa_type=BigInteger)
+
+
+class Consent(SQLModel, table=True):
+    """One entry of the append-only consent ledger; the latest per purpose is current."""
+
+    __tablename__ = "consent"
+    __table_args__ = (Index("ix_consent_customer_purpose", "customer_id", "purpose", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", ondelete="RESTRICT")
+    purpose: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    recorded_at: datetime = _ts(default_factory=utcnow)
+    source: str = Field(max_length=16)
+    policy_version: str | None = Field(default=None, max_length=32)
+
+
+class UsageEvent(SQLModel, table=True):
+    __tablename__ = "usage_event"
+    __table_args__ = (Index("ix_usage_event_customer", "customer_id", "occurred_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", ondelete="CASCADE")
+    occurred_at: datetime = _ts(default_factory=utcnow)
+    kind: str = Field(max_length=64)
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class AccessRecord(SQLModel, table=True):
+    """Who read which customers' data, which fields, under which purpose. Never values."""
+
+    __tablename__ = "access_record"
+    __table_args__ = (Index("ix_access_record_occurred", "occurred_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = _ts(default_factory=utcnow)
+    client_id: str = Field(max_length=255, index=True)
+    subject: str = Field(max_length=255)
+    purpose: str | None = Field(default=None, max_length=32, index=True)
+    legal_reference: str | None = Field(default=None, max_length=128)
+    operation_name: str | None = Field(default=None, max_length=255)
+    customer_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class AccessRecordCustomer(SQLModel, table=True):
+    """Index of access records by customer, for ``auditLog(customerId:)`` and ``accessLog``."""
+
+    __tablename__ = "access_record_customer"
+    __table_args__ = (Index("ix_access_record_customer", "customer_id", "access_record_id"),)
+
+    access_record_id: int = Field(
+        foreign_key="access_record.id", primary_key=True, ondelete="CASCADE"
+    )
+    customer_id: int = Field(primary_key=True)
+
+
+class LegalRequest(SQLModel, table=True):
+    __tablename__ = "legal_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=128, unique=True)
+    authority: str = Field(max_length=200)
+    order_document: str = Field(max_length=200)
+    created_by: str = Field(max_length=255)
+    valid_from: datetime = _ts(default_factory=utcnow)
+    valid_until: datetime = _ts()
+
+
+class LegalRequestCustomer(SQLModel, table=True):
+    __tablename__ = "legal_request_customer"
+    __table_args__ = (UniqueConstraint("legal_request_id", "customer_id"),)
+
+    legal_request_id: int = Field(
+        foreign_key="legal_request.id", primary_key=True, ondelete="CASCADE"
+    )
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True, index=True)
+
+
+class OAuthClient(SQLModel, table=True):
+    """A registered client of the built-in issuer. Removal keeps a tombstone."""
+
+    __tablename__ = "oauth_client"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    secret_hash: str = Field(max_length=255)
+    scope: str = Field(max_length=2000)
+    created_at: datetime = _ts(default_factory=utcnow)
+    removed_at: datetime | None = _ts(default=None)
+
+
+class RevokedToken(SQLModel, table=True):
+    __tablename__ = "revoked_token"
+
+    jti: str = Field(max_length=128, primary_key=True)
+    revoked_at: datetime = _ts(default_factory=utcnow)

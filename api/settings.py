@@ -1,0 +1,58 @@
+"""Settings, read once from the environment and `.env` (prefix ``STEWARD_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every configuration knob of Steward, typed, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STEWARD_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite:///steward.db"
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_prepared_statements: bool = True
+    public_url: str = "http://127.0.0.1:8000"
+    audience: str = "steward"
+    issuer: str | None = None
+    jwks_url: str | None = None
+    allow_plain_jwt: bool = False
+    builtin_issuer: bool = True
+    key_file: Path = Path("steward-keys.json")
+    dev_mode: bool = False
+    graphiql: bool = True
+    introspection: bool = True
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    max_depth: int = Field(default=10, ge=1)
+    max_aliases: int = Field(default=30, ge=1)
+    max_tokens: int = Field(default=5000, ge=1)
+    max_body_bytes: int = Field(default=MIB, ge=1024)
+    max_page_size: int = Field(default=100, ge=1)
+    rate_limit: str = "1200/minute"
+    redis_url: SecretStr | None = None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.replace(",", " ").split() if part.strip())
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the configured database is SQLite."""
+        return self.database_url.startswith("sqlite")
