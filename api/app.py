@@ -1,0 +1,100 @@
+"""The Starlette application, declared in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import strawberry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
+
+from api import devtoken, metrics
+from api.database import make_engine, session_factory
+from api.graphiql import GraphiQL
+from api.graphql import GraphQLEndpoint
+from api.health import Health
+from api.ratelimit import RateLimiter
+from api.settings import Settings
+from api.telemetry import MetricsEndpoint, Telemetry
+from auth import issuer
+from auth.authentication import Authenticator
+from auth.keys import load_or_create
+from schema.build import build_schema
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    http: httpx.AsyncClient | None = None,
+    schema: strawberry.Schema | None = None,
+) -> Starlette:
+    """Steward's ASGI application.
+
+    Args:
+        settings: the configuration; read from the environment when omitted.
+        http: the client for an external identity provider's key set (tests fake it).
+        schema: the schema to serve; the enforced one unless a benchmark says otherwise.
+    """
+    settings = settings or Settings()
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        prepared=settings.database_prepared_statements,
+    )
+    metrics.instrument_pool(engine)
+    sessions = session_factory(engine)
+    keys = load_or_create(settings.key_file) if settings.builtin_issuer else None
+    authenticator = Authenticator(settings, sessions, keys, http=http)
+    limiter = RateLimiter(settings)
+    # The token page is GraphiQL's companion: development mode, the IDE and the issuer.
+    dev = None
+    if settings.dev_mode and settings.graphiql and keys is not None:
+        dev = devtoken.DevTokenPage(settings, sessions, keys)
+    ide = GraphiQL(dev_token_path=devtoken.PATH if dev else None) if settings.graphiql else None
+    graphql = GraphQLEndpoint(
+        (schema or build_schema())._schema,
+        settings,
+        sessions,
+        authenticator,
+        limiter,
+        ide.page if ide else None,
+    )
+
+    health = Health(engine, keys, limiter)
+    scrape = MetricsEndpoint(authenticator, graphql.resource_metadata)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await authenticator.aclose()
+        await limiter.aclose()
+        engine.dispose()
+        metrics.process_exited()
+
+    routes = [
+        Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        *health.routes(),
+        Route("/metrics", scrape.handle, methods=["GET"]),
+        *issuer.routes(settings, sessions, keys),
+        *(ide.routes() if ide else []),
+        *(dev.routes() if dev else []),
+    ]
+    middleware = [
+        Middleware(Telemetry, routes=[getattr(route, "path", "") for route in routes]),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Purpose", "X-Legal-Reference"],
+            max_age=600,
+        ),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    return app

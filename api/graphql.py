@@ -1,0 +1,350 @@
+"""``/graphql``: GraphQL over HTTP, authenticated before the document is read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import orjson
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute_sync
+from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api import errors
+from api.audit import Auditor
+from api.documents import Document, Documents, Limits, is_mutation
+from api.metrics import auth_failure_cause
+from api.models import Customer, LegalRequest, utcnow
+from api.ratelimit import RateLimiter
+from api.settings import Settings
+from api.telemetry import Outcome, outcome_of
+from auth import scopes
+from auth.authentication import Authenticator
+from auth.errors import AuthError
+from auth.plan import Plan
+from auth.principal import Principal
+from auth.purposes import Purpose
+from schema.build import PURPOSE_FREE_FIELDS
+from schema.context import Context
+from schema.loaders import Loaders
+from schema.privacy import record_profile_view
+from schema.rows import RowScope
+
+log = logging.getLogger("steward.graphql")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """The GraphQL-over-HTTP request parameters."""
+
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """What the request's headers declare."""
+
+    purpose: Purpose | None
+    legal_reference: str | None
+
+
+class GraphQLEndpoint:
+    """The ``/graphql`` endpoint.
+
+    Order of checks: method, size and media type; the token; the purpose headers; then the
+    document (parsed and validated once per distinct text), its limits and its purpose
+    needs; execution runs in a worker thread with one database transaction.
+    """
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        authenticator: Authenticator,
+        limiter: RateLimiter,
+        graphiql: Callable[[Request], Awaitable[Response]] | None,
+    ) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.sessions = sessions
+        self.authenticator = authenticator
+        self.limiter = limiter
+        self.graphiql = graphiql
+        self.documents = Documents(
+            schema,
+            Limits(
+                depth=settings.max_depth,
+                aliases=settings.max_aliases,
+                tokens=settings.max_tokens,
+                introspection=settings.introspection,
+            ),
+        )
+        self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
+        self.auditor = Auditor(schema)
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one request."""
+        media = _media_type(request)
+        outcome = outcome_of(request)
+        try:
+            if (
+                request.method == "GET"
+                and self.graphiql is not None
+                and "query" not in request.query_params
+                and "text/html" in request.headers.get("accept", "")
+            ):
+                return await self.graphiql(request)
+            params = await self._params(request)
+            principal = await self.authenticator.authenticate(request.headers.get("authorization"))
+            outcome.client_id = principal.client_id
+            await self.limiter.check(principal)
+            declared = _declared(request, principal)
+            outcome.purpose = declared.purpose.id if declared.purpose else None
+            result, redactions = await anyio.to_thread.run_sync(
+                self._named_run, outcome, request.method, params, principal, declared
+            )
+        except AuthError as error:
+            outcome.auth_failure = auth_failure_cause(error)
+            outcome.codes.append(error.code)
+            headers = {}
+            challenge = error.www_authenticate(self.resource_metadata)
+            if challenge:
+                headers["WWW-Authenticate"] = challenge
+            return _error(error.status, error.code, str(error), media, headers)
+        except errors.RequestError as error:
+            outcome.codes.append(error.code)
+            status = error.status
+            if media == JSON and isinstance(error, errors.ParseFailed | errors.ValidationFailed):
+                status = 200
+            return _error(status, error.code, error.message, media, error.headers)
+        except Exception:
+            request_id = outcome.request_id
+            outcome.codes.append(INTERNAL)
+            log.exception("unexpected failure, request %s", request_id)
+            return _error(500, INTERNAL, "Internal server error.", media, request_id=request_id)
+        body: dict[str, Any] = {}
+        status = 200
+        if result.errors:
+            body["errors"] = [self._format(error, outcome.request_id) for error in result.errors]
+            outcome.codes.extend(e["extensions"]["code"] for e in body["errors"])
+            if any("requestId" in e["extensions"] for e in body["errors"]):
+                status = 500
+            elif result.data is None and media == GRAPHQL_RESPONSE:
+                status = 400
+        if result.data is not None or status == 500:
+            body["data"] = result.data
+        if redactions:
+            body["extensions"] = {"redactions": redactions}
+            outcome.redactions = redactions
+        return Response(orjson.dumps(body), status_code=status, media_type=media)
+
+    async def _params(self, request: Request) -> Params:
+        if request.method == "GET":
+            return _parse_params(dict(request.query_params), get=True)
+        if request.method != "POST":
+            raise errors.MethodNotAllowed("Use GET or POST.", headers={"Allow": "GET, POST"})
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != JSON:
+            raise errors.UnsupportedMediaType("Send the request as application/json.")
+        body = await _read_body(request, self.settings.max_body_bytes)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise errors.RequestError("The body is not valid JSON.") from None
+        if not isinstance(payload, dict):
+            raise errors.RequestError(
+                "The body must be one JSON object; batching is not supported."
+            )
+        return _parse_params(payload, get=False)
+
+    def _named_run(
+        self,
+        outcome: Outcome,
+        method: str,
+        params: Params,
+        principal: Principal,
+        declared: Declared,
+    ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
+        """`_run`, after noting the operation's name for the log and the metrics."""
+        document = self.documents.get(params.query)  # cached: `_run` finds it again
+        if isinstance(document, Document):
+            operation = document.operation(params.operation_name)
+            if operation is not None:
+                outcome.operation = operation.name.value if operation.name else ""
+        return self._run(method, params, principal, declared)
+
+    def _run(
+        self, method: str, params: Params, principal: Principal, declared: Declared
+    ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
+        document = self.documents.load(params.query)
+        operation = document.operation(params.operation_name)
+        if operation is None:
+            raise errors.RequestError(
+                "Name the operation to run (operationName)."
+                if params.operation_name is None
+                else "No operation of that name in the document."
+            )
+        if method == "GET" and is_mutation(operation):
+            raise errors.MethodNotAllowed("Mutations need POST.", headers={"Allow": "POST"})
+        root_fields = document.root_fields(operation)
+        if declared.purpose is None and not root_fields <= PURPOSE_FREE_FIELDS:
+            raise errors.PurposeRequired(
+                "Declare the purpose of processing in the X-Purpose header."
+            )
+        with self.sessions() as session, session.begin():
+            context = self._context(session, principal, declared)
+            result = execute_sync(
+                self.schema,
+                document.node,
+                context_value=context,
+                variable_values=params.variables,
+                operation_name=params.operation_name,
+                hide_suggestions=True,
+            )
+            assert isinstance(result, ExecutionResult)
+            # In the request's transaction, before its commit: durable before the response.
+            self.auditor.record(context, document, operation, root_fields)
+            if "me" in root_fields:
+                record_profile_view(context)
+            redactions = context.plan.redactions()
+        return result, redactions
+
+    def _context(self, session: Session, principal: Principal, declared: Declared) -> Context:
+        customer_id = None
+        if scopes.ME_READ in principal.scopes or scopes.ME_WRITE in principal.scopes:
+            customer_id = session.scalar(
+                select(Customer.id).where(Customer.subject == principal.subject)
+            )
+        legal_request_id = None
+        if declared.purpose is Purpose.LEGAL_ORDER:
+            legal_request_id = _legal_request(session, principal, declared.legal_reference)
+        rows = RowScope(purpose=declared.purpose, legal_request_id=legal_request_id)
+        return Context(
+            session=session,
+            principal=principal,
+            purpose=declared.purpose,
+            legal_reference=declared.legal_reference,
+            plan=Plan(principal.scopes, declared.purpose, owner_id=customer_id),
+            rows=rows,
+            loaders=Loaders(session, rows),
+            settings=self.settings,
+            customer_id=customer_id,
+        )
+
+    def _format(self, error: GraphQLError, request_id: str) -> dict[str, Any]:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            formatted: dict[str, Any] = dict(error.formatted)
+            extensions: dict[str, Any] = formatted.setdefault("extensions", {})
+            extensions.setdefault("code", "BAD_USER_INPUT" if error.path is None else INTERNAL)
+            return formatted
+        log.error("unexpected failure, request %s", request_id, exc_info=original)
+        formatted = {
+            "message": "Internal server error.",
+            "extensions": {"code": INTERNAL, "requestId": request_id},
+        }
+        if error.path:
+            formatted["path"] = error.path
+        return formatted
+
+
+def _legal_request(session: Session, principal: Principal, reference: str | None) -> int:
+    assert reference is not None
+    request = session.scalar(select(LegalRequest).where(LegalRequest.reference == reference))
+    now = utcnow()
+    if (
+        request is None
+        or not request.valid_from <= now < request.valid_until
+        or request.created_by == principal.subject
+    ):
+        raise errors.InvalidLegalReference(
+            "The legal reference is unknown, not valid now, or was created by the caller."
+        )
+    assert request.id is not None
+    return request.id
+
+
+def _declared(request: Request, principal: Principal) -> Declared:
+    header = request.headers.get("x-purpose")
+    if header is None:
+        return Declared(None, None)
+    purpose = Purpose.parse(header)
+    if purpose is None:
+        valid = ", ".join(p.id for p in Purpose)
+        raise errors.UnknownPurpose(f"Unknown purpose. Valid purposes: {valid}.")
+    if purpose.scope not in principal.scopes:
+        raise errors.PurposeNotPermitted(f"The token does not grant {purpose.scope}.")
+    reference = request.headers.get("x-legal-reference")
+    if purpose is Purpose.LEGAL_ORDER and not reference:
+        raise errors.LegalReferenceRequired("legal_order needs the X-Legal-Reference header.")
+    return Declared(purpose, reference)
+
+
+def _parse_params(payload: Mapping[str, Any], *, get: bool) -> Params:
+    query = payload.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise errors.RequestError("The request needs a query string.")
+    variables = payload.get("variables")
+    if get and isinstance(variables, str):
+        try:
+            variables = orjson.loads(variables)
+        except orjson.JSONDecodeError:
+            raise errors.RequestError("variables is not valid JSON.") from None
+    if variables is not None and not isinstance(variables, dict):
+        raise errors.RequestError("variables must be an object.")
+    operation_name = payload.get("operationName")
+    if operation_name == "":
+        operation_name = None
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise errors.RequestError("operationName must be a string.")
+    extensions = payload.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise errors.RequestError("extensions must be an object.")
+    return Params(query, variables, operation_name)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise errors.PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadTooLarge(f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    accept = request.headers.get("accept", "")
+    if GRAPHQL_RESPONSE in accept:
+        return GRAPHQL_RESPONSE
+    return JSON
+
+
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    media: str,
+    headers: dict[str, str] | None = None,
+    *,
+    request_id: str | None = None,
+) -> Response:
+    extensions = {"code": code} if request_id is None else {"code": code, "requestId": request_id}
+    body = {"errors": [{"message": message, "extensions": extensions}]}
+    return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)

@@ -1,0 +1,1 @@
+"""Steward's GraphQL schema: types, queries, mutations and loaders."""

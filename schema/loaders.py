@@ -1,0 +1,246 @@
+"""Batched loading: every nested list is fetched for all the parents of a page at once.
+
+Execution resolves one parent's children before the next parent's, so a classic DataLoader
+would need async resolvers. Instead each batch knows the parents seen so far in the request
+(the cohort): the first child lookup fetches the children of every pending parent in one
+statement. The number of statements per request does not grow with the page size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, over, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from api.models import (
+    AccessRecord,
+    AccessRecordCustomer,
+    Address,
+    Consent,
+    Customer,
+    LegalRequestCustomer,
+    Order,
+    OrderItem,
+    UsageEvent,
+)
+from schema.rows import RowScope
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+CHUNK = 500
+
+
+class Batch(Generic[K, V]):
+    """Values by key, fetched for every pending key at the first miss."""
+
+    __slots__ = ("_default", "_fetch", "_pending", "_values")
+
+    def __init__(self, fetch: Callable[[list[K]], dict[K, V]], default: Callable[[], V]) -> None:
+        self._fetch = fetch
+        self._default = default
+        self._values: dict[K, V] = {}
+        self._pending: set[K] = set()
+
+    def want(self, keys: Iterable[K]) -> None:
+        """Note keys whose values will likely be asked for."""
+        values = self._values
+        self._pending.update(key for key in keys if key not in values)
+
+    def prime(self, key: K, value: V) -> None:
+        """Store a value already loaded elsewhere."""
+        self._values.setdefault(key, value)
+
+    def get(self, key: K) -> V:
+        """The value for ``key``, fetching it with every pending key on a miss."""
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        self._pending.add(key)
+        keys = sorted(self._pending, key=repr)
+        self._pending.clear()
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
+            found = self._fetch(chunk)
+            for each in chunk:
+                self._values[each] = found[each] if each in found else self._default()
+        return self._values[key]
+
+
+def _grouped(rows: Iterable[Any], key: str) -> dict[Any, list[Any]]:
+    groups: dict[Any, list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[getattr(row, key)].append(row)
+    return groups
+
+
+class Loaders:
+    """The batches of one request, bound to its session and row rules."""
+
+    def __init__(self, session: Session, scope: RowScope) -> None:
+        self.session = session
+        self.scope = scope
+        self.customer_ids_seen: list[int] = []
+        self.order_owner: dict[int, int] = {}
+        self.addresses = Batch(self._addresses, list)
+        self.consents = Batch(self._consents, list)
+        self.usage_events = Batch(self._usage_events, list)
+        self.access_log = Batch(self._access_log, list)
+        self.items = Batch(self._items, list)
+        self.address_by_id: Batch[int, Address | None] = Batch(self._address_by_id, _none)
+        self.customer_by_id: Batch[int, Customer | None] = Batch(self._customer_by_id, _none)
+        self.legal_customers: Batch[int, list[int]] = Batch(self._legal_customers, list)
+        self._orders: dict[tuple[int, int], Batch[int, tuple[list[Order], bool]]] = {}
+        self._order_counts: Batch[int, int] | None = None
+        self._customer_batches: list[Batch[int, Any]] = [
+            self.addresses,
+            self.consents,
+            self.usage_events,
+            self.access_log,
+        ]
+
+    def scalars(self, statement: Select[Any]) -> Sequence[Any]:
+        """Run a query for rows of one entity."""
+        return self.session.scalars(statement).all()
+
+    def saw_customers(self, customers: Iterable[Customer]) -> None:
+        """Put loaded customers into the cohort of every per-customer batch."""
+        customers = list(customers)
+        ids = [customer.id for customer in customers if customer.id is not None]
+        for customer in customers:
+            self.customer_by_id.prime(customer.id, customer)  # type: ignore[arg-type]
+        self.customer_ids_seen.extend(ids)
+        for batch in self._customer_batches:
+            batch.want(ids)
+
+    def saw_orders(self, orders: Iterable[Order]) -> None:
+        """Put loaded orders into the cohort of the item and address batches."""
+        orders = list(orders)
+        for order in orders:
+            self.order_owner[order.id] = order.customer_id  # type: ignore[index]
+        self.items.want(order.id for order in orders)  # type: ignore[misc]
+        self.address_by_id.want(
+            order.shipping_address_id for order in orders if order.shipping_address_id
+        )
+        self.customer_by_id.want(order.customer_id for order in orders)
+
+    def orders_of(self, customer_id: int, offset: int, limit: int) -> tuple[list[Order], bool]:
+        """One page of a customer's orders (newest first) and whether more follow."""
+        key = (offset, limit)
+        batch = self._orders.get(key)
+        if batch is None:
+            batch = Batch(lambda ids: self._orders_page(ids, offset, limit), lambda: ([], False))
+            batch.want(self.customer_ids_seen)
+            self._orders[key] = batch
+            self._customer_batches.append(batch)
+        return batch.get(customer_id)
+
+    def order_count_of(self, customer_id: int) -> int:
+        """How many orders of the customer exist for the caller."""
+        if self._order_counts is None:
+            self._order_counts = Batch(self._count_orders, int)
+            self._order_counts.want(self.customer_ids_seen)
+            self._customer_batches.append(self._order_counts)
+        return self._order_counts.get(customer_id)
+
+    def _by_customer(self, model: Any, ids: list[int], *order_by: Any) -> dict[int, list[Any]]:
+        rows = self.scalars(select(model).where(model.customer_id.in_(ids)).order_by(*order_by))
+        return _grouped(rows, "customer_id")
+
+    def _addresses(self, ids: list[int]) -> dict[int, list[Address]]:
+        return self._by_customer(Address, ids, Address.customer_id, Address.id)
+
+    def _consents(self, ids: list[int]) -> dict[int, list[Consent]]:
+        return self._by_customer(Consent, ids, Consent.customer_id, Consent.id)
+
+    def _usage_events(self, ids: list[int]) -> dict[int, list[UsageEvent]]:
+        return self._by_customer(UsageEvent, ids, UsageEvent.occurred_at, UsageEvent.id)
+
+    def _access_log(self, ids: list[int]) -> dict[int, list[AccessRecord]]:
+        rows = self.session.execute(
+            select(col(AccessRecordCustomer.customer_id), AccessRecord)
+            .join(AccessRecord, col(AccessRecord.id) == col(AccessRecordCustomer.access_record_id))
+            .where(col(AccessRecordCustomer.customer_id).in_(ids))
+            .order_by(col(AccessRecord.occurred_at).desc(), col(AccessRecord.id).desc())
+        ).all()
+        groups: dict[int, list[AccessRecord]] = defaultdict(list)
+        for customer_id, record in rows:
+            groups[customer_id].append(record)
+        return groups
+
+    def _items(self, ids: list[int]) -> dict[int, list[OrderItem]]:
+        rows = self.scalars(
+            select(OrderItem).where(col(OrderItem.order_id).in_(ids)).order_by(col(OrderItem.id))
+        )
+        return _grouped(rows, "order_id")
+
+    def _address_by_id(self, ids: list[int]) -> dict[int, Address | None]:
+        rows = self.scalars(
+            select(Address).where(
+                col(Address.id).in_(ids), self.scope.customers(col(Address.customer_id))
+            )
+        )
+        return {row.id: row for row in rows}
+
+    def _customer_by_id(self, ids: list[int]) -> dict[int, Customer | None]:
+        rows = self.scalars(
+            select(Customer).where(col(Customer.id).in_(ids), self.scope.customer_rows())
+        )
+        return {row.id: row for row in rows}
+
+    def _legal_customers(self, ids: list[int]) -> dict[int, list[int]]:
+        request_id, customer_id = (
+            col(LegalRequestCustomer.legal_request_id),
+            col(LegalRequestCustomer.customer_id),
+        )
+        rows = self.session.execute(
+            select(request_id, customer_id)
+            .where(request_id.in_(ids))
+            .order_by(request_id, customer_id)
+        ).all()
+        groups: dict[int, list[int]] = defaultdict(list)
+        for request, customer in rows:
+            groups[request].append(customer)
+        return groups
+
+    def _orders_page(
+        self, ids: list[int], offset: int, limit: int
+    ) -> dict[int, tuple[list[Order], bool]]:
+        position = over(
+            func.row_number(),
+            partition_by=col(Order.customer_id),
+            order_by=(col(Order.placed_at).desc(), col(Order.id).desc()),
+        ).label("position")
+        numbered = (
+            select(col(Order.id), position)
+            .where(col(Order.customer_id).in_(ids), self.scope.orders())
+            .subquery()
+        )
+        rows = self.scalars(
+            select(Order)
+            .join(numbered, numbered.c.id == col(Order.id))
+            .where(numbered.c.position > offset, numbered.c.position <= offset + limit + 1)
+            .order_by(col(Order.customer_id), numbered.c.position)
+        )
+        pages: dict[int, tuple[list[Order], bool]] = {}
+        for customer_id, orders in _grouped(rows, "customer_id").items():
+            pages[customer_id] = (orders[:limit], len(orders) > limit)
+        self.saw_orders(order for page, _ in pages.values() for order in page)
+        return pages
+
+    def _count_orders(self, ids: list[int]) -> dict[int, int]:
+        rows = self.session.execute(
+            select(col(Order.customer_id), func.count(col(Order.id)))
+            .where(col(Order.customer_id).in_(ids), self.scope.orders())
+            .group_by(col(Order.customer_id))
+        ).all()
+        return {customer_id: count for customer_id, count in rows}  # noqa: C416 (rows, not pairs)
+
+
+def _none() -> None:
+    return None

@@ -1,0 +1,322 @@
+"""Field permissions from the policy table, planned once per request.
+
+Every field of a data type declares the permission class `FieldPolicy` (Strawberry's
+`PermissionExtension`, failing silently to ``null``). Strawberry would run that check per
+field per row; `compile_policy` instead turns the declarations into guards that consult the
+request's `Plan` with one set lookup, counting what they hide for ``extensions.redactions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
+
+import strawberry
+from graphql import (
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    get_nullable_type,
+)
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.base import get_object_definition
+from strawberry.types.field import StrawberryField
+from strawberry.utils.str_converters import to_camel_case
+
+from api import models
+from api.models import CustomerStatus
+from auth.policy import DATA_TYPES, POLICY, rule_for
+from schema.context import Context, Info
+
+RESOLVE = "steward.resolve"
+ERASABLE = "steward.erasable"
+
+Resolver = Callable[..., Any]
+
+MODEL_TYPES: dict[type, str] = {
+    models.Customer: "Customer",
+    models.Address: "Address",
+    models.Order: "Order",
+    models.OrderItem: "OrderItem",
+    models.Consent: "Consent",
+    models.UsageEvent: "UsageEvent",
+    models.AccessRecord: "AccessRecord",
+    models.LegalRequest: "LegalRequest",
+}
+"""The GraphQL data type of each table's rows."""
+
+
+class FieldPolicy(BasePermission):
+    """Allows a field when the policy lets the caller's scopes and purpose read it."""
+
+    message = "The privacy policy does not allow this field for this caller and purpose."
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        parent = info._raw_info.parent_type.name
+        key = policy_key(f"{parent}.{info.field_name}")
+        context = info.context
+        return key is not None and (key in context.plan.visible or _owns(parent, source, context))
+
+
+def guarded(
+    resolve: Resolver | None = None, *, erasable: bool = False, description: str | None = None
+) -> Any:
+    """A field of a data type, guarded by the policy.
+
+    Args:
+        resolve: ``(source, info, **arguments) -> value``, called directly by graphql-core;
+            by default the attribute of the same name on the row.
+        erasable: a personal value that erasure blanks (reported as ``ERASED``).
+        description: what the field is; the policy's needs are appended at build time.
+    """
+    return strawberry.field(
+        description=description,
+        metadata={RESOLVE: resolve, ERASABLE: erasable},
+        extensions=[PermissionExtension([FieldPolicy()], use_directives=False)],
+    )
+
+
+def policy_key(coordinate: str) -> str | None:
+    """The policy entry that governs ``coordinate`` (itself or ``Type.*``), if any."""
+    if coordinate in POLICY:
+        return coordinate
+    wildcard = coordinate.partition(".")[0] + ".*"
+    return wildcard if wildcard in POLICY else None
+
+
+def _owns(type_name: str, source: Any, context: Context) -> bool:
+    owner = context.plan.owner_id
+    if owner is None:
+        return False
+    if type_name == "Customer":
+        return bool(source.id == owner)
+    if type_name == "OrderItem":
+        return context.loaders.order_owner.get(source.order_id) == owner
+    if type_name == "AccessRecord":
+        return owner in source.customer_ids
+    if type_name == "LegalRequest":
+        return False
+    return bool(source.customer_id == owner)
+
+
+def strip_permission_extensions(types: list[type]) -> dict[StrawberryField, bool]:
+    """Remove the per-row permission extensions before Strawberry compiles the resolvers.
+
+    Returns every field of the data types, each with whether it declared `FieldPolicy`.
+    """
+    declared: dict[StrawberryField, bool] = {}
+    for cls in types:
+        definition = get_object_definition(cls, strict=True)
+        if definition.name not in DATA_TYPES:
+            continue
+        for field in definition.fields:
+            ours = [
+                extension
+                for extension in field.extensions
+                if isinstance(extension, PermissionExtension)
+                and any(isinstance(p, FieldPolicy) for p in extension.permissions)
+            ]
+            field.extensions = [e for e in field.extensions if e not in ours]
+            declared[field] = bool(ours)
+            coordinate = f"{definition.name}.{field.graphql_name or to_camel_case(field.name)}"
+            rule = rule_for(coordinate) if ours else None
+            field.description = _describe(field.description, rule_text(rule))
+    return declared
+
+
+def rule_text(rule: Any) -> str:
+    """How a field's needs read in the schema's descriptions."""
+    if rule is None:
+        return "Hidden from everyone: the policy has no entry for this field."
+    purposes = rule.purpose_ids()
+    scopes = " + ".join(f"`{scope}`" for scope in rule.scopes)
+    where = "any purpose" if purposes is None else ", ".join(f"`{p}`" for p in purposes)
+    return f"Needs {scopes}; purposes: {where}."
+
+
+def _describe(description: str | None, needs: str) -> str:
+    return f"{description}\n\n{needs}" if description else needs
+
+
+def install_guards(
+    schema: strawberry.Schema, declared: dict[StrawberryField, bool], *, enforce: bool
+) -> list[str]:
+    """Replace the data types' resolvers with planned guards; return the fields without policy.
+
+    With ``enforce=False`` (benchmarks only) the fast resolvers go in unguarded.
+    """
+    gaps: list[str] = []
+    for type_name in DATA_TYPES:
+        graphql_type = schema._schema.type_map.get(type_name)
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for name, graphql_field in graphql_type.fields.items():
+            field = graphql_field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
+            coordinate = f"{type_name}.{name}"
+            key = policy_key(coordinate) if declared.get(field) else None
+            if key is None:
+                gaps.append(coordinate)
+            custom = field.metadata.get(RESOLVE) or (
+                graphql_field.resolve if field.base_resolver else None
+            )
+            inner = custom or _attribute(field.python_name)
+            if not enforce:
+                graphql_field.resolve = inner
+                continue
+            graphql_field.resolve = _guard(
+                type_name,
+                coordinate,
+                key,
+                inner,
+                attribute=None if custom else field.python_name,
+                arguments=bool(graphql_field.args),
+                erasable=field.metadata.get(ERASABLE, False),
+            )
+    if enforce:
+        _guard_roots(schema)
+    return gaps
+
+
+def may_see(context: Context, type_name: str) -> bool:
+    """Whether objects of ``type_name`` exist for the caller at all: it may read their id.
+
+    ``id`` is the one guarded field that cannot be null, so an object whose id the policy
+    hides is itself null. Counts the refusal for ``extensions.redactions``.
+    """
+    coordinate = f"{type_name}.id"
+    key = policy_key(coordinate)
+    if key is not None and context.plan.allows(key):
+        return True
+    context.plan.hidden[coordinate] += 1
+    return False
+
+
+def _guard_roots(schema: strawberry.Schema) -> None:
+    """Guard what root fields return: the object itself, as its fields are guarded.
+
+    Nested objects are reached through a guarded field whose rule includes their id's (a test
+    checks this); root fields and mutation payloads are not, so they are checked here. A
+    mutation's payload must also still exist for the caller after the write (row rules).
+    """
+    graphql_schema = schema._schema
+    for root in (graphql_schema.query_type, graphql_schema.mutation_type):
+        if root is None:
+            continue
+        for graphql_field in root.fields.values():
+            target = get_nullable_type(graphql_field.type)
+            if not isinstance(target, GraphQLObjectType | GraphQLInterfaceType):
+                continue
+            if "id" not in target.fields or graphql_field.resolve is None:
+                continue
+            if isinstance(target, GraphQLObjectType) and target.name not in DATA_TYPES:
+                continue
+            graphql_field.resolve = _payload(
+                graphql_field.resolve, rows=root is graphql_schema.mutation_type
+            )
+
+
+def _payload(inner: Resolver, *, rows: bool) -> Resolver:
+    # Positional-only: a mutation may have an argument called `source` (recordConsent).
+    def resolve(source: Any, info: GraphQLResolveInfo[Context], /, **kwargs: Any) -> Any:
+        value = inner(source, info, **kwargs)
+        type_name = MODEL_TYPES.get(type(value))
+        if type_name is None:
+            return value
+        context: Context = info.context
+        if rows and not context.rows.contains(context.session, value):
+            return None
+        if (context.plan.owner_id is not None and _owns(type_name, value, context)) or may_see(
+            context, type_name
+        ):
+            return value
+        return None
+
+    return resolve
+
+
+def _attribute(name: str) -> Resolver:
+    get = attrgetter(name)
+
+    def resolve(source: Any, _info: GraphQLResolveInfo[Context]) -> Any:
+        return get(source)
+
+    return resolve
+
+
+def _guard(
+    type_name: str,
+    coordinate: str,
+    key: str | None,
+    inner: Resolver,
+    *,
+    attribute: str | None,
+    arguments: bool,
+    erasable: bool,
+) -> Resolver:
+    """The resolver of a guarded field: one set lookup in the request's plan, then the value.
+
+    The common case — the plan allows the field — costs one membership test over the
+    unguarded resolver, with no extra call: it reads the attribute itself when the field is a
+    plain attribute. Everything else (ownership, counting what is hidden, erased values) takes
+    the general path.
+    """
+    if key is None:
+
+        def hidden(_source: Any, info: GraphQLResolveInfo[Context], /, **_kwargs: Any) -> Any:
+            info.context.plan.hidden[coordinate] += 1
+
+        return hidden
+
+    def general(source: Any, info: GraphQLResolveInfo[Context], /, **kwargs: Any) -> Any:
+        context: Context = info.context
+        plan = context.plan
+        if key in plan.visible or (plan.owner_id is not None and _owns(type_name, source, context)):
+            value = inner(source, info, **kwargs)
+            if value is None and erasable and source.status == CustomerStatus.ERASED:
+                plan.erased[coordinate] += 1
+            return value
+        plan.hidden[coordinate] += 1
+        return None
+
+    if erasable and attribute is not None:
+        get_personal = attrgetter(attribute)
+
+        def personal(source: Any, info: GraphQLResolveInfo[Context]) -> Any:
+            plan = info.context.plan
+            if key in plan.visible:
+                value = get_personal(source)
+                if value is None and source.status == CustomerStatus.ERASED:
+                    plan.erased[coordinate] += 1
+                return value
+            return general(source, info)
+
+        return personal
+    if erasable:
+        return general
+    if arguments:
+
+        def with_arguments(source: Any, info: GraphQLResolveInfo[Context], /, **kwargs: Any) -> Any:
+            if key in info.context.plan.visible:
+                return inner(source, info, **kwargs)
+            return general(source, info, **kwargs)
+
+        return with_arguments
+    if attribute is not None:
+        get = attrgetter(attribute)
+
+        def read(source: Any, info: GraphQLResolveInfo[Context]) -> Any:
+            if key in info.context.plan.visible:
+                return get(source)
+            return general(source, info)
+
+        return read
+
+    def resolve(source: Any, info: GraphQLResolveInfo[Context]) -> Any:
+        if key in info.context.plan.visible:
+            return inner(source, info)
+        return general(source, info)
+
+    return resolve

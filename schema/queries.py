@@ -1,0 +1,400 @@
+"""Root queries. Row rules come from the request's `RowScope`, in the SQL that loads rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from sqlalchemy import ColumnElement, Select, func
+from sqlmodel import col, select
+
+from api import models
+from api.models import CustomerStatus, OrderStatus
+from auth import scopes
+from auth.policy import POLICY
+from auth.purposes import Purpose
+from schema.context import Context, Info
+from schema.errors import Forbidden, ForbiddenFilter
+from schema.ids import InvalidGlobalId, from_global_id
+from schema.pagination import page_window
+from schema.permissions import may_see, policy_key
+from schema.types import (
+    AccessRecord,
+    Connection,
+    Customer,
+    Node,
+    Order,
+)
+
+
+@strawberry.enum
+class Direction(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.enum
+class CustomerOrderField(enum.Enum):
+    CREATED_AT = "createdAt"
+    LAST_NAME = "lastName"
+    EMAIL = "email"
+
+
+@strawberry.enum
+class OrderOrderField(enum.Enum):
+    PLACED_AT = "placedAt"
+    TOTAL_AMOUNT = "totalAmount"
+
+
+@strawberry.input(description="Every condition given must hold. Filtering on a field reads it.")
+class CustomerFilter:
+    status: CustomerStatus | None = None
+    email: str | None = None
+    last_name: str | None = None
+    country: str | None = None
+    created_after: dt.datetime | None = None
+
+
+@strawberry.input
+class CustomerOrder:
+    field: CustomerOrderField
+    direction: Direction = Direction.ASC
+
+
+@strawberry.input(description="Every condition given must hold. Filtering on a field reads it.")
+class OrderFilter:
+    status: OrderStatus | None = None
+    customer_id: strawberry.ID | None = None
+    placed_after: dt.datetime | None = None
+    payment_reference: str | None = None
+
+
+@strawberry.input
+class OrderOrder:
+    field: OrderOrderField
+    direction: Direction = Direction.DESC
+
+
+def require(context: Context, scope: str) -> None:
+    """Raise `Forbidden` unless the token grants ``scope``."""
+    if scope not in context.principal.scopes:
+        raise Forbidden(scope)
+
+
+def check_readable(context: Context, argument: str, coordinate: str) -> None:
+    """Filtering or sorting on a field counts as reading it."""
+    key = policy_key(coordinate)
+    if key is None or not context.plan.allows(key):
+        raise ForbiddenFilter(argument, coordinate)
+
+
+def _page(
+    context: Context,
+    statement: Select[Any],
+    first: int,
+    after: str | None,
+    order: list[ColumnElement[Any]],
+    seen: Callable[[list[Any]], None],
+) -> Connection[Any]:
+    offset, limit = page_window(context.settings, first, after)
+    rows = list(context.session.scalars(statement.order_by(*order).offset(offset).limit(limit + 1)))
+    has_next = len(rows) > limit
+    rows = rows[:limit]
+    seen(rows)
+    session = context.session
+    count_statement = select(func.count()).select_from(statement.order_by(None).subquery())
+    return Connection.of(rows, offset, has_next, lambda: session.scalar(count_statement))
+
+
+def _customer_conditions(context: Context, where: CustomerFilter | None) -> list[Any]:
+    conditions: list[Any] = [context.rows.customer_rows()]
+    if where is None:
+        return conditions
+    checks: list[tuple[str, str, Any, Callable[[Any], Any]]] = [
+        ("status", "Customer.status", where.status, lambda v: models.Customer.status == v.value),
+        ("email", "Customer.email", where.email, lambda v: models.Customer.email == v),
+        (
+            "lastName",
+            "Customer.lastName",
+            where.last_name,
+            lambda v: models.Customer.last_name == v,
+        ),
+        (
+            "country",
+            "Customer.country",
+            where.country,
+            lambda v: models.Customer.country == v.upper(),
+        ),
+        (
+            "createdAfter",
+            "Customer.createdAt",
+            where.created_after,
+            lambda v: models.Customer.created_at > v,
+        ),
+    ]
+    for argument, coordinate, value, condition in checks:
+        if value is not None:
+            check_readable(context, f"filter.{argument}", coordinate)
+            conditions.append(condition(value))
+    return conditions
+
+
+def _order_conditions(context: Context, where: OrderFilter | None) -> list[Any]:
+    conditions: list[Any] = [context.rows.orders()]
+    if where is None:
+        return conditions
+    if where.status is not None:
+        check_readable(context, "filter.status", "Order.status")
+        conditions.append(models.Order.status == where.status.value)
+    if where.customer_id is not None:
+        check_readable(context, "filter.customerId", "Order.customer")
+        conditions.append(models.Order.customer_id == _pk_or_zero(where.customer_id, "Customer"))
+    if where.placed_after is not None:
+        check_readable(context, "filter.placedAfter", "Order.placedAt")
+        conditions.append(models.Order.placed_at > where.placed_after)
+    if where.payment_reference is not None:
+        check_readable(context, "filter.paymentReference", "Order.paymentReference")
+        conditions.append(models.Order.payment_reference == where.payment_reference)
+    return conditions
+
+
+def _pk_or_zero(global_id: str, type_name: str) -> int:
+    """The primary key, or 0 (matches nothing) for an id of another type or none at all."""
+    try:
+        kind, pk = from_global_id(global_id)
+    except InvalidGlobalId:
+        return 0
+    return pk if kind == type_name else 0
+
+
+def _direction(column: Any, direction: Direction) -> Any:
+    return column.asc() if direction is Direction.ASC else column.desc()
+
+
+CUSTOMER_COLUMNS = {
+    CustomerOrderField.CREATED_AT: models.Customer.created_at,
+    CustomerOrderField.LAST_NAME: models.Customer.last_name,
+    CustomerOrderField.EMAIL: models.Customer.email,
+}
+ORDER_COLUMNS = {
+    OrderOrderField.PLACED_AT: models.Order.placed_at,
+    OrderOrderField.TOTAL_AMOUNT: models.Order.total_amount,
+}
+
+
+def customer_by_pk(context: Context, pk: int) -> models.Customer | None:
+    """One customer, if it exists for the caller."""
+    row = context.session.scalars(
+        select(models.Customer).where(models.Customer.id == pk, context.rows.customer_rows())
+    ).first()
+    if row is not None:
+        context.loaders.saw_customers([row])
+    return row
+
+
+def order_by_pk(context: Context, pk: int) -> models.Order | None:
+    """One order, if it exists for the caller."""
+    row = context.session.scalars(
+        select(models.Order).where(models.Order.id == pk, context.rows.orders())
+    ).first()
+    if row is not None:
+        context.loaders.saw_orders([row])
+    return row
+
+
+NODE_SCOPES = {
+    "Customer": scopes.CUSTOMERS_READ,
+    "Order": scopes.ORDERS_READ,
+    "Address": scopes.ADDRESSES_READ,
+    "Consent": scopes.CONSENTS_READ,
+    "UsageEvent": scopes.USAGE_READ,
+    "AccessRecord": scopes.AUDIT_READ,
+    "LegalRequest": scopes.PRIVACY_ADMIN,
+}
+
+
+def _node(context: Context, type_name: str, pk: int) -> Any:
+    if type_name == "Customer":
+        return customer_by_pk(context, pk)
+    if type_name == "Order":
+        return order_by_pk(context, pk)
+    model: Any = {
+        "Address": models.Address,
+        "Consent": models.Consent,
+        "UsageEvent": models.UsageEvent,
+    }.get(type_name)
+    if model is not None:
+        row = context.session.scalars(
+            select(model).where(model.id == pk, context.rows.customers(model.customer_id))
+        ).first()
+        if row is not None:
+            context.customers_read.add(row.customer_id)
+        return row
+    if type_name == "AccessRecord":
+        record = context.session.get(models.AccessRecord, pk)
+        if record is not None:
+            context.customers_read.update(record.customer_ids)
+        return record
+    if type_name == "LegalRequest":
+        return context.session.get(models.LegalRequest, pk)
+    return None
+
+
+@strawberry.type
+class PolicyField:
+    field: str = strawberry.field(description="Schema coordinate, `Type.field` or `Type.*`.")
+    scopes: list[str]
+    purposes: list[str] | None = strawberry.field(description="null: any purpose.")
+
+
+@strawberry.type
+class PolicyPurpose:
+    id: str
+    consent_required: bool
+    description: str
+
+
+@strawberry.type(description="The privacy policy Steward enforces.")
+class Policy:
+    fields: list[PolicyField]
+    purposes: list[PolicyPurpose]
+
+
+def policy_document() -> Policy:
+    """The policy table as GraphQL objects."""
+    return Policy(
+        fields=[
+            PolicyField(field=coordinate, scopes=list(rule.scopes), purposes=rule.purpose_ids())
+            for coordinate, rule in POLICY.items()
+        ],
+        purposes=[
+            PolicyPurpose(
+                id=purpose.id,
+                consent_required=purpose.consent_required,
+                description=purpose.description,
+            )
+            for purpose in Purpose
+        ],
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Customers that exist for the caller under its purpose.")
+    def customers(
+        self,
+        info: Info,
+        first: int = 10,
+        after: str | None = None,
+        filter: CustomerFilter | None = None,
+        order_by: CustomerOrder | None = None,
+    ) -> Connection[Customer] | None:
+        context = info.context
+        require(context, scopes.CUSTOMERS_READ)
+        conditions = _customer_conditions(context, filter)
+        order: list[Any] = []
+        if order_by is not None:
+            check_readable(context, "orderBy", f"Customer.{order_by.field.value}")
+            order.append(_direction(CUSTOMER_COLUMNS[order_by.field], order_by.direction))
+        order.append(models.Customer.id.asc())  # type: ignore[union-attr]
+        statement = select(models.Customer).where(*conditions)
+        return _page(context, statement, first, after, order, context.loaders.saw_customers)
+
+    @strawberry.field(description="One customer, or null when it does not exist for the caller.")
+    def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+        context = info.context
+        require(context, scopes.CUSTOMERS_READ)
+        pk = _pk_or_zero(id, "Customer")
+        return customer_by_pk(context, pk) if pk else None  # type: ignore[return-value]
+
+    @strawberry.field(description="Orders that exist for the caller under its purpose.")
+    def orders(
+        self,
+        info: Info,
+        first: int = 10,
+        after: str | None = None,
+        filter: OrderFilter | None = None,
+        order_by: OrderOrder | None = None,
+    ) -> Connection[Order] | None:
+        context = info.context
+        require(context, scopes.ORDERS_READ)
+        conditions = _order_conditions(context, filter)
+        order: list[Any] = []
+        if order_by is not None:
+            check_readable(context, "orderBy", f"Order.{order_by.field.value}")
+            order.append(_direction(ORDER_COLUMNS[order_by.field], order_by.direction))
+        else:
+            order.append(models.Order.placed_at.desc())  # type: ignore[attr-defined]
+        order.append(models.Order.id.desc())  # type: ignore[union-attr]
+        statement = select(models.Order).where(*conditions)
+        return _page(context, statement, first, after, order, context.loaders.saw_orders)
+
+    @strawberry.field(description="One order, or null when it does not exist for the caller.")
+    def order(self, info: Info, id: strawberry.ID) -> Order | None:
+        context = info.context
+        require(context, scopes.ORDERS_READ)
+        pk = _pk_or_zero(id, "Order")
+        return order_by_pk(context, pk) if pk else None  # type: ignore[return-value]
+
+    @strawberry.field(description="Any object by its global id; needs its type's read scope.")
+    def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        context = info.context
+        try:
+            type_name, pk = from_global_id(id)
+        except InvalidGlobalId:
+            return None
+        scope = NODE_SCOPES.get(type_name)
+        if scope is None:
+            return None
+        require(context, scope)
+        # Decided before looking the row up, so that the answer does not tell whether it exists.
+        if not may_see(context, type_name):
+            return None
+        return _node(context, type_name, pk)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The caller's own record, every field visible (me:read).")
+    def me(self, info: Info) -> Customer | None:
+        context = info.context
+        require(context, scopes.ME_READ)
+        if context.customer_id is None:
+            return None
+        return customer_by_pk(context, context.customer_id)  # type: ignore[return-value]
+
+    @strawberry.field(description="The privacy policy: what each field needs.")
+    def policy(self) -> Policy:
+        return policy_document()
+
+    @strawberry.field(description="Access records, newest first (audit:read).")
+    def audit_log(
+        self,
+        info: Info,
+        first: int = 10,
+        after: str | None = None,
+        customer_id: strawberry.ID | None = None,
+        client_id: str | None = None,
+        purpose: Purpose | None = None,
+    ) -> Connection[AccessRecord] | None:
+        context = info.context
+        require(context, scopes.AUDIT_READ)
+        statement = select(models.AccessRecord)
+        if customer_id is not None:
+            statement = statement.join(
+                models.AccessRecordCustomer,
+                col(models.AccessRecordCustomer.access_record_id) == models.AccessRecord.id,
+            ).where(models.AccessRecordCustomer.customer_id == _pk_or_zero(customer_id, "Customer"))
+        if client_id is not None:
+            statement = statement.where(models.AccessRecord.client_id == client_id)
+        if purpose is not None:
+            statement = statement.where(models.AccessRecord.purpose == purpose.value)
+        order = [models.AccessRecord.occurred_at.desc(), models.AccessRecord.id.desc()]  # type: ignore[attr-defined,union-attr]
+        return _page(
+            context, statement, first, after, order, lambda rows: _saw_records(context, rows)
+        )
+
+
+def _saw_records(context: Context, records: list[models.AccessRecord]) -> None:
+    """Note the customers the returned access records concern (for the audit)."""
+    context.customers_read.update(pk for record in records for pk in record.customer_ids)
