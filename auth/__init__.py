@@ -1,0 +1,1 @@
+"""Tokens, scopes, purposes and the privacy policy."""

@@ -1,0 +1,172 @@
+"""Who is calling: the bearer token of a request, verified into a :class:`Principal`."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
+
+import anyio.to_thread
+import httpx
+from joserfc.jwk import KeySet
+from sqlalchemy import exists, false, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlmodel import col
+
+from api.models import OAuthClient, RevokedToken
+from api.settings import Settings
+from auth._jwks import RemoteKeySet
+from auth._tokens import bearer_token, peek, principal_from
+from auth._validator import LEEWAY, AccessTokenValidator
+from auth.errors import Cause, InvalidToken
+from auth.keys import ALGORITHMS
+from auth.principal import Principal
+
+__all__ = ["Authenticator"]
+
+CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Trust:
+    validator: AccessTokenValidator
+    remote: RemoteKeySet | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    builtin: bool
+
+
+class Authenticator:
+    """Verifies access tokens of the built-in issuer and/or one external provider.
+
+    Verified tokens are cached (by hash, bounded, least recently used first out) until they
+    expire; revocation and client removal are still checked on every request.
+
+    Args:
+        settings: ``public_url``/``builtin_issuer``, ``issuer``/``jwks_url``, ``audience``,
+            ``allow_plain_jwt``.
+        sessions: where the revoked tokens and removed clients are.
+        keys: the built-in issuer's keys (required when ``settings.builtin_issuer``).
+        http: the client to fetch the external key set with (one with a timeout is made
+            when omitted).
+
+    Example:
+        >>> principal = await authenticator.authenticate(request.headers.get("authorization"))
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        keys: KeySet | None,
+        *,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._own_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=5.0)
+        self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._trusts: dict[str, _Trust] = {}
+        if settings.issuer:
+            if not settings.jwks_url:
+                raise ValueError("STEWARD_ISSUER needs STEWARD_JWKS_URL")
+            remote = RemoteKeySet(settings.jwks_url, self._http)
+            validator = AccessTokenValidator(
+                settings.issuer,
+                settings.audience,
+                lambda: remote.current,
+                builtin=False,
+                allow_plain_jwt=settings.allow_plain_jwt,
+            )
+            self._trusts[settings.issuer] = _Trust(validator, remote)
+        if settings.builtin_issuer:
+            if keys is None:
+                raise ValueError("the built-in issuer needs its keys")
+            public = KeySet.import_key_set({"keys": [k.as_dict(private=False) for k in keys]})
+            validator = AccessTokenValidator(
+                settings.public_url,
+                settings.audience,
+                lambda: public,
+                builtin=True,
+                allow_plain_jwt=settings.allow_plain_jwt,
+            )
+            self._trusts[settings.public_url] = _Trust(validator, None)
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The caller described by an ``Authorization`` header value.
+
+        Raises:
+            MissingToken: no bearer token.
+            InvalidToken: the token is not acceptable (``cause`` says why).
+            ProviderUnavailable: the external provider's keys cannot be fetched.
+        """
+        token = bearer_token(authorization)
+        digest = hashlib.sha256(token.encode()).digest()
+        verified = self._cache.get(digest)
+        if verified is not None and verified.principal.expires_at + LEEWAY > time.time():
+            self._cache.move_to_end(digest)
+        else:
+            self._cache.pop(digest, None)
+            verified = await self._verify(token)
+            self._cache[digest] = verified
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        # A thread, not the event loop: the database may be remote or its pool exhausted,
+        # and the loop must never wait on either.
+        refusal = await anyio.to_thread.run_sync(
+            partial(_refusal, self._sessions, verified.principal, verified.builtin)
+        )
+        if refusal is not None:
+            raise InvalidToken(refusal)
+        return verified.principal
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, if this authenticator made it."""
+        if self._own_http:
+            await self._http.aclose()
+
+    async def _verify(self, token: str) -> _Verified:
+        header, claims = peek(token)
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken(Cause.ALGORITHM_NOT_ALLOWED)
+        issuer = claims.get("iss")
+        if issuer is None:
+            raise InvalidToken(Cause.MISSING_CLAIM, claim="iss")
+        trust = self._trusts.get(issuer) if isinstance(issuer, str) else None
+        if trust is None:
+            raise InvalidToken(Cause.UNTRUSTED_ISSUER)
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken(Cause.MALFORMED)
+        if trust.remote is not None:
+            await trust.remote.ensure(kid)
+        verified = trust.validator.authenticate_token(token)
+        trust.validator.validate_token(verified)
+        return _Verified(
+            principal_from(verified, builtin=trust.validator.builtin), trust.remote is None
+        )
+
+
+def _refusal(sessions: sessionmaker[Session], principal: Principal, builtin: bool) -> Cause | None:
+    """Whether the token was revoked or its client removed: one indexed query."""
+    revoked = exists().where(col(RevokedToken.jti) == principal.jti) if principal.jti else false()
+    # Only the built-in issuer's clients live in oauth_client; an external provider's
+    # client may share an id with one of them by chance.
+    removed = (
+        exists().where(
+            col(OAuthClient.client_id) == principal.client_id,
+            col(OAuthClient.removed_at).is_not(None),
+        )
+        if builtin
+        else false()
+    )
+    with sessions() as session:
+        is_revoked, is_removed = session.execute(select(revoked, removed)).one()
+    if is_revoked:
+        return Cause.REVOKED
+    return Cause.CLIENT_REMOVED if is_removed else None
