@@ -1,0 +1,111 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (it can serve: send it traffic).
+
+Readiness checks, each reported by name:
+
+- ``database``: a ``SELECT 1`` through the app's own pool, within :data:`TIMEOUT`;
+- ``migrations``: the database is at the newest Alembic revision of this code, or at a newer
+  one (a replica of a newer release stays unready until ``steward db upgrade`` has run; the
+  replicas of the release before keep serving once it has);
+- ``keys``: the built-in issuer's key set is loaded with a signing key (or the issuer is off);
+- ``redis``: when ``STEWARD_REDIS_URL`` is set, Redis answers (rate limits refuse without it).
+
+An external identity provider is not a readiness check: its keys are fetched on demand and
+kept when it is down, and taking every replica out of the load balancer would turn its outage
+into Steward's.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import anyio.to_thread
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from joserfc.jwk import KeySet
+from sqlalchemy import Engine, text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.database import alembic_config
+from api.ratelimit import RateLimiter
+
+__all__ = ["TIMEOUT", "Health"]
+
+log = logging.getLogger("steward.health")
+
+TIMEOUT = 3.0
+"""Seconds each readiness check may take before it counts as failed."""
+
+
+class Health:
+    """The health endpoints of one app.
+
+    Args:
+        engine: the app's engine (its pool is what requests use).
+        keys: the built-in issuer's keys; ``None`` when the issuer is off.
+        limiter: the app's rate limiter; its Redis, if any, is checked.
+    """
+
+    def __init__(self, engine: Engine, keys: KeySet | None, limiter: RateLimiter) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.limiter = limiter
+        scripts = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+        self.head = scripts.get_current_head()
+        self.known = frozenset(script.revision for script in scripts.walk_revisions())
+
+    def routes(self) -> list[Route]:
+        """``/healthz`` and ``/readyz``."""
+        return [
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+        ]
+
+    async def healthz(self, _request: Request) -> Response:
+        """200 while the process serves requests at all."""
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    async def readyz(self, _request: Request) -> Response:
+        """200 when every check passes, else 503; the body names each check's result."""
+        checks = {"database": False, "migrations": False, "keys": self._keys_loaded()}
+        try:
+            with anyio.fail_after(TIMEOUT):
+                revision = await anyio.to_thread.run_sync(self._revision, abandon_on_cancel=True)
+            checks["database"] = True
+            checks["migrations"] = self._current(revision)
+        except Exception as error:
+            log.warning("readiness: database unavailable (%s)", type(error).__name__)
+        if self.limiter.pool is not None:  # Redis
+            checks["redis"] = await self._redis()
+        ready = all(checks.values())
+        body = {"status": "ok" if ready else "unavailable", "checks": checks}
+        return JSONResponse(
+            body, status_code=200 if ready else 503, headers={"Cache-Control": "no-store"}
+        )
+
+    def _revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def _current(self, revision: str | None) -> bool:
+        """At this code's head, or at a revision this code does not know.
+
+        An unknown revision was written by a newer release's ``steward db upgrade``: during a
+        rolling deploy the old replicas keep serving on it (migrations are backward compatible
+        for one release), rather than all leaving the load balancer at once.
+        """
+        return revision == self.head or (revision is not None and revision not in self.known)
+
+    def _keys_loaded(self) -> bool:
+        return self.keys is None or len(list(self.keys)) > 0
+
+    async def _redis(self) -> bool:
+        try:
+            with anyio.fail_after(TIMEOUT):
+                return await self.limiter.storage.check()
+        except Exception as error:
+            log.warning("readiness: redis unavailable (%s)", type(error).__name__)
+            return False

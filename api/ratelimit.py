@@ -1,0 +1,83 @@
+"""Rate limits per (client, subject) with the ``limits`` library: in memory, or in Redis."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
+
+from api.errors import RequestError
+from api.settings import Settings
+from auth.principal import Principal
+
+log = logging.getLogger("steward.ratelimit")
+
+
+class RateLimited(RequestError):
+    """Too many requests from one client and subject."""
+
+    status = 429
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many requests; retry in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class RateLimitUnavailable(RequestError):
+    """The shared rate-limit store cannot be reached; refuse rather than run unlimited."""
+
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("The service is temporarily unavailable.", headers={"Retry-After": "1"})
+
+
+class RateLimiter:
+    """A moving window per client and subject (all customers of one app are not one bucket)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.item = parse(settings.rate_limit)
+        storage: Storage
+        self.pool: ConnectionPool | None = None
+        if settings.redis_url is None:
+            storage = MemoryStorage()
+        else:
+            url = settings.redis_url.get_secret_value()
+            self.pool = ConnectionPool.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+            storage = RedisStorage(
+                "async+" + url,
+                implementation="redispy",
+                wrap_exceptions=True,
+                key_prefix="steward-rate",
+                connection_pool=self.pool,  # type: ignore[arg-type]  # passed through to redis
+            )
+        self.storage = storage
+        self.limiter = MovingWindowRateLimiter(storage)
+
+    async def check(self, principal: Principal) -> None:
+        """Count one request; raise `RateLimited` when the window is full."""
+        keys = (principal.client_id, principal.subject)
+        try:
+            if await self.limiter.hit(self.item, *keys):
+                return
+            stats = await self.limiter.get_window_stats(self.item, *keys)
+        except Exception as error:
+            if isinstance(error, RequestError):
+                raise
+            log.error("rate-limit store unavailable: %s", type(error).__name__)
+            raise RateLimitUnavailable from None
+        raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+
+    async def aclose(self) -> None:
+        """Close the connections to Redis, if any."""
+        if self.pool is not None:
+            await self.pool.aclose()

@@ -1,0 +1,204 @@
+"""What each request did: one access-log line and its metrics; and ``/metrics`` itself.
+
+:class:`Telemetry` wraps the whole app. It gives every HTTP request an :class:`Outcome` (in
+``request.state``, found with :func:`outcome_of`), which the endpoints fill in as they learn
+who is calling and what they ask; when the response is sent, the middleware writes one line to
+the ``steward.access`` logger and updates the metrics of :mod:`api.metrics`::
+
+    {"time": "…", "level": "info", "logger": "steward.access", "message": "request",
+     "request_id": "9f1c…", "method": "POST", "route": "/graphql", "status": 200,
+     "duration_ms": 12.4, "client_id": "courier-app", "purpose": "order_fulfillment",
+     "operation": "DeliveriesToday", "codes": [], "redacted": 3}
+
+The line never holds a token, a variable, a subject or any value of a customer's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import metrics
+from api.ratelimit import RateLimited, RateLimitUnavailable
+from auth import scopes
+from auth.authentication import Authenticator
+from auth.errors import AuthError
+
+__all__ = ["REQUEST_ID_HEADER", "MetricsEndpoint", "Outcome", "Telemetry", "outcome_of"]
+
+log = logging.getLogger("steward.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+PROBES = frozenset({"/healthz", "/readyz"})
+MAX_OPERATION_NAME = 100
+_STATE_KEY = "steward_outcome"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the handler of one request learned, for the log and the metrics.
+
+    Attributes:
+        request_id: this request's id, also in ``X-Request-ID`` and in masked errors.
+        client_id: the authenticated caller's OAuth client.
+        purpose: the declared purpose's id.
+        operation: the operation's name once a valid document names it; ``""`` for an
+            unnamed operation; ``None`` until then.
+        codes: the ``extensions.code`` of every error in the response.
+        auth_failure: why authentication failed (a label of :mod:`api.metrics`).
+        redactions: the response's ``extensions.redactions`` entries.
+    """
+
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    client_id: str | None = None
+    purpose: str | None = None
+    operation: str | None = None
+    codes: list[str] = field(default_factory=list)
+    auth_failure: str | None = None
+    redactions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def outcome_of(request: Request) -> Outcome:
+    """The request's :class:`Outcome`; a new one when no :class:`Telemetry` wraps the app."""
+    state = request.scope.setdefault("state", {})
+    outcome = state.get(_STATE_KEY)
+    if not isinstance(outcome, Outcome):
+        outcome = state[_STATE_KEY] = Outcome()
+    return outcome
+
+
+class Telemetry:
+    """ASGI middleware: an :class:`Outcome` per HTTP request, logged and measured at its end.
+
+    Args:
+        app: the application to wrap.
+        routes: the app's route paths; any other path is counted as ``other``.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Iterable[str]) -> None:
+        self.app = app
+        self.routes = frozenset(routes)
+        self.operations = metrics.OperationLabels()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request, then log and measure it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        outcome = Outcome()
+        scope.setdefault("state", {})[_STATE_KEY] = outcome
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, outcome.request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, outcome, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, outcome: Outcome, status: int, seconds: float) -> None:
+        path = scope["path"]
+        route = path if path in self.routes else metrics.OTHER
+        graphql = route == "/graphql"
+        operation = self.operations.label(outcome.operation) if graphql else metrics.NONE
+        metrics.observe_request(route, operation, outcome.purpose, status, seconds)
+        metrics.observe_errors(outcome.codes)
+        metrics.observe_redactions(outcome.redactions)
+        if outcome.auth_failure is not None:
+            metrics.observe_auth_failure(outcome.auth_failure)
+        if RateLimited.code in outcome.codes:
+            metrics.observe_rate_limit("limited")
+        elif RateLimitUnavailable.code in outcome.codes:
+            metrics.observe_rate_limit("store_unavailable")
+        level = logging.DEBUG if route in PROBES else logging.INFO
+        if status >= 500:
+            level = logging.WARNING
+        if not log.isEnabledFor(level):
+            return
+        fields: dict[str, Any] = {
+            "request_id": outcome.request_id,
+            "method": scope["method"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "client_id": outcome.client_id,
+            "purpose": outcome.purpose,
+            "codes": outcome.codes,
+        }
+        if outcome.auth_failure is not None:
+            fields["auth_failure"] = outcome.auth_failure
+        if graphql:
+            fields["operation"] = (
+                outcome.operation[:MAX_OPERATION_NAME] if outcome.operation is not None else None
+            )
+            fields["redacted"] = sum(int(entry.get("count", 1)) for entry in outcome.redactions)
+        log.log(level, "request", extra={"fields": fields})
+
+
+class MetricsEndpoint:
+    """``GET /metrics``: the Prometheus exposition, for tokens with ``metrics:read``.
+
+    Refusals have the shape of Steward's other errors: 401 (with ``WWW-Authenticate``) for a
+    missing or invalid token, 403 ``FORBIDDEN`` for a token without ``metrics:read``.
+
+    Args:
+        authenticator: the app's authenticator (the same tokens as ``/graphql``).
+        resource_metadata: the RFC 9728 metadata URL for ``WWW-Authenticate``.
+    """
+
+    def __init__(self, authenticator: Authenticator, resource_metadata: str) -> None:
+        self.authenticator = authenticator
+        self.resource_metadata = resource_metadata
+
+    async def handle(self, request: Request) -> Response:
+        """Answer one scrape."""
+        outcome = outcome_of(request)
+        try:
+            principal = await self.authenticator.authenticate(request.headers.get("authorization"))
+        except AuthError as error:
+            outcome.auth_failure = metrics.auth_failure_cause(error)
+            outcome.codes.append(error.code)
+            challenge = error.www_authenticate(self.resource_metadata)
+            headers = {"WWW-Authenticate": challenge} if challenge else None
+            return _refusal(error.status, error.code, str(error), headers)
+        outcome.client_id = principal.client_id
+        if scopes.METRICS_READ not in principal.scopes:
+            outcome.codes.append("FORBIDDEN")
+            challenge = (
+                f'Bearer error="insufficient_scope", scope="{scopes.METRICS_READ}", '
+                f'resource_metadata="{self.resource_metadata}"'
+            )
+            return _refusal(
+                403,
+                "FORBIDDEN",
+                f"Reading metrics needs the scope {scopes.METRICS_READ}.",
+                {"WWW-Authenticate": challenge},
+            )
+        body, content_type = await anyio.to_thread.run_sync(
+            metrics.exposition, request.headers.get("accept")
+        )
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+def _refusal(status: int, code: str, message: str, headers: dict[str, str] | None) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
