@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench``. Nothing here is reachable from Steward's configuration."""

@@ -1,0 +1,309 @@
+"""``make bench``: Steward against itself unenforced and against a raw floor, in one run.
+
+Each variant runs as a real uvicorn server pinned to CPU 0 on a demo database; the load comes
+from another process pinned to CPU 1. Printed: req/s (closed loop), p50/p99 latency at a fixed
+offered load, server CPU per request, SQL statements per request and peak RSS, on SQLite and
+PostgreSQL, with the ratios that matter (these machines are noisy; compare within one run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, make_url, text
+
+from api.database import make_engine, session_factory, transaction, upgrade
+from api.demo import load_demo_data
+from api.settings import Settings
+from auth.issuer import issue_token
+from auth.keys import load_or_create
+from auth.scopes import ALL_SCOPES
+from bench.floor import nested_page
+
+NESTED = """query NestedPage { customers(first: 20) { edges { node {
+  id firstName lastName email mobilePhone
+  addresses { id label city postalCode }
+  orders(first: 5) { edges { node { id number status totalAmount currency placedAt
+    items { sku name quantity unitPrice } } } }
+  consents { purpose status recordedAt } } } } }"""
+FLAT = "query FlatList { customers(first: 100) { edges { node { id firstName lastName email } } } }"
+LOOKUP = """query Lookup($id: ID!) { customer(id: $id) { id firstName lastName email mobilePhone
+  addresses { id city postalCode } } }"""
+
+ROWS = {
+    "nested page (20)": (NESTED, {}, "customer_support"),
+    "flat list (100)": (FLAT, {}, "customer_support"),
+    "single lookup": (LOOKUP, {"id": "Q3VzdG9tZXI6MQ=="}, "customer_support"),
+    "refused (no purpose)": (FLAT, {}, None),
+}
+VARIANTS = ("enforced", "unenforced", "floor")
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    """One variant's server process, with at most one known win switched off."""
+
+    def __init__(self, variant: str, env: dict[str, str], without: str | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "bench.server", variant, str(self.port)]
+        self.process = subprocess.Popen([*command, *([without] if without else [])], env=env)  # noqa: S603
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{self.url}/bench/statements", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"the {variant} server did not start") from None
+                time.sleep(0.1)
+
+    def counts(self) -> dict[str, float]:
+        """SQL statements, audit statements, audit CPU seconds and audits so far."""
+        return httpx.get(f"{self.url}/bench/statements").json()  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def load(spec: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.load"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def measure(
+    server: Server,
+    body: str,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+    *,
+    latency: bool = True,
+) -> dict[str, Any]:
+    """Closed-loop throughput with server CPU, SQL and audit per request; open-loop latency."""
+    spec = {"url": server.url, "body": body, "headers": headers}
+    load({**spec, "seconds": args.warmup, "concurrency": 4})
+    before = server.counts()
+    cpu = cpu_seconds(server.process.pid)
+    closed = load({**spec, "seconds": args.seconds, "concurrency": args.concurrency})
+    cpu = cpu_seconds(server.process.pid) - cpu
+    after = server.counts()
+    requests = closed["requests"]
+    result = {
+        "rps": closed["rps"],
+        "cpu": cpu / requests * 1000,
+        "sql": (after["statements"] - before["statements"]) / requests,
+        "audit_cpu": (after["audit_cpu"] - before["audit_cpu"]) / requests * 1000,
+        "audit_sql": (after["audit_statements"] - before["audit_statements"]) / requests,
+    }
+    if latency:
+        opened = load({**spec, "seconds": args.seconds, "rate": args.rate})
+        result |= {"p50": opened["p50"] * 1000, "p99": opened["p99"] * 1000}
+    return result
+
+
+def request_for(row: str, token: str) -> tuple[str, dict[str, str]]:
+    """The body and headers of one row's request."""
+    query, variables, purpose = ROWS[row]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if purpose:
+        headers["X-Purpose"] = purpose
+    return json.dumps({"query": query, "variables": variables}), headers
+
+
+def bench_token(key_file: Path) -> str:
+    """A token of the built-in issuer holding every scope."""
+    settings = Settings(_env_file=None, key_file=key_file)
+    return issue_token(
+        settings,
+        load_or_create(key_file),
+        scope=" ".join(ALL_SCOPES),
+        subject="bench",
+        client_id="bench",
+    )
+
+
+def server_env(url: str, key_file: Path) -> dict[str, str]:
+    """The environment of a benchmark server over the database at ``url``."""
+    return {
+        **os.environ,
+        "STEWARD_DATABASE_URL": url,
+        "STEWARD_KEY_FILE": str(key_file),
+        "STEWARD_RATE_LIMIT": "1000000/second",
+    }
+
+
+def prepare(url: str, customers: int) -> None:
+    upgrade(url)
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        load_demo_data(session, customers=customers, seed=1)
+    engine.dispose()
+
+
+def databases(args: argparse.Namespace, folder: Path) -> Iterator[tuple[str, str]]:
+    """Each database asked for, with demo data; a PostgreSQL one is dropped afterwards."""
+    wanted = args.databases.split(",")
+    if "sqlite" in wanted:
+        url = f"sqlite:///{folder / 'bench.db'}"
+        prepare(url, args.customers)
+        yield "SQLite", url
+    if "postgresql" in wanted:
+        server = make_url(os.environ.get("STEWARD_BENCH_POSTGRES_URL", DEFAULT_POSTGRES))
+        admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        name = f"steward_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = server.set(database=name).render_as_string(False)
+            prepare(url, args.customers)
+            yield "PostgreSQL", url
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser)
+    parser.add_argument("--rate", type=float, default=20.0, help="offered load for latency")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        key_file = folder / "keys.json"
+        token = bench_token(key_file)
+        results: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for label, url in databases(args, folder):
+            env = server_env(url, key_file)
+            for variant in VARIANTS:
+                server = Server(variant, env)
+                try:
+                    for row in ROWS:
+                        if variant == "floor" and row != "nested page (20)":
+                            continue
+                        body, headers = request_for(row, token)
+                        results[(label, row, variant)] = measure(server, body, headers, args)
+                    if variant == "enforced":
+                        same = _same_json(server, token, url)
+                        print(f"{label}: floor returns the same JSON as Steward: {same}")
+                    results[(label, "peak RSS", variant)] = {
+                        "rss": peak_rss_mib(server.process.pid)
+                    }
+                finally:
+                    server.stop()
+        report(results, args)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark of this package takes."""
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+
+
+def _same_json(server: Server, token: str, url: str) -> bool:
+    response = httpx.post(
+        f"{server.url}/graphql",
+        json={"query": NESTED},
+        headers={"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"},
+    )
+    engine = make_engine(url)
+    try:
+        return bool(response.json() == nested_page(engine))
+    finally:
+        engine.dispose()
+
+
+COLUMNS = (
+    ("req/s", "rps", "{:>8.0f}"),
+    ("p50 ms", "p50", "{:>8.1f}"),
+    ("p99 ms", "p99", "{:>8.1f}"),
+    ("CPU ms/req", "cpu", "{:>11.2f}"),
+    ("SQL/req", "sql", "{:>8.1f}"),
+)
+
+
+def report(results: dict[tuple[str, str, str], dict[str, Any]], args: argparse.Namespace) -> None:
+    """Print the table, the peak RSS and the ratios."""
+    print(f"\nclosed loop: {args.concurrency} in flight for {args.seconds:g} s;", end=" ")
+    print(f"latency at {args.rate:g} req/s offered")
+    head = f"{'database':<11} {'row':<21} {'variant':<11} " + " ".join(
+        f"{title:>{len(fmt.format(0))}}" for title, _, fmt in COLUMNS
+    )
+    print(head)
+    print("-" * len(head))
+    for (label, row, variant), r in results.items():
+        if row != "peak RSS":
+            cells = " ".join(fmt.format(r[key]) for _, key, fmt in COLUMNS)
+            print(f"{label:<11} {row:<21} {variant:<11} {cells}")
+    print()
+    for (label, row, variant), r in results.items():
+        if row == "peak RSS":
+            print(f"{label:<11} peak RSS {variant:<11} {r['rss']:>7.1f} MiB")
+    print()
+    for label in sorted({key[0] for key in results}):
+        for row in ROWS:
+            enforced = results.get((label, row, "enforced"))
+            unenforced = results.get((label, row, "unenforced"))
+            floor = results.get((label, row, "floor"))
+            if enforced and unenforced:
+                ratio = enforced["cpu"] / unenforced["cpu"]
+                line = f"{label:<11} {row:<21} CPU enforced/unenforced {ratio:.3f}"
+                if floor:
+                    line += f"   enforced/floor {enforced['cpu'] / floor['cpu']:.2f}"
+                print(line)
+    print()
+    for (label, row, variant), r in results.items():
+        if variant == "enforced" and row != "peak RSS" and r["audit_cpu"]:
+            share = r["audit_cpu"] / r["cpu"] * 100
+            print(
+                f"{label:<11} {row:<21} audit write {r['audit_cpu']:.2f} ms CPU/req "
+                f"({share:.1f} % of the request), {r['audit_sql']:.1f} SQL/req"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""A benchmark server process: Steward (enforced or not) or the raw floor, under uvicorn.
+
+``python -m bench.server VARIANT PORT [WIN]`` with ``STEWARD_*`` settings in the environment.
+It pins itself to CPU 0, counts SQL statements, meters the audit write (thread CPU time and
+statements spent in `Auditor.record`), and serves the counts at ``/bench/statements``.
+
+``WIN`` names one of the known wins (`WINS`) to switch off, so that its worth is measured
+as the difference from the server with every win in place. The switches are monkeypatches
+that exist only here: no setting reaches them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import uvicorn
+from sqlalchemy import Engine, NullPool, create_engine, event
+from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import api.database
+import api.documents
+import api.graphql
+import auth.authentication
+from api.app import create_app
+from api.audit import Auditor
+from api.database import make_engine
+from api.settings import Settings
+from bench.floor import create_floor
+from schema.build import build_schema
+from schema.loaders import Batch
+
+VARIANTS = ("enforced", "unenforced", "floor")
+
+
+def _replace(owner: Any, name: str, value: Any) -> None:
+    setattr(owner, name, value)
+
+
+def _without_document_cache() -> None:
+    api.documents.CACHE_SIZE = 0  # lru_cache(maxsize=0): every request parses and validates
+
+
+def _without_orjson() -> None:
+    standard = SimpleNamespace(
+        dumps=lambda value: json.dumps(value, ensure_ascii=False).encode(),
+        loads=json.loads,
+        JSONDecodeError=json.JSONDecodeError,
+    )
+    _replace(api.graphql, "orjson", standard)
+
+
+def _without_token_cache() -> None:
+    auth.authentication.CACHE_SIZE = 0  # every request verifies the signature and the claims
+
+
+def _without_batched_loaders() -> None:
+    _replace(Batch, "want", lambda _self, _keys: None)  # each parent fetched on its own
+
+
+def _without_prepared_statements() -> None:
+    os.environ["STEWARD_DATABASE_PREPARED_STATEMENTS"] = "false"
+
+
+def _without_pool() -> None:
+    pooled = create_engine
+
+    def unpooled(url: Any, **options: Any) -> Engine:
+        options.pop("pool_size", None)
+        options.pop("max_overflow", None)
+        return pooled(url, poolclass=NullPool, **options)  # a new connection per request
+
+    _replace(api.database, "create_engine", unpooled)
+
+
+WINS: dict[str, Callable[[], None] | None] = {
+    "document cache": _without_document_cache,
+    "orjson": _without_orjson,
+    "token cache": _without_token_cache,
+    "uvloop + httptools": None,  # see main()
+    "pure ASGI middleware": None,  # see build(): off adds a BaseHTTPMiddleware
+    "batched loaders": _without_batched_loaders,
+    "prepared statements": _without_prepared_statements,
+    "connection pool": _without_pool,
+}
+"""The known wins of SPEC section 6, each with what switches it off."""
+
+
+class _Meter:
+    """SQL statements, and the audit write's statements and CPU time, since start."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts = {"statements": 0, "audit_statements": 0, "audit_cpu": 0.0, "audits": 0}
+        self.local = threading.local()
+
+    def statement(self, *_args: Any) -> None:
+        with self.lock:
+            self.counts["statements"] += 1
+            if getattr(self.local, "auditing", False):
+                self.counts["audit_statements"] += 1
+
+    def audit(self, record: Callable[..., Any]) -> Callable[..., Any]:
+        def metered(*args: Any, **kwargs: Any) -> Any:
+            self.local.auditing = True
+            start = time.thread_time()
+            try:
+                return record(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - start
+                self.local.auditing = False
+                with self.lock:
+                    self.counts["audit_cpu"] += spent
+                    self.counts["audits"] += 1
+
+        return metered
+
+
+class _PassThrough(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        return await call_next(request)
+
+
+def build(variant: str, without: str | None = None) -> Starlette:
+    """The application of one variant, metered, with one known win switched off."""
+    switch = WINS.get(without) if without else None
+    if switch is not None:
+        switch()
+    meter = _Meter()
+    settings = Settings()
+    if variant == "floor":
+        engine = make_engine(settings.database_url)
+        app = create_floor(engine)
+    else:
+        Auditor.record = meter.audit(Auditor.record)  # type: ignore[method-assign]
+        app = create_app(settings, schema=build_schema(enforce=variant == "enforced"))
+        engine = app.state.engine
+        if without == "pure ASGI middleware":
+            app.add_middleware(_PassThrough)
+    event.listen(engine, "before_cursor_execute", meter.statement)
+
+    async def statements(_request: Request) -> Response:
+        with meter.lock:
+            return JSONResponse(dict(meter.counts))
+
+    app.router.routes.append(Route("/bench/statements", statements))
+    return app
+
+
+def main() -> None:
+    variant, port = sys.argv[1], int(sys.argv[2])
+    without = sys.argv[3] if len(sys.argv) > 3 else None
+    if variant not in VARIANTS:
+        raise SystemExit(f"variant must be one of {VARIANTS}")
+    if without is not None and without not in WINS:
+        raise SystemExit(f"the win to switch off must be one of {list(WINS)}")
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})
+    fast = without != "uvloop + httptools"
+    uvicorn.run(
+        build(variant, without),
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_level="warning",
+        loop="uvloop" if fast else "asyncio",
+        http="httptools" if fast else "h11",
+    )
+
+
+if __name__ == "__main__":
+    main()
