@@ -35,6 +35,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.wins
 
 schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema.graphql

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import orjson
@@ -40,6 +40,10 @@ log = logging.getLogger("steward.graphql")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 INTERNAL = "INTERNAL_SERVER_ERROR"
+ROOM = 9000
+"""Evaluation-stack slots `_in_roomy_frame` claims: 72 KiB, in a 128 KiB frame chunk."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,13 @@ class GraphQLEndpoint:
             declared = _declared(request, principal)
             outcome.purpose = declared.purpose.id if declared.purpose else None
             result, redactions = await anyio.to_thread.run_sync(
-                self._named_run, outcome, request.method, params, principal, declared
+                _in_roomy_frame,
+                self._named_run,
+                outcome,
+                request.method,
+                params,
+                principal,
+                declared,
             )
         except AuthError as error:
             outcome.auth_failure = auth_failure_cause(error)
@@ -258,6 +268,22 @@ class GraphQLEndpoint:
         if error.path:
             formatted["path"] = error.path
         return formatted
+
+
+def _in_roomy_frame(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``, called from a frame that reserves room for the calls it makes.
+
+    CPython (3.11 and later) keeps a thread's Python frames in chunks of 16 KiB and frees a
+    chunk as soon as the stack shrinks out of it. GraphQL execution recurses field by field,
+    back and forth across such a boundary, and a worker thread then maps and unmaps a chunk
+    hundreds of times per request. This function's code claims a large evaluation stack
+    (`ROOM` slots), so the interpreter allocates it a chunk with space to spare: the whole
+    execution runs inside it, one allocation per request. ``make bench`` measures the gain.
+    """
+    return function(*args)
+
+
+_in_roomy_frame.__code__ = _in_roomy_frame.__code__.replace(co_stacksize=ROOM)
 
 
 def _legal_request(session: Session, principal: Principal, reference: str | None) -> int:

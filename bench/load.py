@@ -1,7 +1,8 @@
 """The load generator, in its own process pinned to CPU 1.
 
 Closed loop (``concurrency`` requests always in flight) for throughput, or open loop at a
-fixed ``rate`` for latency; prints one JSON object with the counts and latencies.
+fixed ``rate`` for latency. It reads one spec a line and answers each with one line of JSON:
+the counts and latencies. One process serves a whole benchmark run.
 """
 
 from __future__ import annotations
@@ -75,10 +76,12 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Answer each spec read from standard input (one JSON object a line) with one line."""
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
-    spec = json.loads(sys.stdin.read())
-    sys.stdout.write(json.dumps(asyncio.run(run(spec))))
+    for line in sys.stdin:
+        sys.stdout.write(json.dumps(asyncio.run(run(json.loads(line)))) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

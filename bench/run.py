@@ -49,6 +49,7 @@ ROWS = {
     "refused (no purpose)": (FLAT, {}, None),
 }
 VARIANTS = ("enforced", "unenforced", "floor")
+FLOOR_ROW = "nested page (20)"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -101,45 +102,80 @@ class Server:
             self.process.kill()
 
 
-def load(spec: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.load"],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+class Load:
+    """The load generator: one process, pinned to CPU 1, for the whole run."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.load"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def __call__(self, spec: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps(spec) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError("the load generator failed")
+        return json.loads(answer)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
 
 
 def measure(
-    server: Server,
+    load: Load,
+    servers: dict[str, Server],
     body: str,
     headers: dict[str, str],
     args: argparse.Namespace,
     *,
     latency: bool = True,
-) -> dict[str, Any]:
-    """Closed-loop throughput with server CPU, SQL and audit per request; open-loop latency."""
-    spec = {"url": server.url, "body": body, "headers": headers}
-    load({**spec, "seconds": args.warmup, "concurrency": 4})
-    before = server.counts()
-    cpu = cpu_seconds(server.process.pid)
-    closed = load({**spec, "seconds": args.seconds, "concurrency": args.concurrency})
-    cpu = cpu_seconds(server.process.pid) - cpu
-    after = server.counts()
-    requests = closed["requests"]
-    result = {
-        "rps": closed["rps"],
-        "cpu": cpu / requests * 1000,
-        "sql": (after["statements"] - before["statements"]) / requests,
-        "audit_cpu": (after["audit_cpu"] - before["audit_cpu"]) / requests * 1000,
-        "audit_sql": (after["audit_statements"] - before["audit_statements"]) / requests,
-    }
-    if latency:
-        opened = load({**spec, "seconds": args.seconds, "rate": args.rate})
-        result |= {"p50": opened["p50"] * 1000, "p99": opened["p99"] * 1000}
-    return result
+) -> dict[str, dict[str, Any]]:
+    """Each server's closed-loop throughput, server CPU, SQL and audit per request.
+
+    The servers take turns in short slices (``--rounds`` of them, the order alternating), so
+    that whatever else the machine does in the meantime falls on every variant alike. Then
+    the latency of each at a fixed offered load (open loop).
+    """
+    specs = {name: {"url": s.url, "body": body, "headers": headers} for name, s in servers.items()}
+    for spec in specs.values():
+        load({**spec, "seconds": args.warmup, "concurrency": args.concurrency})
+    keys = ("statements", "audit_cpu", "audit_statements")
+    totals = {name: dict.fromkeys(("requests", "elapsed", "cpu", *keys), 0.0) for name in servers}
+    names = list(servers)
+    for round_ in range(args.rounds):
+        for name in names if round_ % 2 == 0 else reversed(names):
+            server, total = servers[name], totals[name]
+            before, cpu = server.counts(), cpu_seconds(server.process.pid)
+            seconds = args.seconds / args.rounds
+            closed = load({**specs[name], "seconds": seconds, "concurrency": args.concurrency})
+            total["cpu"] += cpu_seconds(server.process.pid) - cpu
+            after = server.counts()
+            for key in keys:
+                total[key] += after[key] - before[key]
+            total["requests"] += closed["requests"]
+            total["elapsed"] += closed["requests"] / closed["rps"]
+    results: dict[str, dict[str, Any]] = {}
+    for name, total in totals.items():
+        requests = total["requests"]
+        results[name] = {
+            "rps": requests / total["elapsed"],
+            "cpu": total["cpu"] / requests * 1000,
+            "sql": total["statements"] / requests,
+            "audit_cpu": total["audit_cpu"] / requests * 1000,
+            "audit_sql": total["audit_statements"] / requests,
+        }
+        if latency:
+            opened = load({**specs[name], "seconds": args.seconds / 2, "rate": args.rate})
+            results[name] |= {"p50": opened["p50"] * 1000, "p99": opened["p99"] * 1000}
+    return results
 
 
 def request_for(row: str, token: str) -> tuple[str, dict[str, str]]:
@@ -209,6 +245,7 @@ def main() -> None:
     add_arguments(parser)
     parser.add_argument("--rate", type=float, default=20.0, help="offered load for latency")
     args = parser.parse_args()
+    load = Load()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         key_file = folder / "keys.json"
@@ -216,29 +253,36 @@ def main() -> None:
         results: dict[tuple[str, str, str], dict[str, Any]] = {}
         for label, url in databases(args, folder):
             env = server_env(url, key_file)
-            for variant in VARIANTS:
-                server = Server(variant, env)
-                try:
-                    for row in ROWS:
-                        if variant == "floor" and row != "nested page (20)":
-                            continue
-                        body, headers = request_for(row, token)
-                        results[(label, row, variant)] = measure(server, body, headers, args)
-                    if variant == "enforced":
-                        same = _same_json(server, token, url)
-                        print(f"{label}: floor returns the same JSON as Steward: {same}")
+            servers = {variant: Server(variant, env) for variant in VARIANTS}
+            try:
+                same = _same_json(servers["enforced"], token, url)
+                print(f"{label}: floor returns the same JSON as Steward: {same}")
+                for row in ROWS:
+                    body, headers = request_for(row, token)
+                    chosen = servers if row == FLOOR_ROW else without_floor(servers)
+                    for variant, result in measure(load, chosen, body, headers, args).items():
+                        results[(label, row, variant)] = result
+                for variant, server in servers.items():
                     results[(label, "peak RSS", variant)] = {
                         "rss": peak_rss_mib(server.process.pid)
                     }
-                finally:
+            finally:
+                for server in servers.values():
                     server.stop()
-        report(results, args)
+    load.close()
+    report(results, args)
+
+
+def without_floor(servers: dict[str, Server]) -> dict[str, Server]:
+    """The floor answers only the nested page."""
+    return {name: server for name, server in servers.items() if name != "floor"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every benchmark of this package takes."""
     parser.add_argument("--customers", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=8.0, help="closed loop, per variant")
+    parser.add_argument("--rounds", type=int, default=8, help="turns the variants take")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--databases", default="sqlite,postgresql")
@@ -268,7 +312,10 @@ COLUMNS = (
 
 def report(results: dict[tuple[str, str, str], dict[str, Any]], args: argparse.Namespace) -> None:
     """Print the table, the peak RSS and the ratios."""
-    print(f"\nclosed loop: {args.concurrency} in flight for {args.seconds:g} s;", end=" ")
+    print(
+        f"\nclosed loop: {args.concurrency} in flight for {args.seconds:g} s per variant,", end=" "
+    )
+    print(f"in {args.rounds} interleaved turns;", end=" ")
     print(f"latency at {args.rate:g} req/s offered")
     head = f"{'database':<11} {'row':<21} {'variant':<11} " + " ".join(
         f"{title:>{len(fmt.format(0))}}" for title, _, fmt in COLUMNS

@@ -68,6 +68,13 @@ def _without_batched_loaders() -> None:
     _replace(Batch, "want", lambda _self, _keys: None)  # each parent fetched on its own
 
 
+def _without_roomy_frame() -> None:
+    def plain(function: Callable[..., Any], *args: Any) -> Any:
+        return function(*args)
+
+    _replace(api.graphql, "_in_roomy_frame", plain)
+
+
 def _without_prepared_statements() -> None:
     os.environ["STEWARD_DATABASE_PREPARED_STATEMENTS"] = "false"
 
@@ -90,6 +97,7 @@ WINS: dict[str, Callable[[], None] | None] = {
     "uvloop + httptools": None,  # see main()
     "pure ASGI middleware": None,  # see build(): off adds a BaseHTTPMiddleware
     "batched loaders": _without_batched_loaders,
+    "roomy worker frame": _without_roomy_frame,
     "prepared statements": _without_prepared_statements,
     "connection pool": _without_pool,
 }

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--customers", "25", "--seconds", "0.3", "--warmup", "0.1"]
+TINY = ["--customers", "25", "--seconds", "0.4", "--rounds", "2", "--warmup", "0.1"]
 
 
 def _run(module: str, *args: str) -> str:
@@ -54,7 +54,7 @@ def test_each_known_win_can_be_switched_off(database: str) -> None:
     out = _run("bench.wins", "--databases", database)
     label = "SQLite" if database == "sqlite" else "PostgreSQL"
     expected = ["document cache", "orjson", "token cache", "uvloop + httptools"]
-    expected += ["pure ASGI middleware", "batched loaders", "connection pool"]
+    expected += ["pure ASGI middleware", "batched loaders", "roomy worker frame", "connection pool"]
     if database == "postgresql":
         expected.append("prepared statements")
     for win in expected:
