@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,12 +26,35 @@ from auth.authentication import Authenticator
 from auth.keys import load_or_create
 from schema.build import build_schema
 
+GC_THRESHOLD = 10_000
+"""Allocations between young-generation collections in a serving process (CPython: 700)."""
+
+
+def settle_heap() -> None:
+    """Tune the garbage collector of a serving process, once its application has started.
+
+    What exists then (the schema, the policy, SQLAlchemy's mappers and caches) lives as long
+    as the process: `gc.freeze` takes it out of every later collection. A request allocates
+    tens of thousands of short-lived objects, nearly all freed by reference counting; a
+    larger young generation runs the collector a few times per request instead of dozens.
+    ``make bench`` measures the gain (`bench.server.WINS`).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def serving_app() -> Starlette:
+    """The application of ``steward serve``: `create_app`, with `settle_heap` at startup."""
+    return create_app(serving=True)
+
 
 def create_app(
     settings: Settings | None = None,
     *,
     http: httpx.AsyncClient | None = None,
     schema: strawberry.Schema | None = None,
+    serving: bool = False,
 ) -> Starlette:
     """Steward's ASGI application.
 
@@ -38,6 +62,7 @@ def create_app(
         settings: the configuration; read from the environment when omitted.
         http: the client for an external identity provider's key set (tests fake it).
         schema: the schema to serve; the enforced one unless a benchmark says otherwise.
+        serving: the process exists to serve this application: `settle_heap` at startup.
     """
     settings = settings or Settings()
     engine = make_engine(
@@ -69,6 +94,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if serving:
+            settle_heap()
         yield
         await authenticator.aclose()
         await limiter.aclose()

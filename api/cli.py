@@ -41,7 +41,7 @@ def serve(
         raise typer.BadParameter("debug, info, warning or error", param_hint="--log-level")
     with multiprocess_dir(workers):
         uvicorn.run(
-            "api.app:create_app",
+            "api.app:serving_app",
             factory=True,
             host=host,
             port=port,

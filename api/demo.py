@@ -30,7 +30,6 @@ import phonenumbers
 from faker import Faker
 from sqlalchemy import Column, Table, func, insert, select, text
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel
 
 from api.models import (
     Address,
@@ -44,6 +43,7 @@ from api.models import (
     OrderItem,
     OrderStatus,
     UsageEvent,
+    table_of,
 )
 from auth.purposes import Purpose
 from schema.ids import to_global_id
@@ -56,16 +56,12 @@ REFERENCE_NOW: Final = datetime(2026, 11, 1, tzinfo=UTC)
 _T = TypeVar("_T")
 
 
-def _table(model: type[SQLModel]) -> Table:
-    return SQLModel.metadata.tables[str(model.__tablename__)]
-
-
-_CUSTOMERS: Final = _table(Customer)
-_ADDRESSES: Final = _table(Address)
-_ORDERS: Final = _table(Order)
-_ITEMS: Final = _table(OrderItem)
-_CONSENTS: Final = _table(Consent)
-_EVENTS: Final = _table(UsageEvent)
+_CUSTOMERS: Final = table_of(Customer)
+_ADDRESSES: Final = table_of(Address)
+_ORDERS: Final = table_of(Order)
+_ITEMS: Final = table_of(OrderItem)
+_CONSENTS: Final = table_of(Consent)
+_EVENTS: Final = table_of(UsageEvent)
 _HISTORY: Final = timedelta(days=3 * 365)
 _EMAIL_DOMAINS: Final = ("example.com", "example.net", "example.org")
 _PERSIAN_DIGITS: Final = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")

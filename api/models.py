@@ -10,7 +10,7 @@ import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Dialect, Index, Table, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -249,3 +249,8 @@ class RevokedToken(SQLModel, table=True):
 
     jti: str = Field(max_length=128, primary_key=True)
     revoked_at: datetime = _ts(default_factory=utcnow)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for statements that bypass the ORM's unit of work."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]

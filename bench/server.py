@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import api.app
 import api.database
 import api.documents
 import api.graphql
@@ -75,6 +76,10 @@ def _without_roomy_frame() -> None:
     _replace(api.graphql, "_in_roomy_frame", plain)
 
 
+def _without_settled_heap() -> None:
+    _replace(api.app, "settle_heap", lambda: None)
+
+
 def _without_prepared_statements() -> None:
     os.environ["STEWARD_DATABASE_PREPARED_STATEMENTS"] = "false"
 
@@ -98,6 +103,7 @@ WINS: dict[str, Callable[[], None] | None] = {
     "pure ASGI middleware": None,  # see build(): off adds a BaseHTTPMiddleware
     "batched loaders": _without_batched_loaders,
     "roomy worker frame": _without_roomy_frame,
+    "settled heap (gc)": _without_settled_heap,
     "prepared statements": _without_prepared_statements,
     "connection pool": _without_pool,
 }
@@ -149,9 +155,11 @@ def build(variant: str, without: str | None = None) -> Starlette:
     if variant == "floor":
         engine = make_engine(settings.database_url)
         app = create_floor(engine)
+        api.app.settle_heap()  # as `steward serve` does for Steward
     else:
         Auditor.record = meter.audit(Auditor.record)  # type: ignore[method-assign]
-        app = create_app(settings, schema=build_schema(enforce=variant == "enforced"))
+        schema = build_schema(enforce=variant == "enforced")
+        app = create_app(settings, schema=schema, serving=True)
         engine = app.state.engine
         if without == "pure ASGI middleware":
             app.add_middleware(_PassThrough)
