@@ -36,6 +36,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.wins
+	$(BIN)/python -m bench.wins --in-process
 
 schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema.graphql

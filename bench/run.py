@@ -243,7 +243,7 @@ def databases(args: argparse.Namespace, folder: Path) -> Iterator[tuple[str, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_arguments(parser)
-    parser.add_argument("--rate", type=float, default=20.0, help="offered load for latency")
+    parser.add_argument("--rate", type=float, default=10.0, help="offered load for latency")
     args = parser.parse_args()
     load = Load()
     with tempfile.TemporaryDirectory() as tmp:

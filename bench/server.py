@@ -16,7 +16,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,70 +45,52 @@ from schema.loaders import Batch
 VARIANTS = ("enforced", "unenforced", "floor")
 
 
-def _replace(owner: Any, name: str, value: Any) -> None:
+@contextmanager
+def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """``owner.name`` is ``value`` inside the block, what it was again after it."""
+    old = getattr(owner, name)
     setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, old)
 
 
-def _without_document_cache() -> None:
-    api.documents.CACHE_SIZE = 0  # lru_cache(maxsize=0): every request parses and validates
-
-
-def _without_orjson() -> None:
-    standard = SimpleNamespace(
+def _standard_json() -> SimpleNamespace:
+    return SimpleNamespace(
         dumps=lambda value: json.dumps(value, ensure_ascii=False).encode(),
         loads=json.loads,
         JSONDecodeError=json.JSONDecodeError,
     )
-    _replace(api.graphql, "orjson", standard)
 
 
-def _without_token_cache() -> None:
-    auth.authentication.CACHE_SIZE = 0  # every request verifies the signature and the claims
+def _plain_frame(function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)
 
 
-def _without_batched_loaders() -> None:
-    _replace(Batch, "want", lambda _self, _keys: None)  # each parent fetched on its own
+def _unpooled(url: Any, **options: Any) -> Engine:
+    options.pop("pool_size", None)
+    options.pop("max_overflow", None)
+    return create_engine(url, poolclass=NullPool, **options)  # a new connection per request
 
 
-def _without_roomy_frame() -> None:
-    def plain(function: Callable[..., Any], *args: Any) -> Any:
-        return function(*args)
-
-    _replace(api.graphql, "_in_roomy_frame", plain)
-
-
-def _without_settled_heap() -> None:
-    _replace(api.app, "settle_heap", lambda: None)
-
-
-def _without_prepared_statements() -> None:
-    os.environ["STEWARD_DATABASE_PREPARED_STATEMENTS"] = "false"
-
-
-def _without_pool() -> None:
-    pooled = create_engine
-
-    def unpooled(url: Any, **options: Any) -> Engine:
-        options.pop("pool_size", None)
-        options.pop("max_overflow", None)
-        return pooled(url, poolclass=NullPool, **options)  # a new connection per request
-
-    _replace(api.database, "create_engine", unpooled)
-
-
-WINS: dict[str, Callable[[], None] | None] = {
-    "document cache": _without_document_cache,
-    "orjson": _without_orjson,
-    "token cache": _without_token_cache,
+WINS: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
+    # lru_cache(maxsize=0): every request parses and validates
+    "document cache": lambda: _replaced(api.documents, "CACHE_SIZE", 0),
+    "orjson": lambda: _replaced(api.graphql, "orjson", _standard_json()),
+    # every request verifies the signature and the claims
+    "token cache": lambda: _replaced(auth.authentication, "CACHE_SIZE", 0),
     "uvloop + httptools": None,  # see main()
     "pure ASGI middleware": None,  # see build(): off adds a BaseHTTPMiddleware
-    "batched loaders": _without_batched_loaders,
-    "roomy worker frame": _without_roomy_frame,
-    "settled heap (gc)": _without_settled_heap,
-    "prepared statements": _without_prepared_statements,
-    "connection pool": _without_pool,
+    # each parent fetched on its own
+    "batched loaders": lambda: _replaced(Batch, "want", lambda _self, _keys: None),
+    "roomy worker frame": lambda: _replaced(api.graphql, "_in_roomy_frame", _plain_frame),
+    "settled heap (gc)": lambda: _replaced(api.app, "settle_heap", lambda: None),
+    "prepared statements": lambda: _replaced(api.database, "PREPARE_THRESHOLD", None),
+    "connection pool": lambda: _replaced(api.database, "create_engine", _unpooled),
 }
-"""The known wins of SPEC section 6, each with what switches it off."""
+"""The known wins of SPEC section 6, each with what switches it off while it is entered:
+in a benchmark server for its whole life, in `bench.wins --in-process` around each request."""
 
 
 class _Meter:
@@ -140,7 +123,9 @@ class _Meter:
         return metered
 
 
-class _PassThrough(BaseHTTPMiddleware):
+class PassThrough(BaseHTTPMiddleware):
+    """A middleware that does nothing, the way `BaseHTTPMiddleware` does it."""
+
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         return await call_next(request)
 
@@ -149,7 +134,7 @@ def build(variant: str, without: str | None = None) -> Starlette:
     """The application of one variant, metered, with one known win switched off."""
     switch = WINS.get(without) if without else None
     if switch is not None:
-        switch()
+        switch().__enter__()  # for the life of the process
     meter = _Meter()
     settings = Settings()
     if variant == "floor":
@@ -162,7 +147,7 @@ def build(variant: str, without: str | None = None) -> Starlette:
         app = create_app(settings, schema=schema, serving=True)
         engine = app.state.engine
         if without == "pure ASGI middleware":
-            app.add_middleware(_PassThrough)
+            app.add_middleware(PassThrough)
     event.listen(engine, "before_cursor_execute", meter.statement)
 
     async def statements(_request: Request) -> Response:

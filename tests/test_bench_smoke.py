@@ -60,3 +60,12 @@ def test_each_known_win_can_be_switched_off(database: str) -> None:
         expected.append("prepared statements")
     for win in expected:
         assert f"{label:<11} {win:<22} nested page (20)" in out
+
+
+def test_the_application_wins_are_measured_in_process_with_the_same_answers() -> None:
+    out = _run("bench.wins", "--databases", "sqlite", "--in-process", "--requests", "2")
+    for win in ("document cache", "orjson", "token cache", "pure ASGI middleware"):
+        for row in ("nested page (20)", "single lookup"):
+            assert f"SQLite      {win:<22} {row}" in out
+    assert "batched loaders" in out
+    assert "uvloop + httptools" not in out  # a server's win: the server-level run measures it
