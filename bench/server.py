@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -133,8 +133,9 @@ class PassThrough(BaseHTTPMiddleware):
 def build(variant: str, without: str | None = None) -> Starlette:
     """The application of one variant, metered, with one known win switched off."""
     switch = WINS.get(without) if without else None
+    switched_off = ExitStack()
     if switch is not None:
-        switch().__enter__()  # for the life of the process
+        switched_off.enter_context(switch())
     meter = _Meter()
     settings = Settings()
     if variant == "floor":
@@ -149,6 +150,7 @@ def build(variant: str, without: str | None = None) -> Starlette:
         if without == "pure ASGI middleware":
             app.add_middleware(PassThrough)
     event.listen(engine, "before_cursor_execute", meter.statement)
+    app.state.switched_off = switched_off  # held, never closed: off for the process's life
 
     async def statements(_request: Request) -> Response:
         with meter.lock:
