@@ -1,6 +1,6 @@
 """Where a request's server time goes: py-spy samples a benchmark server under load.
 
-Starts Steward (``enforced`` by default, or ``unenforced``/``floor``) on a SQLite demo
+Starts Steward (``enforced`` by default, or ``unenforced``) on a SQLite demo
 database, drives the nested page at it from the load generator, samples the server with
 py-spy (a dev dependency; sampling another process needs ptrace rights, as root or with
 ``CAP_SYS_PTRACE``), and prints the share of samples by library of the innermost frame and
