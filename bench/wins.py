@@ -85,21 +85,28 @@ def main() -> None:
 
 
 def report(results: dict[tuple[str, str, str], dict[str, Any]], args: Any) -> None:
-    """One line per database, switched-off win and row; the cost against all wins in place."""
+    """The server-level table."""
     print(f"\nclosed loop: {args.concurrency} in flight for {args.seconds:g} s per line,", end=" ")
     print(f"in {args.rounds} interleaved turns")
-    head = (
-        f"{'database':<11} {'switched off':<22} {'row':<17} "
-        f"{'req/s':>7} {'CPU ms/req':>11} {'SQL/req':>8} {'CPU × with it':>14}"
-    )
+    table(results)
+
+
+def table(results: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+    """One line per database, switched-off win and row; the cost against all wins in place.
+
+    Req/s is a column where the results have it (the server-level run).
+    """
+    rps = all("rps" in r for r in results.values())
+    head = f"{'database':<11} {'switched off':<22} {'row':<17} "
+    head += f"{'req/s':>7} " * rps + f"{'CPU ms/req':>11} {'SQL/req':>8} {'CPU × with it':>14}"
     print(head)
     print("-" * len(head))
     for (label, without, row), r in results.items():
         ratio = r["cpu"] / results[(label, ALL, row)]["cpu"]
-        print(
-            f"{label:<11} {without:<22} {row:<17} {r['rps']:>7.0f} {r['cpu']:>11.2f} "
-            f"{r['sql']:>8.1f} {ratio:>14.2f}"
-        )
+        line = f"{label:<11} {without:<22} {row:<17} "
+        line += f"{r['rps']:>7.0f} " if rps else ""
+        line += f"{r['cpu']:>11.2f} {r['sql']:>8.1f} {ratio:>14.2f}"
+        print(line)
 
 
 def in_process(args: argparse.Namespace) -> None:
@@ -127,7 +134,7 @@ def in_process(args: argparse.Namespace) -> None:
             loop.close()
     print(f"\nin process: {args.requests} requests per line, interleaved request by request;")
     print("CPU per request is the median of the requests' own CPU time")
-    _report_in_process(results)
+    table(results)
 
 
 def _app_without(win: str, settings: Settings) -> Starlette:
@@ -174,20 +181,6 @@ def _interleaved(
         }
         for name in names
     }
-
-
-def _report_in_process(results: dict[tuple[str, str, str], dict[str, float]]) -> None:
-    head = (
-        f"{'database':<11} {'switched off':<22} {'row':<17} "
-        f"{'CPU ms/req':>11} {'SQL/req':>8} {'CPU × with it':>14}"
-    )
-    print(head)
-    print("-" * len(head))
-    for (label, without, row), r in results.items():
-        ratio = r["cpu"] / results[(label, ALL, row)]["cpu"]
-        print(
-            f"{label:<11} {without:<22} {row:<17} {r['cpu']:>11.2f} {r['sql']:>8.1f} {ratio:>14.2f}"
-        )
 
 
 if __name__ == "__main__":
