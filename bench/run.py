@@ -51,6 +51,8 @@ ROWS = {
 VARIANTS = ("enforced", "unenforced", "floor")
 FLOOR_ROW = "nested page (20)"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+RATE_LIMIT = "1000000/second"
+"""The benchmark's servers never refuse the load generator."""
 
 
 def free_port() -> int:
@@ -205,7 +207,7 @@ def server_env(url: str, key_file: Path) -> dict[str, str]:
         **os.environ,
         "STEWARD_DATABASE_URL": url,
         "STEWARD_KEY_FILE": str(key_file),
-        "STEWARD_RATE_LIMIT": "1000000/second",
+        "STEWARD_RATE_LIMIT": RATE_LIMIT,
     }
 
 

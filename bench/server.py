@@ -24,6 +24,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import Engine, NullPool, create_engine, event
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -74,6 +75,21 @@ def _unpooled(url: Any, **options: Any) -> Engine:
     return create_engine(url, poolclass=NullPool, **options)  # a new connection per request
 
 
+class _PassThrough(BaseHTTPMiddleware):
+    """A middleware that does nothing, the way `BaseHTTPMiddleware` does it."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        return await call_next(request)
+
+
+class _WithBaseHTTPMiddleware(Starlette):
+    """The application class with one `BaseHTTPMiddleware` more, innermost."""
+
+    def __init__(self, **options: Any) -> None:
+        middleware = [*(options.pop("middleware", None) or []), Middleware(_PassThrough)]
+        super().__init__(middleware=middleware, **options)
+
+
 WINS: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
     # lru_cache(maxsize=0): every request parses and validates
     "document cache": lambda: _replaced(api.documents, "CACHE_SIZE", 0),
@@ -81,7 +97,7 @@ WINS: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
     # every request verifies the signature and the claims
     "token cache": lambda: _replaced(auth.authentication, "CACHE_SIZE", 0),
     "uvloop + httptools": None,  # see main()
-    "pure ASGI middleware": None,  # see build(): off adds a BaseHTTPMiddleware
+    "pure ASGI middleware": lambda: _replaced(api.app, "Starlette", _WithBaseHTTPMiddleware),
     # each parent fetched on its own
     "batched loaders": lambda: _replaced(Batch, "want", lambda _self, _keys: None),
     "roomy worker frame": lambda: _replaced(api.graphql, "_in_roomy_frame", _plain_frame),
@@ -123,13 +139,6 @@ class _Meter:
         return metered
 
 
-class PassThrough(BaseHTTPMiddleware):
-    """A middleware that does nothing, the way `BaseHTTPMiddleware` does it."""
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        return await call_next(request)
-
-
 def build(variant: str, without: str | None = None) -> Starlette:
     """The application of one variant, metered, with one known win switched off."""
     switch = WINS.get(without) if without else None
@@ -147,8 +156,6 @@ def build(variant: str, without: str | None = None) -> Starlette:
         schema = build_schema(enforce=variant == "enforced")
         app = create_app(settings, schema=schema, serving=True)
         engine = app.state.engine
-        if without == "pure ASGI middleware":
-            app.add_middleware(PassThrough)
     event.listen(engine, "before_cursor_execute", meter.statement)
     app.state.switched_off = switched_off  # held, never closed: off for the process's life
 

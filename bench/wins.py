@@ -34,6 +34,7 @@ from api.app import create_app
 from api.settings import Settings
 from bench.policy_overhead import Client, Statements, lifespan
 from bench.run import (
+    RATE_LIMIT,
     Load,
     Server,
     add_arguments,
@@ -43,7 +44,7 @@ from bench.run import (
     request_for,
     server_env,
 )
-from bench.server import WINS, PassThrough
+from bench.server import WINS
 
 ROWS = ("nested page (20)", "single lookup")
 POSTGRESQL_ONLY = {"prepared statements"}
@@ -117,7 +118,7 @@ def in_process(args: argparse.Namespace) -> None:
         token = bench_token(key_file)
         for label, url in databases(args, Path(tmp)):
             settings = Settings(
-                _env_file=None, database_url=url, key_file=key_file, rate_limit="1000000/second"
+                _env_file=None, database_url=url, key_file=key_file, rate_limit=RATE_LIMIT
             )
             wins = [w for w in WINS if w not in SERVER_ONLY]
             wins = [w for w in wins if label == "PostgreSQL" or w not in POSTGRESQL_ONLY]
@@ -141,10 +142,7 @@ def _app_without(win: str, settings: Settings) -> Starlette:
     """Steward built, and later called, with one win switched off."""
     switch = WINS[win]
     with switch() if switch is not None else nullcontext():
-        app = create_app(settings)
-    if win == "pure ASGI middleware":
-        app.add_middleware(PassThrough)
-    return app
+        return create_app(settings)
 
 
 def _interleaved(
