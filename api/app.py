@@ -14,17 +14,17 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from api import devtoken, metrics
-from api.database import make_engine, session_factory
 from api.graphiql import GraphiQL
 from api.graphql import GraphQLEndpoint
 from api.health import Health
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.telemetry import MetricsEndpoint, Telemetry
-from auth import issuer
-from auth.authentication import Authenticator
-from auth.keys import load_or_create
+from auth.tokens import issuer
+from auth.tokens.authentication import Authenticator
+from auth.tokens.keys import load_or_create
 from schema.build import build_schema
+from store.database import make_engine, session_factory
 
 GC_THRESHOLD = 10_000
 """Allocations between young-generation collections in a serving process (CPython: 700)."""
@@ -73,7 +73,7 @@ def create_app(
     metrics.instrument_pool(engine)
     sessions = session_factory(engine)
     keys = load_or_create(settings.key_file) if settings.builtin_issuer else None
-    authenticator = Authenticator(settings, sessions, keys, http=http)
+    authenticator = Authenticator(settings.tokens, sessions, keys, http=http)
     limiter = RateLimiter(settings)
     # The token page is GraphiQL's companion: development mode, the IDE and the issuer.
     dev = None
@@ -106,7 +106,7 @@ def create_app(
         Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *health.routes(),
         Route("/metrics", scrape.handle, methods=["GET"]),
-        *issuer.routes(settings, sessions, keys),
+        *issuer.routes(settings.tokens, sessions, keys),
         *(ide.routes() if ide else []),
         *(dev.routes() if dev else []),
     ]

@@ -56,7 +56,7 @@ def serve(
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create the database or migrate it to the newest schema."""
-    from api.database import upgrade
+    from store.database import upgrade
 
     upgrade(Settings().database_url)
     typer.echo("database is up to date")
@@ -69,8 +69,8 @@ def demo_data(
     if_empty: bool = typer.Option(False, "--if-empty", help="Only into an empty database."),
 ) -> None:
     """Load realistic Persian and Vietnamese demo customers."""
-    from api.database import make_engine, session_factory, transaction
     from api.demo import is_empty, load_demo_data
+    from store.database import make_engine, session_factory, transaction
 
     engine = make_engine(Settings().database_url)
     with transaction(session_factory(engine)) as session:
@@ -86,8 +86,8 @@ def policy(
     markdown: bool = typer.Option(False, "--markdown", help="As a Markdown table."),
 ) -> None:
     """Print the policy matrix: each field's scopes and the purposes that may read it."""
-    from auth.policy import POLICY, markdown_table
-    from auth.purposes import Purpose
+    from auth.policy.fields import POLICY, markdown_table
+    from auth.policy.purposes import Purpose
 
     if markdown:
         typer.echo(markdown_table())
@@ -126,9 +126,9 @@ def token(
     ttl: int = typer.Option(3600, min=1, help="Lifetime in seconds."),
 ) -> None:
     """Print a signed access token from the built-in issuer, and nothing else."""
-    from auth.clients import normalize_scope
-    from auth.issuer import issue_token
-    from auth.keys import load_or_create
+    from auth.tokens.clients import normalize_scope
+    from auth.tokens.issuer import issue_token
+    from auth.tokens.keys import load_or_create
 
     settings = Settings()
     if not settings.builtin_issuer:
@@ -138,7 +138,9 @@ def token(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--scope") from None
     keys = load_or_create(settings.key_file)
-    typer.echo(issue_token(settings, keys, scope=scope, subject=sub, client_id=client_id, ttl=ttl))
+    typer.echo(
+        issue_token(settings.tokens, keys, scope=scope, subject=sub, client_id=client_id, ttl=ttl)
+    )
 
 
 @clients_app.command("add")
@@ -149,8 +151,8 @@ def clients_add(
     """Register a client; prints {"client_id", "client_secret"} (the secret only here)."""
     import json
 
-    from api.database import make_engine, session_factory, transaction
-    from auth.clients import register
+    from auth.tokens.clients import register
+    from store.database import make_engine, session_factory, transaction
 
     engine = make_engine(Settings().database_url)
     try:
@@ -166,8 +168,8 @@ def clients_add(
 @clients_app.command("list")
 def clients_list() -> None:
     """List the active clients: id, name, registration date and scope."""
-    from api.database import make_engine, session_factory, transaction
-    from auth.clients import list_clients
+    from auth.tokens.clients import list_clients
+    from store.database import make_engine, session_factory, transaction
 
     engine = make_engine(Settings().database_url)
     try:
@@ -186,8 +188,8 @@ def clients_remove(
     client_id: str = typer.Argument(..., help="The client's id."),
 ) -> None:
     """Remove a client: no new tokens, and its tokens are refused from the next request on."""
-    from api.database import make_engine, session_factory, transaction
-    from auth.clients import remove
+    from auth.tokens.clients import remove
+    from store.database import make_engine, session_factory, transaction
 
     engine = make_engine(Settings().database_url)
     try:
@@ -204,8 +206,8 @@ def clients_remove(
 @app.command()
 def revoke(jti: str = typer.Argument(..., help="The token's jti claim.")) -> None:
     """Refuse the token with this jti from the next request on."""
-    from api.database import make_engine, session_factory, transaction
-    from auth.clients import revoke as revoke_token
+    from auth.tokens.clients import revoke as revoke_token
+    from store.database import make_engine, session_factory, transaction
 
     engine = make_engine(Settings().database_url)
     try:

@@ -31,7 +31,9 @@ from faker import Faker
 from sqlalchemy import Column, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from api.models import (
+from auth.policy.purposes import Purpose
+from store.ids import to_global_id
+from store.models import (
     Address,
     AddressLabel,
     Consent,
@@ -45,8 +47,6 @@ from api.models import (
     UsageEvent,
     table_of,
 )
-from auth.purposes import Purpose
-from schema.ids import to_global_id
 
 __all__ = ["REFERENCE_NOW", "DemoSummary", "is_empty", "load_demo_data"]
 

@@ -34,12 +34,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from api.graphiql import STATIC, page_response
-from api.models import Customer, CustomerStatus
 from api.settings import Settings
-from auth import scopes
-from auth.issuer import issue_token
-from auth.purposes import Purpose
-from schema.ids import InvalidGlobalId, pk_of, to_global_id
+from auth.policy import scopes
+from auth.policy.purposes import Purpose
+from auth.tokens.issuer import issue_token
+from store.ids import InvalidGlobalId, pk_of, to_global_id
+from store.models import Customer, CustomerStatus
 
 __all__ = ["CLIENT_ID", "CUSTOMER_SCOPES", "PATH", "STAFF_SCOPES", "TTL", "DevTokenPage"]
 
@@ -152,7 +152,12 @@ class DevTokenPage:
             headers = {"X-Purpose": choice.purpose.id if choice.purpose else None}
         scope = " ".join(granted)
         token = issue_token(
-            self.settings, self.keys, scope=scope, subject=subject, client_id=CLIENT_ID, ttl=TTL
+            self.settings.tokens,
+            self.keys,
+            scope=scope,
+            subject=subject,
+            client_id=CLIENT_ID,
+            ttl=TTL,
         )
         return {
             "access_token": token,

@@ -1,13 +1,30 @@
-"""Refusals of a GraphQL request before execution, each with its status and ``extensions.code``."""
+"""Every refusal of a request, mapped to its HTTP response in one place.
+
+The layers below raise their own errors (`auth.tokens.errors.AuthError`,
+`auth.policy.errors.PolicyError`, `schema.errors.DocumentError`); this module adds the HTTP
+ones (`RequestError`) and gives each error its status. Every body is GraphQL-shaped:
+``{"errors": [{"message": ..., "extensions": {"code": ...}}]}``.
+"""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+import orjson
+from starlette.responses import Response
+
+from auth.policy.errors import InvalidLegalReference, PolicyError, PurposeNotPermitted
+from auth.tokens.errors import AuthError
+from schema.errors import INTERNAL, DocumentError, ParseFailed, ValidationFailed
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
 
 class RequestError(Exception):
-    """A request refused before its operation runs."""
+    """An HTTP request that ``/graphql`` refuses before reading its document."""
 
-    status = 400
-    code = "BAD_REQUEST"
+    code: ClassVar[str] = "BAD_REQUEST"
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -18,69 +35,100 @@ class RequestError(Exception):
 class MethodNotAllowed(RequestError):
     """Not GET or POST, or a mutation over GET."""
 
-    status = 405
-    code = "METHOD_NOT_ALLOWED"
+    code: ClassVar[str] = "METHOD_NOT_ALLOWED"
 
 
 class PayloadTooLarge(RequestError):
     """The body is over ``STEWARD_MAX_BODY_BYTES``."""
 
-    status = 413
-    code = "PAYLOAD_TOO_LARGE"
+    code: ClassVar[str] = "PAYLOAD_TOO_LARGE"
 
 
 class UnsupportedMediaType(RequestError):
     """A POST body that is not JSON (forms and multipart are refused: CSRF)."""
 
-    status = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
+    code: ClassVar[str] = "UNSUPPORTED_MEDIA_TYPE"
 
 
-class PurposeRequired(RequestError):
-    """The operation reads or writes customer data but declares no purpose."""
+class RateLimited(RequestError):
+    """Too many requests from one client and subject."""
 
-    code = "PURPOSE_REQUIRED"
+    code: ClassVar[str] = "RATE_LIMITED"
 
-
-class UnknownPurpose(RequestError):
-    """``X-Purpose`` names no purpose Steward knows."""
-
-    code = "UNKNOWN_PURPOSE"
-
-
-class PurposeNotPermitted(RequestError):
-    """The token lacks ``purpose:<id>`` for the declared purpose."""
-
-    status = 403
-    code = "PURPOSE_NOT_PERMITTED"
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many requests; retry in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
-class LegalReferenceRequired(RequestError):
-    """``legal_order`` without ``X-Legal-Reference``."""
+class RateLimitUnavailable(RequestError):
+    """The shared rate-limit store cannot be reached; refuse rather than run unlimited."""
 
-    code = "LEGAL_REFERENCE_REQUIRED"
+    code: ClassVar[str] = "SERVICE_UNAVAILABLE"
 
-
-class InvalidLegalReference(RequestError):
-    """The legal reference is unknown, expired, or used by its own creator."""
-
-    status = 403
-    code = "INVALID_LEGAL_REFERENCE"
+    def __init__(self) -> None:
+        super().__init__("The service is temporarily unavailable.", headers={"Retry-After": "1"})
 
 
-class ParseFailed(RequestError):
-    """The document does not parse."""
+STATUS: dict[type[Exception], int] = {
+    MethodNotAllowed: 405,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    RateLimited: 429,
+    RateLimitUnavailable: 503,
+    PurposeNotPermitted: 403,
+    InvalidLegalReference: 403,
+}
+"""The status of each refusal that is not 400 (authentication errors carry their own)."""
 
-    code = "GRAPHQL_PARSE_FAILED"
+Refusal = AuthError | PolicyError | DocumentError | RequestError
+"""Every error that refuses a request before its operation runs."""
 
 
-class ValidationFailed(RequestError):
-    """The document does not validate against the schema."""
+def refusal_response(
+    error: Refusal, media: str, resource_metadata: str, *, graphql: bool = True
+) -> Response:
+    """The response that refuses a request with ``error``.
 
-    code = "GRAPHQL_VALIDATION_FAILED"
+    Args:
+        error: why.
+        media: the response's media type (what the client accepts).
+        resource_metadata: the protected-resource metadata URL, for ``WWW-Authenticate``.
+        graphql: whether the request reached ``/graphql``: a document that does not parse or
+            validate is then 200 for ``application/json`` clients (GraphQL over HTTP).
+    """
+    headers: dict[str, str] = {}
+    if isinstance(error, AuthError):
+        status = error.status
+        challenge = error.www_authenticate(resource_metadata)
+        if challenge:
+            headers["WWW-Authenticate"] = challenge
+    else:
+        status = STATUS.get(type(error), 400)
+        if isinstance(error, RequestError):
+            headers.update(error.headers)
+        if graphql and media == JSON and isinstance(error, ParseFailed | ValidationFailed):
+            status = 200
+    return error_response(status, error.code, error.message, media, headers)
 
 
-class QueryTooComplex(RequestError):
-    """Depth, aliases, tokens or directives over the configured limits."""
+def internal_response(media: str, request_id: str) -> Response:
+    """The masked answer to an unexpected failure."""
+    return error_response(
+        500, INTERNAL, "Internal server error.", media, extensions={"requestId": request_id}
+    )
 
-    code = "QUERY_TOO_COMPLEX"
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    media: str = JSON,
+    headers: dict[str, str] | None = None,
+    *,
+    extensions: dict[str, Any] | None = None,
+) -> Response:
+    """A GraphQL-shaped error body."""
+    body = {"errors": [{"message": message, "extensions": {"code": code, **(extensions or {})}}]}
+    return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)

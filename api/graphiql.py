@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from auth.purposes import Purpose
+from auth.policy.purposes import Purpose
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",

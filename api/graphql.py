@@ -9,37 +9,31 @@ from typing import Any, TypeVar
 
 import anyio
 import orjson
-from graphql import ExecutionResult, GraphQLError, GraphQLSchema, execute_sync
+from graphql import ExecutionResult, GraphQLSchema, execute_sync
 from sqlalchemy.orm import Session, sessionmaker
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api import errors
-from api.audit import Auditor
-from api.documents import Document, Documents, Limits, is_mutation
+from api.errors import GRAPHQL_RESPONSE, JSON, internal_response, refusal_response
 from api.metrics import auth_failure_cause
-from api.models import Customer, LegalRequest, utcnow
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.telemetry import Outcome, outcome_of
-from auth import scopes
-from auth.authentication import Authenticator
-from auth.errors import AuthError
-from auth.plan import Plan
-from auth.principal import Principal
-from auth.purposes import Purpose
-from schema.build import PURPOSE_FREE_FIELDS
-from schema.context import Context
-from schema.loaders import Loaders
-from schema.privacy import record_profile_view
-from schema.rows import RowScope
+from auth.policy.errors import PolicyError, PurposeRequired
+from auth.policy.principal import Principal
+from auth.policy.roots import needs_purpose
+from auth.policy.scope import Declared, declare, open_scope
+from auth.tokens.authentication import Authenticator
+from auth.tokens.errors import AuthError
+from privacy.usage import record_profile_view
+from schema.audit import Auditor
+from schema.context import Context, Options
+from schema.documents import Document, Documents, Limits, is_mutation
+from schema.errors import INTERNAL, DocumentError, format_error
 
 log = logging.getLogger("steward.graphql")
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
-INTERNAL = "INTERNAL_SERVER_ERROR"
 ROOM = 9000
 """Evaluation-stack slots `_in_roomy_frame` claims: 72 KiB, in a 128 KiB frame chunk."""
 
@@ -53,14 +47,6 @@ class Params:
     query: str
     variables: dict[str, Any] | None
     operation_name: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Declared:
-    """What the request's headers declare."""
-
-    purpose: Purpose | None
-    legal_reference: str | None
 
 
 class GraphQLEndpoint:
@@ -97,6 +83,7 @@ class GraphQLEndpoint:
         )
         self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
         self.auditor = Auditor(schema)
+        self.options = Options(max_page_size=settings.max_page_size)
 
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
@@ -114,7 +101,11 @@ class GraphQLEndpoint:
             principal = await self.authenticator.authenticate(request.headers.get("authorization"))
             outcome.client_id = principal.client_id
             await self.limiter.check(principal)
-            declared = _declared(request, principal)
+            declared = declare(
+                request.headers.get("x-purpose"),
+                request.headers.get("x-legal-reference"),
+                principal,
+            )
             outcome.purpose = declared.purpose.id if declared.purpose else None
             result, redactions = await anyio.to_thread.run_sync(
                 _in_roomy_frame,
@@ -125,29 +116,19 @@ class GraphQLEndpoint:
                 principal,
                 declared,
             )
-        except AuthError as error:
-            outcome.auth_failure = auth_failure_cause(error)
+        except (AuthError, PolicyError, DocumentError, errors.RequestError) as error:
+            if isinstance(error, AuthError):
+                outcome.auth_failure = auth_failure_cause(error)
             outcome.codes.append(error.code)
-            headers = {}
-            challenge = error.www_authenticate(self.resource_metadata)
-            if challenge:
-                headers["WWW-Authenticate"] = challenge
-            return _error(error.status, error.code, str(error), media, headers)
-        except errors.RequestError as error:
-            outcome.codes.append(error.code)
-            status = error.status
-            if media == JSON and isinstance(error, errors.ParseFailed | errors.ValidationFailed):
-                status = 200
-            return _error(status, error.code, error.message, media, error.headers)
+            return refusal_response(error, media, self.resource_metadata)
         except Exception:
-            request_id = outcome.request_id
             outcome.codes.append(INTERNAL)
-            log.exception("unexpected failure, request %s", request_id)
-            return _error(500, INTERNAL, "Internal server error.", media, request_id=request_id)
+            log.exception("unexpected failure, request %s", outcome.request_id)
+            return internal_response(media, outcome.request_id)
         body: dict[str, Any] = {}
         status = 200
         if result.errors:
-            body["errors"] = [self._format(error, outcome.request_id) for error in result.errors]
+            body["errors"] = [format_error(error, outcome.request_id) for error in result.errors]
             outcome.codes.extend(e["extensions"]["code"] for e in body["errors"])
             if any("requestId" in e["extensions"] for e in body["errors"]):
                 status = 500
@@ -209,12 +190,10 @@ class GraphQLEndpoint:
         if method == "GET" and is_mutation(operation):
             raise errors.MethodNotAllowed("Mutations need POST.", headers={"Allow": "POST"})
         root_fields = document.root_fields(operation)
-        if declared.purpose is None and not root_fields <= PURPOSE_FREE_FIELDS:
-            raise errors.PurposeRequired(
-                "Declare the purpose of processing in the X-Purpose header."
-            )
+        if declared.purpose is None and needs_purpose(root_fields):
+            raise PurposeRequired
         with self.sessions() as session, session.begin():
-            context = self._context(session, principal, declared)
+            context = Context.open(session, open_scope(session, principal, declared), self.options)
             result = execute_sync(
                 self.schema,
                 document.node,
@@ -227,47 +206,9 @@ class GraphQLEndpoint:
             # In the request's transaction, before its commit: durable before the response.
             self.auditor.record(context, document, operation, root_fields)
             if "me" in root_fields:
-                record_profile_view(context)
+                record_profile_view(session, context.scope)
             redactions = context.plan.redactions()
         return result, redactions
-
-    def _context(self, session: Session, principal: Principal, declared: Declared) -> Context:
-        customer_id = None
-        if scopes.ME_READ in principal.scopes or scopes.ME_WRITE in principal.scopes:
-            customer_id = session.scalar(
-                select(Customer.id).where(Customer.subject == principal.subject)
-            )
-        legal_request_id = None
-        if declared.purpose is Purpose.LEGAL_ORDER:
-            legal_request_id = _legal_request(session, principal, declared.legal_reference)
-        rows = RowScope(purpose=declared.purpose, legal_request_id=legal_request_id)
-        return Context(
-            session=session,
-            principal=principal,
-            purpose=declared.purpose,
-            legal_reference=declared.legal_reference,
-            plan=Plan(principal.scopes, declared.purpose, owner_id=customer_id),
-            rows=rows,
-            loaders=Loaders(session, rows),
-            settings=self.settings,
-            customer_id=customer_id,
-        )
-
-    def _format(self, error: GraphQLError, request_id: str) -> dict[str, Any]:
-        original = error.original_error
-        if original is None or isinstance(original, GraphQLError):
-            formatted: dict[str, Any] = dict(error.formatted)
-            extensions: dict[str, Any] = formatted.setdefault("extensions", {})
-            extensions.setdefault("code", "BAD_USER_INPUT" if error.path is None else INTERNAL)
-            return formatted
-        log.error("unexpected failure, request %s", request_id, exc_info=original)
-        formatted = {
-            "message": "Internal server error.",
-            "extensions": {"code": INTERNAL, "requestId": request_id},
-        }
-        if error.path:
-            formatted["path"] = error.path
-        return formatted
 
 
 def _in_roomy_frame(function: Callable[..., T], *args: Any) -> T:
@@ -284,38 +225,6 @@ def _in_roomy_frame(function: Callable[..., T], *args: Any) -> T:
 
 
 _in_roomy_frame.__code__ = _in_roomy_frame.__code__.replace(co_stacksize=ROOM)
-
-
-def _legal_request(session: Session, principal: Principal, reference: str | None) -> int:
-    assert reference is not None
-    request = session.scalar(select(LegalRequest).where(LegalRequest.reference == reference))
-    now = utcnow()
-    if (
-        request is None
-        or not request.valid_from <= now < request.valid_until
-        or request.created_by == principal.subject
-    ):
-        raise errors.InvalidLegalReference(
-            "The legal reference is unknown, not valid now, or was created by the caller."
-        )
-    assert request.id is not None
-    return request.id
-
-
-def _declared(request: Request, principal: Principal) -> Declared:
-    header = request.headers.get("x-purpose")
-    if header is None:
-        return Declared(None, None)
-    purpose = Purpose.parse(header)
-    if purpose is None:
-        valid = ", ".join(p.id for p in Purpose)
-        raise errors.UnknownPurpose(f"Unknown purpose. Valid purposes: {valid}.")
-    if purpose.scope not in principal.scopes:
-        raise errors.PurposeNotPermitted(f"The token does not grant {purpose.scope}.")
-    reference = request.headers.get("x-legal-reference")
-    if purpose is Purpose.LEGAL_ORDER and not reference:
-        raise errors.LegalReferenceRequired("legal_order needs the X-Legal-Reference header.")
-    return Declared(purpose, reference)
 
 
 def _parse_params(payload: Mapping[str, Any], *, get: bool) -> Params:
@@ -360,17 +269,3 @@ def _media_type(request: Request) -> str:
     if GRAPHQL_RESPONSE in accept:
         return GRAPHQL_RESPONSE
     return JSON
-
-
-def _error(
-    status: int,
-    code: str,
-    message: str,
-    media: str,
-    headers: dict[str, str] | None = None,
-    *,
-    request_id: str | None = None,
-) -> Response:
-    extensions = {"code": code} if request_id is None else {"code": code, "requestId": request_id}
-    body = {"errors": [{"message": message, "extensions": extensions}]}
-    return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)

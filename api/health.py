@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.database import alembic_config
 from api.ratelimit import RateLimiter
+from store.database import alembic_config
 
 __all__ = ["TIMEOUT", "Health"]
 

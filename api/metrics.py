@@ -8,7 +8,7 @@ defines; none comes from a person's data):
 ``steward_request_duration_seconds``          route, operation (histogram)
 ``steward_graphql_errors_total``              code (``extensions.code`` of each error)
 ``steward_redactions_total``                  field (schema coordinate), reason
-``steward_authentication_failures_total``     cause (``auth.errors.Cause`` and two more)
+``steward_authentication_failures_total``     cause (``auth.tokens.errors.Cause`` and two more)
 ``steward_rate_limit_refusals_total``         reason (``limited``, ``store_unavailable``)
 ``steward_db_pool_size``                      connections the pool keeps
 ``steward_db_pool_checked_out``               connections in use
@@ -50,7 +50,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import Engine, event
 
-from auth.errors import AuthError, InvalidToken, MissingToken, ProviderUnavailable
+from auth.tokens.errors import AuthError, InvalidToken, MissingToken, ProviderUnavailable
 
 __all__ = [
     "MULTIPROC_ENV",

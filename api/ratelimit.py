@@ -11,34 +11,11 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
-from api.errors import RequestError
+from api.errors import RateLimited, RateLimitUnavailable, RequestError
 from api.settings import Settings
-from auth.principal import Principal
+from auth.policy.principal import Principal
 
 log = logging.getLogger("steward.ratelimit")
-
-
-class RateLimited(RequestError):
-    """Too many requests from one client and subject."""
-
-    status = 429
-    code = "RATE_LIMITED"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"Too many requests; retry in {retry_after} seconds.",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-class RateLimitUnavailable(RequestError):
-    """The shared rate-limit store cannot be reached; refuse rather than run unlimited."""
-
-    status = 503
-    code = "SERVICE_UNAVAILABLE"
-
-    def __init__(self) -> None:
-        super().__init__("The service is temporarily unavailable.", headers={"Retry-After": "1"})
 
 
 class RateLimiter:

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auth.tokens.config import TokenSettings
+
 MIB = 1024 * 1024
 
 
@@ -56,3 +58,15 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the configured database is SQLite."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def tokens(self) -> TokenSettings:
+        """What the token layer needs of these settings."""
+        return TokenSettings(
+            public_url=self.public_url,
+            audience=self.audience,
+            issuer=self.issuer,
+            jwks_url=self.jwks_url,
+            allow_plain_jwt=self.allow_plain_jwt,
+            builtin_issuer=self.builtin_issuer,
+        )

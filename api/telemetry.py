@@ -23,17 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
-import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
-from api.ratelimit import RateLimited, RateLimitUnavailable
-from auth import scopes
-from auth.authentication import Authenticator
-from auth.errors import AuthError
+from api.errors import JSON, RateLimited, RateLimitUnavailable, error_response, refusal_response
+from auth.policy import scopes
+from auth.tokens.authentication import Authenticator
+from auth.tokens.errors import AuthError
 
 __all__ = ["REQUEST_ID_HEADER", "MetricsEndpoint", "Outcome", "Telemetry", "outcome_of"]
 
@@ -175,9 +174,7 @@ class MetricsEndpoint:
         except AuthError as error:
             outcome.auth_failure = metrics.auth_failure_cause(error)
             outcome.codes.append(error.code)
-            challenge = error.www_authenticate(self.resource_metadata)
-            headers = {"WWW-Authenticate": challenge} if challenge else None
-            return _refusal(error.status, error.code, str(error), headers)
+            return refusal_response(error, JSON, self.resource_metadata, graphql=False)
         outcome.client_id = principal.client_id
         if scopes.METRICS_READ not in principal.scopes:
             outcome.codes.append("FORBIDDEN")
@@ -185,20 +182,13 @@ class MetricsEndpoint:
                 f'Bearer error="insufficient_scope", scope="{scopes.METRICS_READ}", '
                 f'resource_metadata="{self.resource_metadata}"'
             )
-            return _refusal(
+            return error_response(
                 403,
                 "FORBIDDEN",
                 f"Reading metrics needs the scope {scopes.METRICS_READ}.",
-                {"WWW-Authenticate": challenge},
+                headers={"WWW-Authenticate": challenge},
             )
         body, content_type = await anyio.to_thread.run_sync(
             metrics.exposition, request.headers.get("accept")
         )
         return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
-
-
-def _refusal(status: int, code: str, message: str, headers: dict[str, str] | None) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )

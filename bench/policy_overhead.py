@@ -42,13 +42,13 @@ from sqlalchemy import event
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.app import create_app
-from api.database import make_engine, session_factory, transaction, upgrade
 from api.demo import load_demo_data
 from api.settings import Settings
-from auth.issuer import issue_token
-from auth.keys import load_or_create
-from auth.purposes import Purpose
+from auth.policy.purposes import Purpose
+from auth.tokens.issuer import issue_token
+from auth.tokens.keys import load_or_create
 from schema.build import build_schema
+from store.database import make_engine, session_factory, transaction, upgrade
 
 SCOPE = " ".join(
     [
@@ -233,7 +233,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = prepare(args.database_url, Path(tmp), args.customers, args.seed)
         token = issue_token(
-            settings, load_or_create(settings.key_file), scope=SCOPE, subject="bench",
+            settings.tokens, load_or_create(settings.key_file), scope=SCOPE, subject="bench",
             client_id="bench",
         )  # fmt: skip
         variants = {

@@ -24,13 +24,13 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
-from api.database import make_engine, session_factory, transaction, upgrade
 from api.demo import load_demo_data
 from api.settings import Settings
-from auth.issuer import issue_token
-from auth.keys import load_or_create
-from auth.scopes import ALL_SCOPES
+from auth.policy.scopes import ALL_SCOPES
+from auth.tokens.issuer import issue_token
+from auth.tokens.keys import load_or_create
 from bench.floor import nested_page
+from store.database import make_engine, session_factory, transaction, upgrade
 
 NESTED = """query NestedPage { customers(first: 20) { edges { node {
   id firstName lastName email mobilePhone
@@ -193,7 +193,7 @@ def bench_token(key_file: Path) -> str:
     """A token of the built-in issuer holding every scope."""
     settings = Settings(_env_file=None, key_file=key_file)
     return issue_token(
-        settings,
+        settings.tokens,
         load_or_create(key_file),
         scope=" ".join(ALL_SCOPES),
         subject="bench",

@@ -31,17 +31,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import api.app
-import api.database
-import api.documents
 import api.graphql
-import auth.authentication
+import auth.tokens.authentication
+import schema.documents
+import store.database
 from api.app import create_app
-from api.audit import Auditor
-from api.database import make_engine
 from api.settings import Settings
 from bench.floor import create_floor
+from schema.audit import Auditor
 from schema.build import build_schema
 from schema.loaders import Batch
+from store.database import make_engine
 
 VARIANTS = ("enforced", "unenforced", "floor")
 
@@ -92,18 +92,18 @@ class _WithBaseHTTPMiddleware(Starlette):
 
 WINS: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
     # lru_cache(maxsize=0): every request parses and validates
-    "document cache": lambda: _replaced(api.documents, "CACHE_SIZE", 0),
+    "document cache": lambda: _replaced(schema.documents, "CACHE_SIZE", 0),
     "orjson": lambda: _replaced(api.graphql, "orjson", _standard_json()),
     # every request verifies the signature and the claims
-    "token cache": lambda: _replaced(auth.authentication, "CACHE_SIZE", 0),
+    "token cache": lambda: _replaced(auth.tokens.authentication, "CACHE_SIZE", 0),
     "uvloop + httptools": None,  # see main()
     "pure ASGI middleware": lambda: _replaced(api.app, "Starlette", _WithBaseHTTPMiddleware),
     # each parent fetched on its own
     "batched loaders": lambda: _replaced(Batch, "want", lambda _self, _keys: None),
     "roomy worker frame": lambda: _replaced(api.graphql, "_in_roomy_frame", _plain_frame),
     "settled heap (gc)": lambda: _replaced(api.app, "settle_heap", lambda: None),
-    "prepared statements": lambda: _replaced(api.database, "PREPARE_THRESHOLD", None),
-    "connection pool": lambda: _replaced(api.database, "create_engine", _unpooled),
+    "prepared statements": lambda: _replaced(store.database, "PREPARE_THRESHOLD", None),
+    "connection pool": lambda: _replaced(store.database, "create_engine", _unpooled),
 }
 """The known wins of SPEC section 6, each with what switches it off while it is entered:
 in a benchmark server for its whole life, in `bench.wins --in-process` around each request."""

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.field import StrawberryField
 
+from auth.policy.errors import PolicyGapError
 from schema import types
 from schema.mutations import Mutation as StaffMutation
 from schema.permissions import install_guards, strip_permission_extensions
@@ -17,7 +18,7 @@ from schema.queries import Query
 
 Mutation = merge_types("Mutation", (StaffMutation, PrivacyMutation))
 
-DATA_TYPES = [
+TYPES = [
     types.Customer,
     types.Address,
     types.Order,
@@ -27,63 +28,44 @@ DATA_TYPES = [
     types.AccessRecord,
     types.LegalRequest,
 ]
-
-
-class PolicyGapError(RuntimeError):
-    """A field of a data type has no policy entry; it would be hidden from everyone."""
-
-    def __init__(self, gaps: list[str]) -> None:
-        super().__init__("fields without a policy entry: " + ", ".join(gaps))
+"""The Strawberry types of the policy's data types (`auth.policy.datatypes`)."""
 
 
 @cache
-def _declared() -> dict[StrawberryField, bool]:
-    return strip_permission_extensions(list(DATA_TYPES))
+def _declared(data_types: tuple[type, ...]) -> dict[StrawberryField, bool]:
+    # Stripping changes the types: once per set of types, however many schemas are built.
+    return strip_permission_extensions(list(data_types))
+
+
+def assemble(
+    query: type, mutation: type | None, data_types: list[type], *, enforce: bool = True
+) -> strawberry.Schema:
+    """A schema with the policy's guards installed.
+
+    Raises:
+        PolicyGapError: naming every field of a data type and every root field without a rule
+            (with ``enforce=False``, benchmarks only, nothing is checked or guarded).
+    """
+    roots = (query,) if mutation is None else (query, mutation)
+    declared = _declared((*roots, *data_types))
+    schema = strawberry.Schema(
+        query=query,
+        mutation=mutation,
+        types=data_types,
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+    gaps = install_guards(schema, declared, enforce=enforce)
+    if gaps and enforce:
+        raise PolicyGapError(gaps)
+    return schema
 
 
 @cache
 def build_schema(*, enforce: bool = True) -> strawberry.Schema:
-    """The schema, with the policy's guards installed (``enforce=False``: benchmarks only)."""
-    declared = _declared()
-    schema = strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        types=DATA_TYPES,
-        config=StrawberryConfig(auto_camel_case=True),
-    )
-    policy_gaps(schema)[:] = install_guards(schema, declared, enforce=enforce)
-    return schema
-
-
-_GAPS: dict[int, list[str]] = {}
-
-
-def policy_gaps(schema: strawberry.Schema) -> list[str]:
-    """The fields of data types that have no policy entry (they are hidden from everyone)."""
-    return _GAPS.setdefault(id(schema), [])
+    """Steward's schema (``enforce=False``: benchmarks only)."""
+    return assemble(Query, Mutation, TYPES, enforce=enforce)
 
 
 def sdl() -> str:
     """The schema in SDL, as exported to ``schema.graphql``."""
     return build_schema().as_str() + "\n"
-
-
-PURPOSE_FREE_FIELDS = frozenset(
-    {
-        "__typename",
-        "__schema",
-        "__type",
-        "me",
-        "policy",
-        "auditLog",
-        "updateMe",
-        "addMyAddress",
-        "removeMyAddress",
-        "setMyConsent",
-        "eraseMe",
-        "eraseCustomer",
-        "exportCustomerData",
-        "createLegalRequest",
-    }
-)
-"""Root fields that need no ``X-Purpose`` (SPEC section 3); every other one does."""

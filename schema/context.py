@@ -8,12 +8,21 @@ from typing import TypeAlias
 import strawberry
 from sqlalchemy.orm import Session
 
-from api.settings import Settings
-from auth.plan import Plan
-from auth.principal import Principal
-from auth.purposes import Purpose
+from auth.policy.plan import Plan
+from auth.policy.rows import RowScope
+from auth.policy.scope import RequestScope
 from schema.loaders import Loaders
-from schema.rows import RowScope
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What the schema's resolvers are configured with.
+
+    Attributes:
+        max_page_size: the largest ``first`` a connection accepts.
+    """
+
+    max_page_size: int = 100
 
 
 @dataclass(slots=True)
@@ -22,29 +31,34 @@ class Context:
 
     Attributes:
         session: the request's database session (one transaction).
-        principal: the verified caller.
-        purpose: the declared purpose.
-        legal_reference: ``X-Legal-Reference``, for ``legal_order``.
-        plan: the field decisions for this caller and purpose.
-        rows: the row-level rules for this caller and purpose.
+        scope: the policy of the request: caller, purpose, field plan, row rules, owner.
         loaders: the batched loaders.
-        settings: the service's settings.
-        customer_id: the customer the caller is, when its token links to one.
+        options: the schema's configuration.
         customers_read: ids of customers whose data the response carries (for the audit).
         fields_read: coordinates disclosed outside the selection set, e.g. by an export.
     """
 
     session: Session
-    principal: Principal
-    purpose: Purpose | None
-    legal_reference: str | None
-    plan: Plan
-    rows: RowScope
+    scope: RequestScope
     loaders: Loaders
-    settings: Settings
-    customer_id: int | None = None
+    options: Options
     customers_read: set[int] = field(default_factory=set)
     fields_read: set[str] = field(default_factory=set)
+
+    @classmethod
+    def open(cls, session: Session, scope: RequestScope, options: Options) -> Context:
+        """The context of a request whose policy is ``scope``."""
+        return cls(session, scope, Loaders(session, scope.rows), options)
+
+    @property
+    def plan(self) -> Plan:
+        """The field decisions for this caller and purpose."""
+        return self.scope.plan
+
+    @property
+    def rows(self) -> RowScope:
+        """The row rules for this caller and purpose."""
+        return self.scope.rows
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

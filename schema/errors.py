@@ -1,70 +1,122 @@
-"""Errors raised inside an executed operation, each mapped to one ``extensions.code``."""
+"""The schema's own errors, and the one place every error of an operation is formatted.
+
+The hierarchy::
+
+    SchemaError
+    ├── DocumentError           refused before execution
+    │   ├── ParseFailed         GRAPHQL_PARSE_FAILED
+    │   ├── ValidationFailed    GRAPHQL_VALIDATION_FAILED
+    │   └── QueryTooComplex     QUERY_TOO_COMPLEX
+    └── PageSizeExceeded        PAGE_SIZE_EXCEEDED
+
+Inside an operation, the errors of the layers below (`auth.policy.errors.PolicyError`,
+`privacy.errors.PrivacyError`) and these each carry their ``code``; `format_error` turns any of
+them into a GraphQL error, and anything else into a masked ``INTERNAL_SERVER_ERROR``.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any, ClassVar, Protocol
+
 from graphql import GraphQLError
 
-from api.validation import InputError
+log = logging.getLogger("steward.graphql")
+
+INTERNAL = "INTERNAL_SERVER_ERROR"
 
 
-class StewardError(GraphQLError):
-    """Base of the errors Steward reports inside an operation."""
+class SchemaError(Exception):
+    """Base class: a document or an argument the schema refuses."""
 
-    code = "INTERNAL_SERVER_ERROR"
+    code: ClassVar[str] = "BAD_REQUEST"
 
-    def __init__(self, message: str, **extensions: object) -> None:
-        super().__init__(message, extensions={"code": self.code, **extensions})
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
-
-class Forbidden(StewardError):
-    """A root field, mutation or `node` that the token's scopes do not reach."""
-
-    code = "FORBIDDEN"
-
-    def __init__(self, scope: str) -> None:
-        super().__init__(f"This needs the scope {scope}.", needs={"scopes": [scope]})
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """The error's ``extensions`` in a GraphQL response."""
+        return {"code": self.code}
 
 
-class ForbiddenFilter(StewardError):
-    """A filter or order on a field the caller may not read."""
-
-    code = "FORBIDDEN_FILTER"
-
-    def __init__(self, argument: str, field: str) -> None:
-        super().__init__(
-            f"Filtering or sorting on {field} is not allowed for this caller and purpose.",
-            argument=argument,
-            field=field,
-        )
+class DocumentError(SchemaError):
+    """A document refused before it runs."""
 
 
-class PageSizeExceeded(StewardError):
+class ParseFailed(DocumentError):
+    """The document does not parse."""
+
+    code: ClassVar[str] = "GRAPHQL_PARSE_FAILED"
+
+
+class ValidationFailed(DocumentError):
+    """The document does not validate against the schema."""
+
+    code: ClassVar[str] = "GRAPHQL_VALIDATION_FAILED"
+
+
+class QueryTooComplex(DocumentError):
+    """Depth, aliases, tokens or directives over the configured limits."""
+
+    code: ClassVar[str] = "QUERY_TOO_COMPLEX"
+
+
+class PageSizeExceeded(SchemaError):
     """``first`` above the configured maximum page size."""
 
-    code = "PAGE_SIZE_EXCEEDED"
+    code: ClassVar[str] = "PAGE_SIZE_EXCEEDED"
 
     def __init__(self, maximum: int) -> None:
-        super().__init__(f"first must be between 0 and {maximum}.", maximum=maximum)
+        super().__init__(f"first must be between 0 and {maximum}.")
+        self.maximum = maximum
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "maximum": self.maximum}
 
 
-class NotFound(StewardError):
-    """The object does not exist for this caller."""
+class Coded(Protocol):
+    """An error of one of Steward's layers: a message and its ``extensions`` (with ``code``)."""
 
-    code = "NOT_FOUND"
+    message: str
 
-    def __init__(self, what: str) -> None:
-        super().__init__(f"No such {what}.")
-
-
-class BadUserInput(StewardError):
-    """Input that fails validation; nothing was changed."""
-
-    code = "BAD_USER_INPUT"
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message, field=field)
+    @property
+    def extensions(self) -> dict[str, Any]: ...
 
 
-def input_error(error: InputError) -> GraphQLError:
-    """The GraphQL error for a refused input (``BAD_USER_INPUT`` or ``CARD_DATA_REJECTED``)."""
-    return GraphQLError(error.message, extensions=error.extensions)
+def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    """An error of an executed operation as the response shows it.
+
+    Errors of Steward's layers keep their message and ``extensions``; graphql-core's own
+    (variables, coercion) are ``BAD_USER_INPUT``; anything else is logged once and masked as
+    ``INTERNAL_SERVER_ERROR`` with the request's id.
+    """
+    original = error.original_error
+    formatted: dict[str, Any]
+    if original is None or isinstance(original, GraphQLError):
+        formatted = dict(error.formatted)
+        extensions: dict[str, Any] = formatted.setdefault("extensions", {})
+        extensions.setdefault("code", "BAD_USER_INPUT" if error.path is None else INTERNAL)
+        return formatted
+    if isinstance(getattr(original, "code", None), str):
+        coded: Coded = original  # type: ignore[assignment]
+        return dict(
+            GraphQLError(
+                coded.message,
+                error.nodes,
+                error.source,
+                error.positions,
+                error.path,
+                extensions=coded.extensions,
+            ).formatted
+        )
+    log.error("unexpected failure, request %s", request_id, exc_info=original)
+    formatted = {
+        "message": "Internal server error.",
+        "extensions": {"code": INTERNAL, "requestId": request_id},
+    }
+    if error.path:
+        formatted["path"] = error.path
+    return formatted

@@ -16,7 +16,8 @@ from sqlalchemy import Select, func, over, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from api.models import (
+from auth.policy.rows import RowScope
+from store.models import (
     AccessRecord,
     AccessRecordCustomer,
     Address,
@@ -27,7 +28,6 @@ from api.models import (
     OrderItem,
     UsageEvent,
 )
-from schema.rows import RowScope
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from api.settings import Settings
-from schema.errors import BadUserInput, PageSizeExceeded
+from privacy.errors import InputError
+from schema.errors import PageSizeExceeded
 
 
 def encode_cursor(offset: int) -> str:
@@ -15,21 +15,21 @@ def encode_cursor(offset: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    """The offset a cursor points at; `BadUserInput` when it is not one of ours."""
+    """The offset a cursor points at; `InputError` when it is not one of ours."""
     try:
         text = base64.b64decode(cursor.encode("ascii"), validate=True).decode("ascii")
         prefix, _, number = text.partition(":")
         offset = int(number)
     except (UnicodeError, binascii.Error, ValueError):
-        raise BadUserInput("after is not a valid cursor.", "after") from None
+        raise InputError("after", "after is not a valid cursor.") from None
     if prefix != "o" or offset < 0 or str(offset) != number:
-        raise BadUserInput("after is not a valid cursor.", "after")
+        raise InputError("after", "after is not a valid cursor.")
     return offset
 
 
-def page_window(settings: Settings, first: int, after: str | None) -> tuple[int, int]:
+def page_window(max_page_size: int, first: int, after: str | None) -> tuple[int, int]:
     """The offset and limit of a page: rows after the ``after`` cursor, ``first`` of them."""
-    if first < 0 or first > settings.max_page_size:
-        raise PageSizeExceeded(settings.max_page_size)
+    if first < 0 or first > max_page_size:
+        raise PageSizeExceeded(max_page_size)
     offset = 0 if after is None else decode_cursor(after) + 1
     return offset, first

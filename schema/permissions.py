@@ -1,9 +1,9 @@
-"""Field permissions from the policy table, planned once per request.
+"""The policy's permission classes, and the guards they are planned into once per request.
 
-Every field of a data type declares the permission class `FieldPolicy` (Strawberry's
-`PermissionExtension`, failing silently to ``null``). Strawberry would run that check per
-field per row; `compile_policy` instead turns the declarations into guards that consult the
-request's `Plan` with one set lookup, counting what they hide for ``extensions.redactions``.
+Every field of a data type declares `FieldPolicy` (through `guarded`); every root field declares
+`Requires`. Both read their rule from the one declaration in `auth.policy`. Strawberry would run
+`FieldPolicy` per field per row; `install_guards` instead replaces it with guards that consult
+the request's `Plan` with one set lookup, counting what they hide for ``extensions.redactions``.
 """
 
 from __future__ import annotations
@@ -20,32 +20,23 @@ from graphql import (
     get_nullable_type,
 )
 from strawberry.permission import BasePermission, PermissionExtension
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import get_object_definition
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
-from api import models
-from api.models import CustomerStatus
-from auth.policy import DATA_TYPES, POLICY, rule_for
+from auth.policy.datatypes import BY_MODEL, DATA_TYPES
+from auth.policy.errors import Forbidden
+from auth.policy.fields import Rule, policy_key, rule_for
+from auth.policy.roots import ROOTS, RootRule
+from schema._internals import core_schema, parent_type_name, strawberry_field
 from schema.context import Context, Info
+from store.ids import InvalidGlobalId, from_global_id
+from store.models import CustomerStatus
 
 RESOLVE = "steward.resolve"
 ERASABLE = "steward.erasable"
 
 Resolver = Callable[..., Any]
-
-MODEL_TYPES: dict[type, str] = {
-    models.Customer: "Customer",
-    models.Address: "Address",
-    models.Order: "Order",
-    models.OrderItem: "OrderItem",
-    models.Consent: "Consent",
-    models.UsageEvent: "UsageEvent",
-    models.AccessRecord: "AccessRecord",
-    models.LegalRequest: "LegalRequest",
-}
-"""The GraphQL data type of each table's rows."""
 
 
 class FieldPolicy(BasePermission):
@@ -55,10 +46,46 @@ class FieldPolicy(BasePermission):
     error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        parent = info._raw_info.parent_type.name
+        parent = parent_type_name(info)
         key = policy_key(f"{parent}.{info.field_name}")
         context = info.context
         return key is not None and (key in context.plan.visible or _owns(parent, source, context))
+
+
+class Requires(BasePermission):
+    """Declares that a root field runs only as its rule in `auth.policy.roots` allows.
+
+    Building the schema installs the check in its place (`install_guards`): refused, the field
+    is an error at its path, ``FORBIDDEN`` with the scopes it needs. For ``node``, the scope is
+    that of the type the id names; an id that names no data type finds nothing, without error.
+    """
+
+    message = "This needs a scope the token does not grant."
+    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        check_root(ROOTS[info.field_name], info.context, kwargs)
+        return True
+
+
+def check_root(rule: RootRule, context: Context, arguments: dict[str, Any]) -> None:
+    """Raise `Forbidden` unless the caller holds every scope ``rule`` needs."""
+    needed = _node_scopes(arguments.get("id")) if rule.by_type else rule.scopes
+    granted = context.scope.principal.scopes
+    missing = [scope for scope in needed if scope not in granted]
+    if missing:
+        raise Forbidden(missing)
+
+
+def _node_scopes(global_id: Any) -> tuple[str, ...]:
+    try:
+        type_name, _pk = from_global_id(str(global_id))
+    except InvalidGlobalId:
+        return ()
+    data_type = DATA_TYPES.get(type_name)
+    if data_type is None or data_type.node_scope is None:
+        return ()
+    return (data_type.node_scope,)
 
 
 def guarded(
@@ -79,55 +106,44 @@ def guarded(
     )
 
 
-def policy_key(coordinate: str) -> str | None:
-    """The policy entry that governs ``coordinate`` (itself or ``Type.*``), if any."""
-    if coordinate in POLICY:
-        return coordinate
-    wildcard = coordinate.partition(".")[0] + ".*"
-    return wildcard if wildcard in POLICY else None
-
-
 def _owns(type_name: str, source: Any, context: Context) -> bool:
     owner = context.plan.owner_id
-    if owner is None:
+    data_type = DATA_TYPES.get(type_name)
+    if owner is None or data_type is None:
         return False
-    if type_name == "Customer":
-        return bool(source.id == owner)
-    if type_name == "OrderItem":
-        return context.loaders.order_owner.get(source.order_id) == owner
-    if type_name == "AccessRecord":
-        return owner in source.customer_ids
-    if type_name == "LegalRequest":
-        return False
-    return bool(source.customer_id == owner)
+    return data_type.owned_by(source, owner, context.loaders.order_owner)
 
 
 def strip_permission_extensions(types: list[type]) -> dict[StrawberryField, bool]:
-    """Remove the per-row permission extensions before Strawberry compiles the resolvers.
+    """Remove the policy's permission extensions before Strawberry compiles the resolvers.
 
-    Returns every field of the data types, each with whether it declared `FieldPolicy`.
+    `install_guards` puts planned guards in their place. Returns every field of the data types
+    and of the root types, each with whether it declared its permission class (`FieldPolicy`
+    on a data type, `Requires` on a root field).
     """
     declared: dict[StrawberryField, bool] = {}
     for cls in types:
         definition = get_object_definition(cls, strict=True)
-        if definition.name not in DATA_TYPES:
-            continue
+        kind = FieldPolicy if definition.name in DATA_TYPES else Requires
         for field in definition.fields:
             ours = [
                 extension
                 for extension in field.extensions
                 if isinstance(extension, PermissionExtension)
-                and any(isinstance(p, FieldPolicy) for p in extension.permissions)
+                and any(isinstance(p, FieldPolicy | Requires) for p in extension.permissions)
             ]
             field.extensions = [e for e in field.extensions if e not in ours]
-            declared[field] = bool(ours)
-            coordinate = f"{definition.name}.{field.graphql_name or to_camel_case(field.name)}"
-            rule = rule_for(coordinate) if ours else None
-            field.description = _describe(field.description, rule_text(rule))
+            declared[field] = any(
+                isinstance(p, kind) for extension in ours for p in extension.permissions
+            )
+            if kind is FieldPolicy:
+                coordinate = f"{definition.name}.{field.graphql_name or to_camel_case(field.name)}"
+                rule = rule_for(coordinate) if declared[field] else None
+                field.description = _describe(field.description, rule_text(rule))
     return declared
 
 
-def rule_text(rule: Any) -> str:
+def rule_text(rule: Rule | None) -> str:
     """How a field's needs read in the schema's descriptions."""
     if rule is None:
         return "Hidden from everyone: the policy has no entry for this field."
@@ -150,11 +166,11 @@ def install_guards(
     """
     gaps: list[str] = []
     for type_name in DATA_TYPES:
-        graphql_type = schema._schema.type_map.get(type_name)
+        graphql_type = core_schema(schema).type_map.get(type_name)
         if not isinstance(graphql_type, GraphQLObjectType):
             continue
         for name, graphql_field in graphql_type.fields.items():
-            field = graphql_field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
+            field = strawberry_field(graphql_field)
             coordinate = f"{type_name}.{name}"
             key = policy_key(coordinate) if declared.get(field) else None
             if key is None:
@@ -175,6 +191,7 @@ def install_guards(
                 arguments=bool(graphql_field.args),
                 erasable=field.metadata.get(ERASABLE, False),
             )
+    gaps.extend(_require_roots(schema, declared))
     if enforce:
         _guard_roots(schema)
     return gaps
@@ -201,7 +218,7 @@ def _guard_roots(schema: strawberry.Schema) -> None:
     checks this); root fields and mutation payloads are not, so they are checked here. A
     mutation's payload must also still exist for the caller after the write (row rules).
     """
-    graphql_schema = schema._schema
+    graphql_schema = core_schema(schema)
     for root in (graphql_schema.query_type, graphql_schema.mutation_type):
         if root is None:
             continue
@@ -222,9 +239,10 @@ def _payload(inner: Resolver, *, rows: bool) -> Resolver:
     # Positional-only: a mutation may have an argument called `source` (recordConsent).
     def resolve(source: Any, info: GraphQLResolveInfo[Context], /, **kwargs: Any) -> Any:
         value = inner(source, info, **kwargs)
-        type_name = MODEL_TYPES.get(type(value))
-        if type_name is None:
+        data_type = BY_MODEL.get(type(value))
+        if data_type is None:
             return value
+        type_name = data_type.name
         context: Context = info.context
         if rows and not context.rows.contains(context.session, value):
             return None
@@ -318,5 +336,31 @@ def _guard(
         if key in info.context.plan.visible:
             return inner(source, info)
         return general(source, info)
+
+    return resolve
+
+
+def _require_roots(schema: strawberry.Schema, declared: dict[StrawberryField, bool]) -> list[str]:
+    """Install each root field's `Requires` check; return the root fields without a rule."""
+    gaps: list[str] = []
+    core = core_schema(schema)
+    for root in (core.query_type, core.mutation_type):
+        if root is None:
+            continue
+        for name, graphql_field in root.fields.items():
+            rule = ROOTS.get(name)
+            if rule is None or not declared.get(strawberry_field(graphql_field)):
+                gaps.append(f"{root.name}.{name}")
+                continue
+            assert graphql_field.resolve is not None
+            graphql_field.resolve = _required(rule, graphql_field.resolve)
+    return gaps
+
+
+def _required(rule: RootRule, inner: Resolver) -> Resolver:
+    # Positional-only: a mutation may have an argument called `source` (recordConsent).
+    def resolve(source: Any, info: GraphQLResolveInfo[Context], /, **kwargs: Any) -> Any:
+        check_root(rule, info.context, kwargs)
+        return inner(source, info, **kwargs)
 
     return resolve

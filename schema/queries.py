@@ -11,16 +11,14 @@ import strawberry
 from sqlalchemy import ColumnElement, Select, func
 from sqlmodel import col, select
 
-from api import models
-from api.models import CustomerStatus, OrderStatus
-from auth import scopes
-from auth.policy import POLICY
-from auth.purposes import Purpose
+from auth.policy.datatypes import DATA_TYPES
+from auth.policy.errors import ForbiddenFilter
+from auth.policy.fields import POLICY, policy_key
+from auth.policy.purposes import Purpose
+from privacy import rows
 from schema.context import Context, Info
-from schema.errors import Forbidden, ForbiddenFilter
-from schema.ids import InvalidGlobalId, from_global_id
 from schema.pagination import page_window
-from schema.permissions import may_see, policy_key
+from schema.permissions import Requires, may_see
 from schema.types import (
     AccessRecord,
     Connection,
@@ -28,6 +26,9 @@ from schema.types import (
     Node,
     Order,
 )
+from store import models
+from store.ids import InvalidGlobalId, from_global_id
+from store.models import CustomerStatus, OrderStatus
 
 
 @strawberry.enum
@@ -78,12 +79,6 @@ class OrderOrder:
     direction: Direction = Direction.DESC
 
 
-def require(context: Context, scope: str) -> None:
-    """Raise `Forbidden` unless the token grants ``scope``."""
-    if scope not in context.principal.scopes:
-        raise Forbidden(scope)
-
-
 def check_readable(context: Context, argument: str, coordinate: str) -> None:
     """Filtering or sorting on a field counts as reading it."""
     key = policy_key(coordinate)
@@ -99,7 +94,7 @@ def _page(
     order: list[ColumnElement[Any]],
     seen: Callable[[list[Any]], None],
 ) -> Connection[Any]:
-    offset, limit = page_window(context.settings, first, after)
+    offset, limit = page_window(context.options.max_page_size, first, after)
     rows = list(context.session.scalars(statement.order_by(*order).offset(offset).limit(limit + 1)))
     has_next = len(rows) > limit
     rows = rows[:limit]
@@ -186,10 +181,8 @@ ORDER_COLUMNS = {
 
 
 def customer_by_pk(context: Context, pk: int) -> models.Customer | None:
-    """One customer, if it exists for the caller."""
-    row = context.session.scalars(
-        select(models.Customer).where(models.Customer.id == pk, context.rows.customer_rows())
-    ).first()
+    """One customer, if it exists for the caller; its children are loaded with the page's."""
+    row = rows.customer(context.session, context.scope, pk)
     if row is not None:
         context.loaders.saw_customers([row])
     return row
@@ -197,23 +190,10 @@ def customer_by_pk(context: Context, pk: int) -> models.Customer | None:
 
 def order_by_pk(context: Context, pk: int) -> models.Order | None:
     """One order, if it exists for the caller."""
-    row = context.session.scalars(
-        select(models.Order).where(models.Order.id == pk, context.rows.orders())
-    ).first()
+    row = rows.order(context.session, context.scope, pk)
     if row is not None:
         context.loaders.saw_orders([row])
     return row
-
-
-NODE_SCOPES = {
-    "Customer": scopes.CUSTOMERS_READ,
-    "Order": scopes.ORDERS_READ,
-    "Address": scopes.ADDRESSES_READ,
-    "Consent": scopes.CONSENTS_READ,
-    "UsageEvent": scopes.USAGE_READ,
-    "AccessRecord": scopes.AUDIT_READ,
-    "LegalRequest": scopes.PRIVACY_ADMIN,
-}
 
 
 def _node(context: Context, type_name: str, pk: int) -> Any:
@@ -221,26 +201,18 @@ def _node(context: Context, type_name: str, pk: int) -> Any:
         return customer_by_pk(context, pk)
     if type_name == "Order":
         return order_by_pk(context, pk)
-    model: Any = {
-        "Address": models.Address,
-        "Consent": models.Consent,
-        "UsageEvent": models.UsageEvent,
-    }.get(type_name)
-    if model is not None:
+    model: Any = DATA_TYPES[type_name].model
+    if type_name in ("Address", "Consent", "UsageEvent"):
         row = context.session.scalars(
             select(model).where(model.id == pk, context.rows.customers(model.customer_id))
         ).first()
         if row is not None:
             context.customers_read.add(row.customer_id)
         return row
-    if type_name == "AccessRecord":
-        record = context.session.get(models.AccessRecord, pk)
-        if record is not None:
-            context.customers_read.update(record.customer_ids)
-        return record
-    if type_name == "LegalRequest":
-        return context.session.get(models.LegalRequest, pk)
-    return None
+    record = context.session.get(model, pk)
+    if isinstance(record, models.AccessRecord):
+        context.customers_read.update(record.customer_ids)
+    return record
 
 
 @strawberry.type
@@ -283,7 +255,10 @@ def policy_document() -> Policy:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Customers that exist for the caller under its purpose.")
+    @strawberry.field(
+        description="Customers that exist for the caller under its purpose.",
+        permission_classes=[Requires],
+    )
     def customers(
         self,
         info: Info,
@@ -293,7 +268,6 @@ class Query:
         order_by: CustomerOrder | None = None,
     ) -> Connection[Customer] | None:
         context = info.context
-        require(context, scopes.CUSTOMERS_READ)
         conditions = _customer_conditions(context, filter)
         order: list[Any] = []
         if order_by is not None:
@@ -303,14 +277,19 @@ class Query:
         statement = select(models.Customer).where(*conditions)
         return _page(context, statement, first, after, order, context.loaders.saw_customers)
 
-    @strawberry.field(description="One customer, or null when it does not exist for the caller.")
+    @strawberry.field(
+        description="One customer, or null when it does not exist for the caller.",
+        permission_classes=[Requires],
+    )
     def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
         context = info.context
-        require(context, scopes.CUSTOMERS_READ)
         pk = _pk_or_zero(id, "Customer")
         return customer_by_pk(context, pk) if pk else None  # type: ignore[return-value]
 
-    @strawberry.field(description="Orders that exist for the caller under its purpose.")
+    @strawberry.field(
+        description="Orders that exist for the caller under its purpose.",
+        permission_classes=[Requires],
+    )
     def orders(
         self,
         info: Info,
@@ -320,7 +299,6 @@ class Query:
         order_by: OrderOrder | None = None,
     ) -> Connection[Order] | None:
         context = info.context
-        require(context, scopes.ORDERS_READ)
         conditions = _order_conditions(context, filter)
         order: list[Any] = []
         if order_by is not None:
@@ -332,42 +310,52 @@ class Query:
         statement = select(models.Order).where(*conditions)
         return _page(context, statement, first, after, order, context.loaders.saw_orders)
 
-    @strawberry.field(description="One order, or null when it does not exist for the caller.")
+    @strawberry.field(
+        description="One order, or null when it does not exist for the caller.",
+        permission_classes=[Requires],
+    )
     def order(self, info: Info, id: strawberry.ID) -> Order | None:
         context = info.context
-        require(context, scopes.ORDERS_READ)
         pk = _pk_or_zero(id, "Order")
         return order_by_pk(context, pk) if pk else None  # type: ignore[return-value]
 
-    @strawberry.field(description="Any object by its global id; needs its type's read scope.")
+    @strawberry.field(
+        description="Any object by its global id; needs its type's read scope.",
+        permission_classes=[Requires],
+    )
     def node(self, info: Info, id: strawberry.ID) -> Node | None:
         context = info.context
         try:
             type_name, pk = from_global_id(id)
         except InvalidGlobalId:
             return None
-        scope = NODE_SCOPES.get(type_name)
-        if scope is None:
+        data_type = DATA_TYPES.get(type_name)
+        if data_type is None or data_type.node_scope is None:
             return None
-        require(context, scope)
         # Decided before looking the row up, so that the answer does not tell whether it exists.
         if not may_see(context, type_name):
             return None
         return _node(context, type_name, pk)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The caller's own record, every field visible (me:read).")
+    @strawberry.field(
+        description="The caller's own record, every field visible (me:read).",
+        permission_classes=[Requires],
+    )
     def me(self, info: Info) -> Customer | None:
         context = info.context
-        require(context, scopes.ME_READ)
-        if context.customer_id is None:
+        if context.scope.owner_id is None:
             return None
-        return customer_by_pk(context, context.customer_id)  # type: ignore[return-value]
+        return customer_by_pk(context, context.scope.owner_id)  # type: ignore[return-value]
 
-    @strawberry.field(description="The privacy policy: what each field needs.")
+    @strawberry.field(
+        description="The privacy policy: what each field needs.", permission_classes=[Requires]
+    )
     def policy(self) -> Policy:
         return policy_document()
 
-    @strawberry.field(description="Access records, newest first (audit:read).")
+    @strawberry.field(
+        description="Access records, newest first (audit:read).", permission_classes=[Requires]
+    )
     def audit_log(
         self,
         info: Info,
@@ -378,7 +366,6 @@ class Query:
         purpose: Purpose | None = None,
     ) -> Connection[AccessRecord] | None:
         context = info.context
-        require(context, scopes.AUDIT_READ)
         statement = select(models.AccessRecord)
         if customer_id is not None:
             statement = statement.join(

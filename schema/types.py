@@ -1,6 +1,6 @@
 """The GraphQL types. Their values are the database rows themselves; fields read attributes.
 
-Each field of a data type is `guarded`: the policy table (`auth.policy`) decides who may read
+Each field of a data type is `guarded`: the policy table (`auth.policy.fields`) decides who may read
 it, and the schema's description of the field says so.
 """
 
@@ -14,13 +14,13 @@ from graphql import GraphQLResolveInfo
 from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 
-from api import models
-from api.models import AddressLabel, ConsentSource, ConsentStatus, CustomerStatus, OrderStatus
-from auth.purposes import Purpose
+from auth.policy.purposes import Purpose
 from schema.context import Info
-from schema.ids import to_global_id
 from schema.pagination import encode_cursor, page_window
 from schema.permissions import FieldPolicy, guarded
+from store import models
+from store.ids import to_global_id
+from store.models import AddressLabel, ConsentSource, ConsentStatus, CustomerStatus, OrderStatus
 
 if TYPE_CHECKING:
     from schema.context import Context
@@ -317,7 +317,7 @@ class Customer(Node):
         first: int = 10,
         after: str | None = None,
     ) -> Connection[Order] | None:
-        offset, limit = page_window(info.context.settings, first, after)
+        offset, limit = page_window(info.context.options.max_page_size, first, after)
         loaders = info.context.loaders
         customer_id = root.id
         assert customer_id is not None

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from auth.keys import load_or_create, signing_algorithm
+from auth.tokens.keys import load_or_create, signing_algorithm
 
 TYPENAME = {"query": "{ __typename }"}
 METADATA_URL = "http://testserver/.well-known/oauth-protected-resource"

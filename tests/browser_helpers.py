@@ -19,9 +19,9 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.database import make_engine, session_factory, transaction, upgrade
 from api.demo import load_demo_data
 from api.settings import Settings
+from store.database import make_engine, session_factory, transaction, upgrade
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

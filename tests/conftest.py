@@ -19,10 +19,10 @@ from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.database import make_engine, session_factory, upgrade
 from api.settings import Settings
-from auth.issuer import issue_token
-from auth.keys import load_or_create
+from auth.tokens.issuer import issue_token
+from auth.tokens.keys import load_or_create
+from store.database import make_engine, session_factory, upgrade
 
 POSTGRES_ENV = "STEWARD_TEST_POSTGRES_URL"
 
@@ -132,7 +132,7 @@ def token(settings: Settings) -> TokenFactory:
     keys = load_or_create(settings.key_file)
 
     def make(scope: str, *, sub: str = "staff-1", client_id: str = "test-client") -> str:
-        return issue_token(settings, keys, scope=scope, subject=sub, client_id=client_id)
+        return issue_token(settings.tokens, keys, scope=scope, subject=sub, client_id=client_id)
 
     return make
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from api.database import upgrade
+from store.database import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "STEWARD_TEST_POSTGRES_URL"

@@ -22,13 +22,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import models
-from api.models import CustomerStatus, OrderStatus
-from auth import scopes as s
-from auth.policy import DATA_TYPES, POLICY, Rule
-from auth.purposes import Purpose
-from schema.ids import from_global_id, to_global_id
+from auth.policy import scopes as s
+from auth.policy.datatypes import DATA_TYPES
+from auth.policy.fields import POLICY, Rule
+from auth.policy.purposes import Purpose
 from schema.types import age_band
+from store import models
+from store.ids import from_global_id, to_global_id
+from store.models import CustomerStatus, OrderStatus
 
 NO_POLICY = "NO_POLICY"
 MISSING_SCOPE = "MISSING_SCOPE"

@@ -10,10 +10,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from api import models
-from api.models import utcnow
-from auth.purposes import Purpose
-from schema.ids import to_global_id
+from auth.policy.purposes import Purpose
+from store import models
+from store.ids import to_global_id
+from store.models import utcnow
 
 CUSTOMER = "me:read me:write"
 ADMIN = "privacy:admin customers:read"

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli import app as cli
 from api.settings import Settings
-from auth.errors import Cause, InvalidToken
-from auth.keys import load_or_create
+from auth.tokens.errors import Cause, InvalidToken
+from auth.tokens.keys import load_or_create
 from tests.auth_helpers import call, error_of
 
 PUBLIC_URL = "http://127.0.0.1:8000"  # loopback: the token endpoint runs over plain http

@@ -10,10 +10,10 @@ from joserfc.jwk import OctKey
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from api.database import session_factory
 from api.settings import Settings
-from auth.authentication import Authenticator
-from auth.errors import Cause, InvalidToken, ProviderUnavailable
+from auth.tokens.authentication import Authenticator
+from auth.tokens.errors import Cause, InvalidToken, ProviderUnavailable
+from store.database import session_factory
 from tests.auth_helpers import (
     DROP,
     Provider,
@@ -186,7 +186,7 @@ async def test_client_is_client_id_else_azp_else_cid_and_scopes_from_scp(
     # The principal is not visible over HTTP with { __typename }: ask the authenticator.
     async with provider.http() as http:
         authenticator = Authenticator(
-            provider.settings(settings, builtin_issuer=False),
+            provider.settings(settings, builtin_issuer=False).tokens,
             session_factory(engine),
             None,
             http=http,

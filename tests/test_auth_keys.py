@@ -12,7 +12,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey
 
-from auth.keys import generate, load_or_create, public_jwks, signing_algorithm
+from auth.tokens.keys import generate, load_or_create, public_jwks, signing_algorithm
 
 
 def test_missing_file_is_created_private_with_one_signing_key(tmp_path: Path) -> None:

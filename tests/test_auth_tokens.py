@@ -15,12 +15,12 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 from starlette.testclient import TestClient
 
-from api.database import transaction
 from api.settings import Settings
-from auth import clients
-from auth.errors import Cause, InvalidToken, MissingToken
-from auth.issuer import issue_token
-from auth.keys import generate, load_or_create
+from auth.tokens import clients
+from auth.tokens.errors import Cause, InvalidToken, MissingToken
+from auth.tokens.issuer import issue_token
+from auth.tokens.keys import generate, load_or_create
+from store.database import transaction
 from tests.auth_helpers import (
     DROP,
     METADATA_URL,
@@ -211,7 +211,11 @@ def test_issued_token_is_accepted_and_lowercase_scheme_too(
     client: TestClient, settings: Settings
 ) -> None:
     token = issue_token(
-        settings, load_or_create(settings.key_file), scope="me:read", subject="42", client_id="app"
+        settings.tokens,
+        load_or_create(settings.key_file),
+        scope="me:read",
+        subject="42",
+        client_id="app",
     )
     response = client.post("/graphql", json=TYPENAME, headers={"Authorization": f"bearer {token}"})
     assert response.status_code == 200
@@ -222,7 +226,7 @@ def test_revoked_token_is_refused_from_the_next_request_even_when_cached(
 ) -> None:
     # given a token that was verified (and cached)
     keys = load_or_create(settings.key_file)
-    token = issue_token(settings, keys, scope="customers:read", subject="s", client_id="c")
+    token = issue_token(settings.tokens, keys, scope="customers:read", subject="s", client_id="c")
     assert call(client, token).status_code == 200
     jti = jwt.decode(token, keys).claims["jti"]
     # when it is revoked
@@ -242,8 +246,12 @@ def test_token_of_removed_client_is_refused_even_when_cached(
     with transaction(sessions) as session:
         client_id, _secret = clients.register(session, "courier", "orders:read")
     keys = load_or_create(settings.key_file)
-    token = issue_token(settings, keys, scope="orders:read", subject=client_id, client_id=client_id)
-    other = issue_token(settings, keys, scope="orders:read", subject="x", client_id="someone-else")
+    token = issue_token(
+        settings.tokens, keys, scope="orders:read", subject=client_id, client_id=client_id
+    )
+    other = issue_token(
+        settings.tokens, keys, scope="orders:read", subject="x", client_id="someone-else"
+    )
     assert call(client, token).status_code == 200
     # when the client is removed
     with transaction(sessions) as session:
@@ -265,9 +273,13 @@ def test_rotated_keys_sign_with_the_first_and_verify_with_all(
     rotated_file.chmod(0o600)
     new_settings = settings.model_copy(update={"key_file": rotated_file})
     # when tokens are signed before and after the rotation
-    before = issue_token(settings, old, scope="me:read", subject="1", client_id="c")
+    before = issue_token(settings.tokens, old, scope="me:read", subject="1", client_id="c")
     after = issue_token(
-        new_settings, load_or_create(rotated_file), scope="me:read", subject="1", client_id="c"
+        new_settings.tokens,
+        load_or_create(rotated_file),
+        scope="me:read",
+        subject="1",
+        client_id="c",
     )
     # then both are accepted, the new one names the new key, and all keys are published
     with app_client(new_settings) as client:

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select, text
 
 from api.app import create_app
-from api.database import PREPARE_THRESHOLD
-from api.models import Customer
 from api.settings import Settings
+from store.database import PREPARE_THRESHOLD
+from store.models import Customer
 
 
 def _engine(db_url: str, key_file: Path, **overrides: object) -> Engine:

@@ -19,9 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col
 
-from api.database import make_engine, session_factory, transaction, upgrade
 from api.demo import REFERENCE_NOW, DemoSummary, is_empty, load_demo_data
-from api.models import (
+from store.database import make_engine, session_factory, transaction, upgrade
+from store.ids import to_global_id
+from store.models import (
     Address,
     AddressLabel,
     Consent,
@@ -33,7 +34,6 @@ from api.models import (
     OrderStatus,
     UsageEvent,
 )
-from schema.ids import to_global_id
 
 DEMO_TABLES = ("customer", "address", "customer_order", "order_item", "consent", "usage_event")
 CUSTOMERS = 200

@@ -10,7 +10,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from auth.scopes import ALL_SCOPES
+from auth.policy.scopes import ALL_SCOPES
 
 KNOWN_CODES = {
     "BAD_USER_INPUT",

@@ -26,13 +26,13 @@ from typer.testing import CliRunner
 from api import devtoken
 from api.app import create_app
 from api.cli import app as cli
-from api.database import make_engine, session_factory, transaction
 from api.demo import load_demo_data
 from api.graphiql import CONTENT_SECURITY_POLICY, EXAMPLE_QUERY, NODE_MODULES, VENDOR
-from api.models import Customer
 from api.settings import Settings
-from auth.keys import load_or_create
-from schema.ids import to_global_id
+from auth.tokens.keys import load_or_create
+from store.database import make_engine, session_factory, transaction
+from store.ids import to_global_id
+from store.models import Customer
 
 ROOT = Path(__file__).parent.parent
 LOCAL = "http://127.0.0.1:8000"

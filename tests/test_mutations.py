@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api import models
-from schema.ids import to_global_id
+from store import models
+from store.ids import to_global_id
 
 STAFF = (
     "customers:read customers:read:identity customers:read:contact customers:write "

@@ -18,11 +18,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.database import transaction
 from api.settings import Settings
-from auth import clients
-from auth.keys import load_or_create
-from auth.scopes import ALL_SCOPES
+from auth.policy.scopes import ALL_SCOPES
+from auth.tokens import clients
+from auth.tokens.keys import load_or_create
+from store.database import transaction
 from tests.auth_helpers import TYPENAME, call
 
 # Authlib refuses OAuth over plain http except on loopback; so does Steward's token endpoint.

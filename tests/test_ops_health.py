@@ -15,10 +15,10 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.database import upgrade
 from api.settings import Settings
-from auth.issuer import issue_token
-from auth.keys import load_or_create
+from auth.tokens.issuer import issue_token
+from auth.tokens.keys import load_or_create
+from store.database import upgrade
 from tests.ops_helpers import (
     Server,
     fresh_postgres_database,
@@ -175,7 +175,7 @@ def _token(url: str, key_file: Path) -> str:
         public_url="https://steward.test",
     )
     return issue_token(
-        settings,
+        settings.tokens,
         load_or_create(key_file),
         scope="customers:read purpose:customer_support",
         subject="staff-1",

@@ -155,12 +155,12 @@ def test_authentication_failures_by_cause(
     client.post("/graphql", json={"query": PAGE})
     post(client, "garbage", PAGE)
     settings = client.app.state.settings  # type: ignore[attr-defined]
-    from auth.issuer import issue_token
-    from auth.keys import load_or_create
+    from auth.tokens.issuer import issue_token
+    from auth.tokens.keys import load_or_create
 
     elsewhere = settings.model_copy(update={"audience": "another-api"})
     foreign = issue_token(
-        elsewhere,
+        elsewhere.tokens,
         load_or_create(settings.key_file),
         scope="customers:read",
         subject="x",
@@ -262,13 +262,13 @@ def test_workers_of_one_server_report_together(tmp_path: Path) -> None:
                 key_file=tmp_path / "keys.json",
                 public_url="https://s.test",
             )
-            from auth.issuer import issue_token
-            from auth.keys import load_or_create
+            from auth.tokens.issuer import issue_token
+            from auth.tokens.keys import load_or_create
 
             keys = load_or_create(tmp_path / "keys.json")
 
             def token(scope: str) -> str:
-                return issue_token(settings, keys, scope=scope, subject="s", client_id="c")
+                return issue_token(settings.tokens, keys, scope=scope, subject="s", client_id="c")
 
             staff, reader = token(STAFF), token("metrics:read")
             # when 40 requests arrive, each on a new connection

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from api.settings import Settings
-from auth.issuer import issue_token
-from auth.keys import generate, load_or_create
+from auth.tokens.issuer import issue_token
+from auth.tokens.keys import generate, load_or_create
 from tests.ops_helpers import (
     Server,
     fresh_postgres_database,
@@ -73,7 +73,9 @@ class Replicas:
     def token(self, scope: str, *, client_id: str = "staff-app", sub: str = "staff-1") -> str:
         """A token of the built-in issuer, signed with the replicas' shared key file."""
         keys = load_or_create(self.settings.key_file)
-        return issue_token(self.settings, keys, scope=scope, subject=sub, client_id=client_id)
+        return issue_token(
+            self.settings.tokens, keys, scope=scope, subject=sub, client_id=client_id
+        )
 
     def steward(self, *args: str) -> str:
         """Run the CLI against the replicas' database and key file."""
@@ -296,7 +298,7 @@ def test_rate_limits_are_shared_through_redis(tmp_path: Path) -> None:
                     public_url=PUBLIC_URL,
                 )
                 token = issue_token(
-                    settings,
+                    settings.tokens,
                     load_or_create(key_file),
                     scope="customers:read purpose:customer_support",
                     subject="analyst",
@@ -332,7 +334,7 @@ def test_processes_creating_the_key_file_at_once_end_with_one_key_set(tmp_path: 
     go = tmp_path / "go"
     script = (
         "import sys, time, pathlib\n"
-        "from auth.keys import load_or_create\n"
+        "from auth.tokens.keys import load_or_create\n"
         "go = pathlib.Path(sys.argv[2])\n"
         "deadline = time.monotonic() + 30\n"
         "while not go.exists() and time.monotonic() < deadline:\n"

@@ -19,12 +19,15 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from auth import scopes as s
-from auth.plan import Plan
-from auth.policy import DATA_TYPES, POLICY
-from auth.purposes import Purpose
-from schema.build import build_schema, policy_gaps
+from auth.policy import scopes as s
+from auth.policy.datatypes import DATA_TYPES, DataType, Ownership
+from auth.policy.errors import PolicyGapError
+from auth.policy.fields import POLICY
+from auth.policy.plan import Plan
+from auth.policy.purposes import Purpose
+from schema.build import assemble, build_schema
 from schema.permissions import guarded, install_guards, strip_permission_extensions
+from store.models import Customer
 from tests.policy_model import (
     MISSING_SCOPE,
     NO_POLICY,
@@ -251,8 +254,8 @@ def test_fields_reachable_without_their_scope_are_hidden_as_missing_scope(
 
 
 def test_every_field_of_every_data_type_has_a_policy_entry() -> None:
-    # given the built schema / then no field of a data type lacks an entry
-    assert policy_gaps(build_schema()) == []
+    # given the built schema (building fails on a gap) / then no field lacks an entry
+    assert build_schema() is not None
     assert all(rule_of(coordinate) is not None for coordinate in schema_coordinates())
 
 
@@ -300,12 +303,15 @@ class Probe:
 
 def test_a_field_without_a_policy_entry_is_hidden_from_everyone(monkeypatch) -> None:
     # given a data type whose field the table does not name, compiled like Steward's own
-    monkeypatch.setattr("schema.permissions.DATA_TYPES", (*DATA_TYPES, "Meter"))
+    monkeypatch.setattr(
+        "schema.permissions.DATA_TYPES",
+        {**DATA_TYPES, "Meter": DataType("Meter", Customer, None, Ownership.NOBODY)},
+    )
     declared = strip_permission_extensions([Meter])
     schema = strawberry.Schema(query=Probe)
     gaps = install_guards(schema, declared, enforce=True)
     # then the build reports it
-    assert gaps == ["Meter.serial"]
+    assert gaps == ["Meter.serial", "Probe.meter"]
     # when even a caller holding every scope under every purpose reads it
     for purpose in [None, *Purpose]:
         plan = Plan(frozenset(s.ALL_SCOPES), purpose)
@@ -316,6 +322,25 @@ def test_a_field_without_a_policy_entry_is_hidden_from_everyone(monkeypatch) -> 
         assert plan.redactions() == [
             {"field": "Meter.serial", "reason": NO_POLICY, "count": 1, "needs": None}
         ]
+
+
+@strawberry.type
+class Reading:
+    @strawberry.field
+    def meter(self) -> Meter | None:
+        return Meter(serial="SN-1")
+
+
+def test_building_a_schema_with_a_gap_fails_naming_every_gap(monkeypatch) -> None:
+    # given a data type with a field the table does not name, and a root field without a rule
+    monkeypatch.setattr(
+        "schema.permissions.DATA_TYPES",
+        {**DATA_TYPES, "Meter": DataType("Meter", Customer, None, Ownership.NOBODY)},
+    )
+    # when a schema is built from them / then the build fails, naming both
+    with pytest.raises(PolicyGapError) as refused:
+        assemble(Reading, None, [Meter])
+    assert refused.value.gaps == ["Meter.serial", "Reading.meter"]
 
 
 class _Context:

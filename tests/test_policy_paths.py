@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api import models
-from auth import scopes as s
-from auth.purposes import Purpose
+from auth.policy import scopes as s
+from auth.policy.purposes import Purpose
+from store import models
 from tests.policy_model import (
     MISSING_SCOPE,
     PURPOSE_NOT_ALLOWED,

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from auth.purposes import Purpose
+from auth.policy.purposes import Purpose
 from schema.build import build_schema
-from schema.ids import from_global_id
+from store.ids import from_global_id
 from tests.policy_model import (
     OBJECTS,
     READ_SCOPES,

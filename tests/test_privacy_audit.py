@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-import api.audit
-from api import models
-from schema.ids import to_global_id
+import schema.audit
+from store import models
+from store.ids import to_global_id
 from tests.privacy_helpers import ADMIN, AUDITOR, CUSTOMER, SUPPORT, Tables, post, seed
 
 PAGE = """
@@ -186,7 +186,7 @@ def test_the_record_is_written_before_the_answer_or_there_is_no_answer(
     def broken(*_args, **_kwargs):
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(api.audit, "write", broken)
+    monkeypatch.setattr(schema.audit, "write", broken)
     # when support reads, and corrects, a customer
     read = gql(LOOKUP, {"id": maryam.id}, scope=SUPPORT, purpose="customer_support", status=500)
     fixed = gql(

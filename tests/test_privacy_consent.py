@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from api import models
 from api.app import create_app
+from store import models
 from tests.privacy_helpers import CUSTOMER, MARKETER, Tables, post, seed
 
 RECORD = """

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import schema.privacy
-from api import models
-from schema.ids import to_global_id
+import privacy.erasure
+from store import models
+from store.ids import to_global_id
 from tests.privacy_helpers import (
     ADMIN,
     ALL_PURPOSES,
@@ -193,7 +193,7 @@ def test_erase_me_and_what_the_customer_still_sees(gql, tables, people) -> None:
         "Customer.mobilePhone": "ERASED",
     }
     row = tables.get(models.Customer, maryam.pk)
-    assert row.erasure_reason == schema.privacy.SELF_ERASURE_REASON
+    assert row.erasure_reason == privacy.erasure.SELF_ERASURE_REASON
     assert tables.count(models.Address, maryam.pk) == 0
     assert tables.count(models.UsageEvent, maryam.pk) == 0
     # and they can still sign in and see the erasure and their retained orders
@@ -277,10 +277,12 @@ def test_erasure_is_atomic(gql, tables, people, monkeypatch, where) -> None:
     maryam, _ = people
     before = snapshot(tables, maryam)
     if where == "after the deletes":
-        monkeypatch.setattr(schema.privacy, "_withdraw_everything", _fail)
+        monkeypatch.setattr(privacy.erasure, "_withdraw_everything", _fail)
     else:
         monkeypatch.setattr(
-            schema.privacy, "record_consent", _fail_on_third_consent(schema.privacy.record_consent)
+            privacy.erasure,
+            "record_consent",
+            _fail_on_third_consent(privacy.erasure.record_consent),
         )
     # when they are erased
     body = gql(ERASE, {"id": maryam.id, "reason": REASON}, scope=ADMIN, status=500)

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import inspect as sa_inspect
 from strawberry.utils.str_converters import to_camel_case
 
-from api import models
-from schema.ids import to_global_id
+from store import models
+from store.ids import to_global_id
 from tests.privacy_helpers import ADMIN, SUPPORT, Tables, seed
 
 EXPORT = "mutation Export($id: ID!) { exportCustomerData(id: $id) }"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from api import models
-from api.models import utcnow
-from schema.ids import to_global_id
+from store import models
+from store.ids import to_global_id
+from store.models import utcnow
 from tests.privacy_helpers import LEGAL, Tables, post, seed
 
 CREATE = """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from api import models
-from schema.ids import to_global_id
+from store import models
+from store.ids import to_global_id
 from tests.privacy_helpers import CUSTOMER, SUPPORT, Tables, seed
 
 ME = """

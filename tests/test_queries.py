@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from api import models
 from api.demo import load_demo_data
-from schema.ids import to_global_id
+from store import models
+from store.ids import to_global_id
 
 SUPPORT = (
     "customers:read customers:read:identity customers:read:contact addresses:read orders:read "

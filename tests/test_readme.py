@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from auth.policy import markdown_table
+from auth.policy.fields import markdown_table
 
 README = Path(__file__).parent.parent / "README.md"
 

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api import models
-from auth import scopes as s
-from auth.purposes import Purpose
-from schema.ids import to_global_id
+from auth.policy import scopes as s
+from auth.policy.purposes import Purpose
+from store import models
+from store.ids import to_global_id
 from tests.policy_model import (
     OFFICER,
     READ_SCOPES,

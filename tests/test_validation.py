@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from api import validation as v
-from api.validation import CardDataRejected, InputError
+from privacy import validation as v
+from privacy.validation import CardDataRejected, InputError
 
 CI = settings(max_examples=200, derandomize=True, deadline=None)
 

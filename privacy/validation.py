@@ -18,41 +18,13 @@ import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from types import MappingProxyType
-from typing import ClassVar, Final, Literal
+from typing import Final, Literal
 
 import email_validator
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-
-class InputError(Exception):
-    """A mutation input that Steward refuses; nothing is changed."""
-
-    code: ClassVar[str] = "BAD_USER_INPUT"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-    @property
-    def extensions(self) -> dict[str, str]:
-        """The GraphQL error's ``extensions``: ``code`` and ``field``."""
-        return {"code": self.code, "field": self.field}
-
-
-class CardDataRejected(InputError):
-    """A free-text input holding what looks like a payment card number."""
-
-    code: ClassVar[str] = "CARD_DATA_REJECTED"
-
-    def __init__(self, field: str) -> None:
-        super().__init__(
-            field,
-            f"{field} looks like it contains a payment card number; "
-            "Steward never stores card data, remove it and try again",
-        )
-
+from privacy.errors import CardDataRejected, InputError
 
 MINOR_UNITS: Final[Mapping[str, int]] = MappingProxyType({"IRR": 2, "VND": 0, "USD": 2, "EUR": 2})
 """Supported currencies and their ISO 4217 minor-unit exponent."""

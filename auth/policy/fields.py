@@ -1,16 +1,17 @@
-"""The privacy policy as data: which scope and which purposes each field needs (SPEC section 4).
+"""The field rules: which scopes and which purposes reading each field needs (SPEC section 4).
 
-This table is the only place a rule is written. The permission classes on the schema's fields,
-the field descriptions, ``steward policy``, the ``policy`` query and the tests all read it.
+This table is the only place a field rule is written. The permission classes on the schema's
+fields, the field descriptions, the planner, the audit, ``steward policy``, the ``policy`` query
+and the tests all read it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from auth import scopes as s
-from auth.purposes import Purpose
+from auth.policy import scopes as s
+from auth.policy.purposes import Purpose
 
 F, S, B, X, A, M, L = (
     Purpose.ORDER_FULFILLMENT,
@@ -102,30 +103,19 @@ POLICY: dict[str, Rule] = _expand(
 )
 """Schema coordinate (``Type.field``, or ``Type.*`` for every field of a type) → rule."""
 
-DATA_TYPES = (
-    "Customer",
-    "Address",
-    "Order",
-    "OrderItem",
-    "Consent",
-    "UsageEvent",
-    "AccessRecord",
-    "LegalRequest",
-)
-"""The types that carry customer data: every field of these needs an entry (fail closed)."""
+
+def policy_key(coordinate: str) -> str | None:
+    """The entry that governs ``Type.field``: itself, or ``Type.*``; ``None`` when there is none."""
+    if coordinate in POLICY:
+        return coordinate
+    wildcard = coordinate.partition(".")[0] + ".*"
+    return wildcard if wildcard in POLICY else None
 
 
 def rule_for(coordinate: str) -> Rule | None:
     """The rule for ``Type.field``, or ``None`` when the policy has no entry (hidden: NO_POLICY)."""
-    rule = POLICY.get(coordinate)
-    if rule is None:
-        rule = POLICY.get(coordinate.partition(".")[0] + ".*")
-    return rule
-
-
-def rows() -> Iterator[tuple[str, Rule]]:
-    """The table's entries in the order they are written."""
-    yield from POLICY.items()
+    key = policy_key(coordinate)
+    return None if key is None else POLICY[key]
 
 
 def markdown_table() -> str:

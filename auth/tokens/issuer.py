@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from api.settings import Settings
-from auth._server import AUTH_METHODS
-from auth._token_endpoint import TokenEndpoint
-from auth.keys import public_jwks, signing_algorithm
-from auth.scopes import ALL_SCOPES
+from auth.policy.scopes import ALL_SCOPES
+from auth.tokens._server import AUTH_METHODS
+from auth.tokens._token_endpoint import TokenEndpoint
+from auth.tokens.config import TokenSettings
+from auth.tokens.keys import public_jwks, signing_algorithm
 
 __all__ = [
     "TOKEN_TTL",
@@ -43,7 +43,13 @@ METADATA_PATH = "/.well-known/oauth-protected-resource"
 
 
 def issue_token(
-    settings: Settings, keys: KeySet, *, scope: str, subject: str, client_id: str, ttl: int = 3600
+    settings: TokenSettings,
+    keys: KeySet,
+    *,
+    scope: str,
+    subject: str,
+    client_id: str,
+    ttl: int = 3600,
 ) -> str:
     """A signed RFC 9068 access token from the built-in issuer.
 
@@ -74,7 +80,7 @@ def issue_token(
     return jwt.encode(header, claims, key, algorithms=[algorithm])
 
 
-def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
+def authorization_server_metadata(settings: TokenSettings) -> dict[str, Any]:
     """The built-in issuer's RFC 8414 metadata."""
     base = settings.public_url
     return {
@@ -89,7 +95,7 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
     }
 
 
-def protected_resource_metadata(settings: Settings) -> dict[str, Any]:
+def protected_resource_metadata(settings: TokenSettings) -> dict[str, Any]:
     """Steward's RFC 9728 metadata.
 
     The resource is ``public_url``: RFC 9728 section 3 derives the metadata URL by inserting
@@ -109,7 +115,7 @@ def protected_resource_metadata(settings: Settings) -> dict[str, Any]:
 
 
 def routes(
-    settings: Settings, sessions: sessionmaker[Session], keys: KeySet | None
+    settings: TokenSettings, sessions: sessionmaker[Session], keys: KeySet | None
 ) -> list[BaseRoute]:
     """The issuer's routes; only the protected-resource metadata when the issuer is off."""
     resource = _document(protected_resource_metadata(settings))

@@ -16,7 +16,8 @@ from sqlalchemy import ColumnElement, and_, exists, select, true
 from sqlalchemy.orm import Mapped, Session, aliased
 from sqlmodel import col
 
-from api.models import (
+from auth.policy.purposes import Purpose
+from store.models import (
     Address,
     Consent,
     ConsentStatus,
@@ -26,7 +27,6 @@ from api.models import (
     OrderStatus,
     UsageEvent,
 )
-from auth.purposes import Purpose
 
 FULFILLMENT_STATUSES = (OrderStatus.PAID.value, OrderStatus.SHIPPED.value)
 

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

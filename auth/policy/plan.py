@@ -6,8 +6,8 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-from auth.policy import POLICY, Rule, rule_for
-from auth.purposes import Purpose
+from auth.policy.fields import POLICY, Rule, rule_for
+from auth.policy.purposes import Purpose
 
 NO_POLICY = "NO_POLICY"
 MISSING_SCOPE = "MISSING_SCOPE"
@@ -46,7 +46,7 @@ class Plan:
         erased: coordinate → places where a readable value was removed by erasure.
     """
 
-    __slots__ = ("enforced", "erased", "hidden", "owner_id", "purpose", "scopes", "visible")
+    __slots__ = ("erased", "hidden", "owner_id", "purpose", "scopes", "visible")
 
     def __init__(
         self,
@@ -54,19 +54,17 @@ class Plan:
         purpose: Purpose | None,
         *,
         owner_id: int | None = None,
-        enforced: bool = True,
     ) -> None:
         self.scopes = scopes
         self.purpose = purpose
         self.owner_id = owner_id
-        self.enforced = enforced
         self.visible = visible_fields(scopes, purpose)
         self.hidden: Counter[str] = Counter()
         self.erased: Counter[str] = Counter()
 
     def allows(self, coordinate: str) -> bool:
         """Whether the policy lets this request read ``coordinate`` (ownership aside)."""
-        return not self.enforced or coordinate in self.visible
+        return coordinate in self.visible
 
     def redactions(self) -> list[dict[str, Any]]:
         """``extensions.redactions``: one entry per field and reason."""

@@ -2,7 +2,7 @@
 
 Authlib has no Starlette integration; like its Flask and Django ones, this module supplies
 the request and client adapters, and hands Authlib's ``(status, body, headers)`` back to
-the caller (:mod:`auth._token_endpoint`) to turn into a response.
+the caller (:mod:`auth.tokens._token_endpoint`) to turn into a response.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError  # type: ignore[impo
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.models import OAuthClient
-from auth.clients import find_active, verify_secret
-from auth.scopes import ALL_SCOPES
+from auth.policy.scopes import ALL_SCOPES
+from auth.tokens.clients import find_active, verify_secret
+from store.models import OAuthClient
 
 __all__ = ["AUTH_METHODS", "Issue", "OAuthRequest", "TokenServer"]
 

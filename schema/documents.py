@@ -22,7 +22,7 @@ from graphql import (
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 
-from api.errors import ParseFailed, QueryTooComplex, ValidationFailed
+from schema.errors import ParseFailed, QueryTooComplex, ValidationFailed
 
 CACHE_SIZE = 1024
 MAX_DIRECTIVES = 50

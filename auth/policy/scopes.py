@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auth.purposes import Purpose
+from auth.policy.purposes import Purpose
 
 CUSTOMERS_READ = "customers:read"
 CUSTOMERS_READ_IDENTITY = "customers:read:identity"

@@ -15,14 +15,14 @@ from sqlalchemy import exists, false, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
-from api.models import OAuthClient, RevokedToken
-from api.settings import Settings
-from auth._jwks import RemoteKeySet
-from auth._tokens import bearer_token, peek, principal_from
-from auth._validator import LEEWAY, AccessTokenValidator
-from auth.errors import Cause, InvalidToken
-from auth.keys import ALGORITHMS
-from auth.principal import Principal
+from auth.policy.principal import Principal
+from auth.tokens._jwks import RemoteKeySet
+from auth.tokens._tokens import bearer_token, peek, principal_from
+from auth.tokens._validator import LEEWAY, AccessTokenValidator
+from auth.tokens.config import TokenSettings
+from auth.tokens.errors import Cause, InvalidToken
+from auth.tokens.keys import ALGORITHMS
+from store.models import OAuthClient, RevokedToken
 
 __all__ = ["Authenticator"]
 
@@ -61,7 +61,7 @@ class Authenticator:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: TokenSettings,
         sessions: sessionmaker[Session],
         keys: KeySet | None,
         *,

@@ -9,7 +9,7 @@ insists on ``client_id`` and ``jti`` that external providers often leave out. He
 - :meth:`AccessTokenValidator.validate_token` validates with a 30-second leeway;
 - required claims depend on the issuer (built-in tokens need ``client_id`` and ``jti``).
 
-Every failure is raised as :class:`auth.errors.InvalidToken` with a machine-readable cause.
+Every failure is raised as :class:`auth.tokens.errors.InvalidToken` with a machine-readable cause.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from joserfc.errors import (
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
-from auth.errors import Cause, InvalidToken
-from auth.keys import ALGORITHMS
+from auth.tokens.errors import Cause, InvalidToken
+from auth.tokens.keys import ALGORITHMS
 
 LEEWAY = 30
 """Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``."""

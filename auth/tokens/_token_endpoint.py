@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from auth._server import Issue, OAuthRequest, TokenServer
+from auth.tokens._server import Issue, OAuthRequest, TokenServer
 
 __all__ = ["TokenEndpoint"]
 

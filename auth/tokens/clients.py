@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from api.models import OAuthClient, RevokedToken, utcnow
-from auth.scopes import ALL_SCOPES
+from auth.policy.scopes import ALL_SCOPES
+from store.models import OAuthClient, RevokedToken, utcnow
 
 __all__ = [
     "UnknownScopeError",
@@ -38,7 +38,7 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 class UnknownScopeError(ValueError):
-    """A scope that Steward does not know (see :mod:`auth.scopes`)."""
+    """A scope that Steward does not know (see :mod:`auth.policy.scopes`)."""
 
     def __init__(self, unknown: Sequence[str]) -> None:
         super().__init__(
@@ -48,7 +48,7 @@ class UnknownScopeError(ValueError):
 
 
 def normalize_scope(scope: str) -> str:
-    """``scope`` deduplicated in the canonical order of :data:`auth.scopes.ALL_SCOPES`.
+    """``scope`` deduplicated in the canonical order of :data:`auth.policy.scopes.ALL_SCOPES`.
 
     Raises:
         UnknownScopeError: a scope is not in ``ALL_SCOPES``.

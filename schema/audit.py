@@ -1,9 +1,4 @@
-"""The audit trail: one access record per request that discloses customer data.
-
-A record says who asked (``sub`` and client), under which purpose and legal reference, in which
-operation, about which customers, and which fields the caller could read — never the values.
-It is written in the request's own transaction, after execution and before the commit, so it is
-durable before the response leaves; if it cannot be written, nothing is answered.
+"""What a GraphQL request disclosed, for its access record (written by `privacy.audit`).
 
 Which fields: the schema coordinates the operation selects (computed once per document, through
 fragments and interfaces) that the request's plan lets the caller read, plus the root fields
@@ -23,7 +18,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from graphql import (
     FieldNode,
@@ -37,80 +31,22 @@ from graphql import (
     SelectionSetNode,
     get_named_type,
 )
-from sqlalchemy import insert
-from sqlalchemy.orm import Session
 
-from api.documents import Document
-from api.models import AccessRecord, AccessRecordCustomer, table_of, utcnow
-from auth.policy import DATA_TYPES
-from auth.purposes import Purpose
+from auth.policy.datatypes import DATA_TYPES
+from auth.policy.fields import policy_key
+from auth.policy.purposes import Purpose
+from auth.policy.roots import always_audited
+from privacy.audit import Access, write
 from schema.context import Context
-from schema.permissions import policy_key
-
-PRIVACY_ADMINISTRATION = frozenset(
-    {"eraseCustomer", "exportCustomerData", "createLegalRequest", "auditLog"}
-)
-"""Root fields that are audited whenever they are asked for, with or without a purpose."""
+from schema.documents import Document
 
 CACHE_SIZE = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """What one request disclosed: the content of an access record.
-
-    Attributes:
-        subject: the caller's ``sub``.
-        client_id: the caller's OAuth client.
-        purpose: the declared purpose's id, if any.
-        legal_reference: the legal request's reference, under ``legal_order``.
-        operation_name: the GraphQL operation's name as the client sent it.
-        customer_ids: the customers whose data the response carries.
-        fields: schema coordinates, e.g. ``Customer.email``.
-    """
-
-    subject: str
-    client_id: str
-    purpose: str | None
-    legal_reference: str | None
-    operation_name: str | None
-    customer_ids: tuple[int, ...]
-    fields: tuple[str, ...]
-
-
-def write(session: Session, access: Access) -> int:
-    """Insert the access record and its per-customer index rows; returns the record's id.
-
-    Two Core statements, not the ORM's unit of work: nothing reads the record back in the
-    request that writes it, and this runs on every request that discloses customer data.
-    """
-    record = table_of(AccessRecord)
-    record_id: int = session.execute(
-        insert(record)
-        .values(
-            occurred_at=utcnow(),
-            client_id=access.client_id[:255],
-            subject=access.subject[:255],
-            purpose=access.purpose,
-            legal_reference=access.legal_reference,
-            operation_name=None if access.operation_name is None else access.operation_name[:255],
-            customer_ids=list(access.customer_ids),
-            fields=list(access.fields),
-        )
-        .returning(record.c.id)
-    ).scalar_one()
-    if access.customer_ids:
-        session.execute(
-            insert(table_of(AccessRecordCustomer)),
-            [{"access_record_id": record_id, "customer_id": pk} for pk in access.customer_ids],
-        )
-    return record_id
 
 
 class Selection:
     """The schema coordinates an operation selects, computed once per document.
 
-    Documents are cached by ``api.documents.Documents`` and reused across requests; this cache
+    Documents are cached by ``schema.documents.Documents`` and reused across requests; this cache
     holds them by identity (keeping each alive while cached, so an identity is never reused).
     """
 
@@ -229,9 +165,10 @@ class Auditor:
             | set(loaders.order_owner.values())
             | context.customers_read
         )
-        administration = bool(root_fields & PRIVACY_ADMINISTRATION)
-        others = customers - {context.customer_id}
-        if not administration and (context.purpose is None or not others):
+        administration = always_audited(root_fields)
+        others = customers - {context.scope.owner_id}
+        scope = context.scope
+        if not administration and (scope.purpose is None or not others):
             return None
         roots = self.selection.roots
         fields = {
@@ -239,12 +176,12 @@ class Auditor:
             for coordinate in self.selection.of(document, operation)
             if coordinate.partition(".")[0] in roots or _readable(context, coordinate)
         } | context.fields_read
-        purpose = context.purpose
+        purpose = scope.purpose
         return Access(
-            subject=context.principal.subject,
-            client_id=context.principal.client_id,
+            subject=scope.principal.subject,
+            client_id=scope.principal.client_id,
             purpose=None if purpose is None else purpose.id,
-            legal_reference=context.legal_reference if purpose is Purpose.LEGAL_ORDER else None,
+            legal_reference=scope.legal_reference if purpose is Purpose.LEGAL_ORDER else None,
             operation_name=operation.name.value if operation.name else None,
             customer_ids=tuple(sorted(customers)),
             fields=tuple(sorted(fields)),

@@ -8,9 +8,9 @@ import re
 from joserfc import jws
 from joserfc.errors import JoseError
 
-from auth._validator import REGISTRY, AccessTokenClaims
-from auth.errors import Cause, InvalidToken, MissingToken
-from auth.principal import Principal
+from auth.policy.principal import Principal
+from auth.tokens._validator import REGISTRY, AccessTokenClaims
+from auth.tokens.errors import Cause, InvalidToken, MissingToken
 
 __all__ = ["bearer_token", "peek", "principal_from", "scopes_of"]
 

@@ -12,7 +12,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key, KeySet
 
-from auth.errors import ProviderUnavailable
+from auth.tokens.errors import ProviderUnavailable
 
 __all__ = ["RemoteKeySet"]
 

@@ -1,0 +1,113 @@
+"""A request's scope: the policy decided once, before execution, for one caller and purpose.
+
+``/graphql`` makes two calls: `declare` when it reads the headers (before the document), and
+`open_scope` inside the request's transaction. Everything the executors need to enforce the
+policy — the field plan, the row rules, the customer the caller is — comes out of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+
+from auth.policy import scopes
+from auth.policy.errors import (
+    InvalidLegalReference,
+    LegalReferenceRequired,
+    PurposeNotPermitted,
+    UnknownPurpose,
+)
+from auth.policy.plan import Plan
+from auth.policy.principal import Principal
+from auth.policy.purposes import Purpose
+from auth.policy.rows import RowScope
+from store.models import Customer, LegalRequest, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """What a request's headers declare: its purpose and, for ``legal_order``, the order."""
+
+    purpose: Purpose | None = None
+    legal_reference: str | None = None
+
+
+def declare(purpose: str | None, legal_reference: str | None, principal: Principal) -> Declared:
+    """Check the ``X-Purpose`` and ``X-Legal-Reference`` headers against the token.
+
+    Raises:
+        UnknownPurpose: the purpose is not one Steward knows.
+        PurposeNotPermitted: the token lacks ``purpose:<id>``.
+        LegalReferenceRequired: ``legal_order`` without a reference.
+    """
+    if purpose is None:
+        return Declared()
+    declared = Purpose.parse(purpose)
+    if declared is None:
+        raise UnknownPurpose
+    if declared.scope not in principal.scopes:
+        raise PurposeNotPermitted(declared)
+    if declared is Purpose.LEGAL_ORDER and not legal_reference:
+        raise LegalReferenceRequired
+    return Declared(declared, legal_reference)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestScope:
+    """The policy of one request.
+
+    Attributes:
+        principal: the verified caller.
+        purpose: the declared purpose.
+        legal_reference: the legal order ``legal_order`` runs under.
+        plan: the field decisions (and what was hidden, as execution goes).
+        rows: the row rules, as SQL conditions.
+        owner_id: the customer the caller is, when its token links to one (``me``).
+    """
+
+    principal: Principal
+    purpose: Purpose | None
+    legal_reference: str | None
+    plan: Plan
+    rows: RowScope
+    owner_id: int | None
+
+
+def open_scope(session: Session, principal: Principal, declared: Declared) -> RequestScope:
+    """Decide the policy of one request, in its transaction.
+
+    Raises:
+        InvalidLegalReference: ``legal_order`` under a reference that is unknown, not valid
+            now, or was created by the caller (two people for every disclosure).
+    """
+    owner_id = None
+    if scopes.ME_READ in principal.scopes or scopes.ME_WRITE in principal.scopes:
+        owner_id = session.scalar(
+            select(col(Customer.id)).where(col(Customer.subject) == principal.subject)
+        )
+    legal_request_id = None
+    if declared.purpose is Purpose.LEGAL_ORDER:
+        legal_request_id = _legal_request(session, principal, declared.legal_reference)
+    return RequestScope(
+        principal=principal,
+        purpose=declared.purpose,
+        legal_reference=declared.legal_reference,
+        plan=Plan(principal.scopes, declared.purpose, owner_id=owner_id),
+        rows=RowScope(purpose=declared.purpose, legal_request_id=legal_request_id),
+        owner_id=owner_id,
+    )
+
+
+def _legal_request(session: Session, principal: Principal, reference: str | None) -> int:
+    request = session.scalar(select(LegalRequest).where(col(LegalRequest.reference) == reference))
+    now = utcnow()
+    if (
+        request is None
+        or request.id is None
+        or not request.valid_from <= now < request.valid_until
+        or request.created_by == principal.subject
+    ):
+        raise InvalidLegalReference
+    return request.id

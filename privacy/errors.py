@@ -1,0 +1,66 @@
+"""Why a privacy operation refused its input; nothing was changed.
+
+The hierarchy::
+
+    PrivacyError
+    ├── InputError            BAD_USER_INPUT (``field`` names the input)
+    │   └── CardDataRejected  CARD_DATA_REJECTED
+    └── NotFound              NOT_FOUND
+
+Messages name fields and rules, never submitted values: they may be personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = ["CardDataRejected", "InputError", "NotFound", "PrivacyError"]
+
+
+class PrivacyError(Exception):
+    """Base class: an operation refused; the caller's transaction is left unchanged."""
+
+    code: ClassVar[str] = "BAD_USER_INPUT"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """The GraphQL error's ``extensions``."""
+        return {"code": self.code}
+
+
+class InputError(PrivacyError):
+    """An input that Steward refuses."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "field": self.field}
+
+
+class CardDataRejected(InputError):
+    """A free-text input holding what looks like a payment card number."""
+
+    code: ClassVar[str] = "CARD_DATA_REJECTED"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            field,
+            f"{field} looks like it contains a payment card number; "
+            "Steward never stores card data, remove it and try again",
+        )
+
+
+class NotFound(PrivacyError):
+    """The object does not exist for this caller (or at all: the two are not told apart)."""
+
+    code: ClassVar[str] = "NOT_FOUND"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"No such {what}.")
