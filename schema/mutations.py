@@ -138,62 +138,68 @@ def _address(context: Context, address_id: str) -> models.Address:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
-        description="Register a customer (customers:write).", permission_classes=[Requires]
+        description="Register a customer (customers:write).",
+        permission_classes=[Requires],
+        graphql_type=Customer | None,
     )
-    def create_customer(self, info: Info, input: CreateCustomerInput) -> Customer | None:
+    def create_customer(self, info: Info, input: CreateCustomerInput) -> models.Customer | None:
         context = info.context
         with atomic(context):
             fields = given(input)
             subject = fields.pop("subject", None)
             customer = customers.create_customer(context.session, fields, subject)
         context.loaders.saw_customers([customer])
-        return customer  # type: ignore[return-value]
+        return customer
 
     @strawberry.mutation(
         description="Correct a customer's details (customers:write).",
         permission_classes=[Requires],
+        graphql_type=Customer | None,
     )
     def update_customer(
         self,
         info: Info,
         id: strawberry.ID,
         input: UpdateCustomerInput,
-    ) -> Customer | None:
+    ) -> models.Customer | None:
         context = info.context
         with atomic(context):
             customer = _customer(context, id, "id")
             customers.update_customer(context.session, customer, given(input))
-        return customer  # type: ignore[return-value]
+        return customer
 
     @strawberry.mutation(
         description="Add an address to a customer (addresses:write).",
         permission_classes=[Requires],
+        graphql_type=Address | None,
     )
     def add_address(
         self,
         info: Info,
         customer_id: strawberry.ID,
         input: AddressInput,
-    ) -> Address | None:
+    ) -> models.Address | None:
         context = info.context
         with atomic(context):
             customer = _customer(context, customer_id, "customerId")
-            return addresses.add_address(context.session, customer, given(input))  # type: ignore[return-value]
+            return addresses.add_address(context.session, customer, given(input))
 
     @strawberry.mutation(
-        description="Change an address (addresses:write).", permission_classes=[Requires]
+        description="Change an address (addresses:write).",
+        permission_classes=[Requires],
+        graphql_type=Address | None,
     )
     def update_address(
         self,
         info: Info,
         id: strawberry.ID,
         input: UpdateAddressInput,
-    ) -> Address | None:
+    ) -> models.Address | None:
         context = info.context
         with atomic(context):
             address = _address(context, id)
             addresses.update_address(context.session, address, given(input))
-        return address  # type: ignore[return-value]
+        return address
 
     @strawberry.mutation(
         description="Remove an address; returns its id (addresses:write).",
@@ -206,14 +212,16 @@ class Mutation:
         return id
 
     @strawberry.mutation(
-        description="Place an order for a customer (orders:write).", permission_classes=[Requires]
+        description="Place an order for a customer (orders:write).",
+        permission_classes=[Requires],
+        graphql_type=Order | None,
     )
     def place_order(
         self,
         info: Info,
         customer_id: strawberry.ID,
         input: PlaceOrderInput,
-    ) -> Order | None:
+    ) -> models.Order | None:
         context = info.context
         with atomic(context):
             customer = _customer(context, customer_id, "customerId")
@@ -230,29 +238,31 @@ class Mutation:
                 shipping,
             )
         context.loaders.saw_orders([order])
-        return order  # type: ignore[return-value]
+        return order
 
     @strawberry.mutation(
         description="Move an order along its life cycle (orders:write).",
         permission_classes=[Requires],
+        graphql_type=Order | None,
     )
     def update_order_status(
         self,
         info: Info,
         id: strawberry.ID,
         status: OrderStatus,
-    ) -> Order | None:
+    ) -> models.Order | None:
         context = info.context
         with atomic(context):
             order = order_by_pk(context, pk_argument(id, "Order", "id"))
             if order is None:
                 raise NotFound("order")
             orders.update_order_status(context.session, order, status)
-        return order  # type: ignore[return-value]
+        return order
 
     @strawberry.mutation(
         description="Append a consent record for a customer (consents:write).",
         permission_classes=[Requires],
+        graphql_type=Consent | None,
     )
     def record_consent(
         self,
@@ -262,10 +272,10 @@ class Mutation:
         granted: bool,
         source: ConsentSource,
         policy_version: str | None = None,
-    ) -> Consent | None:
+    ) -> models.Consent | None:
         context = info.context
         with atomic(context):
             customer = _customer(context, customer_id, "customerId")
-            return consents.record_consent(  # type: ignore[return-value]
+            return consents.record_consent(
                 context.session, customer, purpose, granted, source, policy_version
             )

@@ -40,7 +40,7 @@ from schema.types import Address, Consent, Customer, LegalRequest
 from store import models
 
 
-def _update_me(info: Info, input: UpdateCustomerInput) -> Customer | None:
+def _update_me(info: Info, input: UpdateCustomerInput) -> models.Customer | None:
     context = info.context
     with atomic(context):
         customer = rows.own_customer(context.session, context.scope)
@@ -48,17 +48,17 @@ def _update_me(info: Info, input: UpdateCustomerInput) -> Customer | None:
         if changed:
             detail = f"changed {', '.join(changed)}"
             record_usage(context.session, customer, UsageKind.UPDATED_PROFILE, detail)
-    return customer  # type: ignore[return-value]
+    return customer
 
 
-def _add_my_address(info: Info, input: AddressInput) -> Address | None:
+def _add_my_address(info: Info, input: AddressInput) -> models.Address | None:
     context = info.context
     with atomic(context):
         customer = rows.own_customer(context.session, context.scope)
         address = addresses.add_address(context.session, customer, given(input))
         detail = f"label {address.label}"
         record_usage(context.session, customer, UsageKind.ADDED_ADDRESS, detail)
-    return address  # type: ignore[return-value]
+    return address
 
 
 def _remove_my_address(info: Info, id: strawberry.ID) -> strawberry.ID | None:
@@ -73,7 +73,7 @@ def _remove_my_address(info: Info, id: strawberry.ID) -> strawberry.ID | None:
     return id
 
 
-def _set_my_consent(info: Info, purpose: Purpose, granted: bool) -> Consent | None:
+def _set_my_consent(info: Info, purpose: Purpose, granted: bool) -> models.Consent | None:
     context = info.context
     with atomic(context):
         consents.require_consent_based(purpose)
@@ -83,10 +83,10 @@ def _set_my_consent(info: Info, purpose: Purpose, granted: bool) -> Consent | No
         )
         kind = UsageKind.GRANTED_CONSENT if granted else UsageKind.WITHDREW_CONSENT
         record_usage(context.session, customer, kind, f"purpose {purpose.id}")
-    return consent  # type: ignore[return-value]
+    return consent
 
 
-def _erase_me(info: Info) -> Customer | None:
+def _erase_me(info: Info) -> models.Customer | None:
     context = info.context
     with atomic(context):
         customer = rows.own_customer(context.session, context.scope, erased=True)
@@ -96,7 +96,7 @@ def _erase_me(info: Info) -> Customer | None:
             reason=erasure.SELF_ERASURE_REASON,
             source=erasure.SELF_SERVICE_SOURCE,
         )
-    return customer  # type: ignore[return-value]
+    return customer
 
 
 def _any_customer(context: Context, customer_id: str) -> models.Customer:
@@ -106,13 +106,15 @@ def _any_customer(context: Context, customer_id: str) -> models.Customer:
     return customer
 
 
-def _erase_customer(info: Info, id: strawberry.ID, reason: str | None = None) -> Customer | None:
+def _erase_customer(
+    info: Info, id: strawberry.ID, reason: str | None = None
+) -> models.Customer | None:
     context = info.context
     with atomic(context):
         stated = erasure.stated_reason(reason)
         customer = _any_customer(context, id)
         erasure.erase(context.session, customer, reason=stated, source=erasure.STAFF_SOURCE)
-    return customer  # type: ignore[return-value]
+    return customer
 
 
 def _export_customer_data(info: Info, id: strawberry.ID) -> JSON | None:
@@ -130,7 +132,7 @@ def _create_legal_request(
     order_document: str,
     customer_ids: list[strawberry.ID],
     valid_until: dt.datetime,
-) -> LegalRequest | None:
+) -> models.LegalRequest | None:
     context = info.context
     with atomic(context):
         request, named = legal.create_legal_request(
@@ -143,7 +145,7 @@ def _create_legal_request(
             valid_until=valid_until,
         )
     context.customers_read.update(named)
-    return request  # type: ignore[return-value]
+    return request
 
 
 @strawberry.type
@@ -153,11 +155,13 @@ class PrivacyMutation:
     update_me = strawberry.mutation(
         permission_classes=[Requires],
         resolver=_update_me,
+        graphql_type=Customer | None,
         description="Correct your own details (me:write).",
     )
     add_my_address = strawberry.mutation(
         permission_classes=[Requires],
         resolver=_add_my_address,
+        graphql_type=Address | None,
         description="Add an address of your own (me:write).",
     )
     remove_my_address = strawberry.mutation(
@@ -168,6 +172,7 @@ class PrivacyMutation:
     set_my_consent = strawberry.mutation(
         permission_classes=[Requires],
         resolver=_set_my_consent,
+        graphql_type=Consent | None,
         description=(
             "Grant or withdraw your consent to a consent-based purpose (ANALYTICS, MARKETING); "
             "it holds from the next request on (me:write)."
@@ -176,6 +181,7 @@ class PrivacyMutation:
     erase_me = strawberry.mutation(
         permission_classes=[Requires],
         resolver=_erase_me,
+        graphql_type=Customer | None,
         description=(
             "Erase your personal data; orders stay for accounting. Erasing again changes "
             "nothing (me:write)."
@@ -184,6 +190,7 @@ class PrivacyMutation:
     erase_customer = strawberry.mutation(
         permission_classes=[Requires],
         resolver=_erase_customer,
+        graphql_type=Customer | None,
         description=(
             "Erase a customer's personal data on their request; orders stay for accounting. "
             "Erasing again changes nothing (privacy:admin; audited)."
@@ -201,6 +208,7 @@ class PrivacyMutation:
     create_legal_request = strawberry.mutation(
         permission_classes=[Requires],
         resolver=_create_legal_request,
+        graphql_type=LegalRequest | None,
         description=(
             "Register a written legal order naming customers, valid from now until validUntil; "
             "its creator cannot use it (privacy:admin; audited)."

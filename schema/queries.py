@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import ColumnElement, Select, func
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from auth.policy.datatypes import DATA_TYPES
 from auth.policy.errors import ForbiddenFilter
@@ -196,7 +196,7 @@ def order_by_pk(context: Context, pk: int) -> models.Order | None:
     return row
 
 
-def _node(context: Context, type_name: str, pk: int) -> Any:
+def _node(context: Context, type_name: str, pk: int) -> SQLModel | None:
     if type_name == "Customer":
         return customer_by_pk(context, pk)
     if type_name == "Order":
@@ -273,18 +273,19 @@ class Query:
         if order_by is not None:
             check_readable(context, "orderBy", f"Customer.{order_by.field.value}")
             order.append(_direction(CUSTOMER_COLUMNS[order_by.field], order_by.direction))
-        order.append(models.Customer.id.asc())  # type: ignore[union-attr]
+        order.append(col(models.Customer.id).asc())
         statement = select(models.Customer).where(*conditions)
         return _page(context, statement, first, after, order, context.loaders.saw_customers)
 
     @strawberry.field(
         description="One customer, or null when it does not exist for the caller.",
         permission_classes=[Requires],
+        graphql_type=Customer | None,
     )
-    def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+    def customer(self, info: Info, id: strawberry.ID) -> models.Customer | None:
         context = info.context
         pk = _pk_or_zero(id, "Customer")
-        return customer_by_pk(context, pk) if pk else None  # type: ignore[return-value]
+        return customer_by_pk(context, pk) if pk else None
 
     @strawberry.field(
         description="Orders that exist for the caller under its purpose.",
@@ -305,25 +306,27 @@ class Query:
             check_readable(context, "orderBy", f"Order.{order_by.field.value}")
             order.append(_direction(ORDER_COLUMNS[order_by.field], order_by.direction))
         else:
-            order.append(models.Order.placed_at.desc())  # type: ignore[attr-defined]
-        order.append(models.Order.id.desc())  # type: ignore[union-attr]
+            order.append(col(models.Order.placed_at).desc())
+        order.append(col(models.Order.id).desc())
         statement = select(models.Order).where(*conditions)
         return _page(context, statement, first, after, order, context.loaders.saw_orders)
 
     @strawberry.field(
         description="One order, or null when it does not exist for the caller.",
         permission_classes=[Requires],
+        graphql_type=Order | None,
     )
-    def order(self, info: Info, id: strawberry.ID) -> Order | None:
+    def order(self, info: Info, id: strawberry.ID) -> models.Order | None:
         context = info.context
         pk = _pk_or_zero(id, "Order")
-        return order_by_pk(context, pk) if pk else None  # type: ignore[return-value]
+        return order_by_pk(context, pk) if pk else None
 
     @strawberry.field(
         description="Any object by its global id; needs its type's read scope.",
         permission_classes=[Requires],
+        graphql_type=Node | None,
     )
-    def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    def node(self, info: Info, id: strawberry.ID) -> SQLModel | None:
         context = info.context
         try:
             type_name, pk = from_global_id(id)
@@ -335,17 +338,18 @@ class Query:
         # Decided before looking the row up, so that the answer does not tell whether it exists.
         if not may_see(context, type_name):
             return None
-        return _node(context, type_name, pk)  # type: ignore[no-any-return]
+        return _node(context, type_name, pk)
 
     @strawberry.field(
         description="The caller's own record, every field visible (me:read).",
         permission_classes=[Requires],
+        graphql_type=Customer | None,
     )
-    def me(self, info: Info) -> Customer | None:
+    def me(self, info: Info) -> models.Customer | None:
         context = info.context
         if context.scope.owner_id is None:
             return None
-        return customer_by_pk(context, context.scope.owner_id)  # type: ignore[return-value]
+        return customer_by_pk(context, context.scope.owner_id)
 
     @strawberry.field(
         description="The privacy policy: what each field needs.", permission_classes=[Requires]
@@ -376,7 +380,10 @@ class Query:
             statement = statement.where(models.AccessRecord.client_id == client_id)
         if purpose is not None:
             statement = statement.where(models.AccessRecord.purpose == purpose.value)
-        order = [models.AccessRecord.occurred_at.desc(), models.AccessRecord.id.desc()]  # type: ignore[attr-defined,union-attr]
+        order: list[ColumnElement[Any]] = [
+            col(models.AccessRecord.occurred_at).desc(),
+            col(models.AccessRecord.id).desc(),
+        ]
         return _page(
             context, statement, first, after, order, lambda rows: _saw_records(context, rows)
         )
