@@ -18,12 +18,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 import random
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from typing import Any, Final, NamedTuple, TypeVar
 
 import phonenumbers
@@ -138,7 +140,7 @@ def load_demo_data(session: Session, *, customers: int = 200, seed: int = 1) -> 
     return DemoSummary(*(len(values) for _, values in rows))
 
 
-# --- Reference data -------------------------------------------------------------------------
+# --- Reference data (api/data/demo.json) ---------------------------------------------------
 
 
 class _City(NamedTuple):
@@ -164,186 +166,6 @@ class _Market:
     minor_per_major: int
 
 
-# fmt: off
-_IRAN_CITIES: Final = (
-    _City("تهران", "تهران", 35.6892, 51.3890, "1", "21", 30,
-          ("سعادت‌آباد", "پونک", "نارمک", "تهرانپارس", "یوسف‌آباد", "ونک", "شهرک غرب")),
-    _City("کرج", "البرز", 35.8400, 50.9391, "31", "26", 8, ("گوهردشت", "عظیمیه", "مهرشهر")),
-    _City("اصفهان", "اصفهان", 32.6546, 51.6680, "81", "31", 10,
-          ("جلفا", "خانه اصفهان", "سپاهان‌شهر")),
-    _City("مشهد", "خراسان رضوی", 36.2605, 59.6168, "91", "51", 10,
-          ("احمدآباد", "وکیل‌آباد", "قاسم‌آباد")),
-    _City("شیراز", "فارس", 29.5918, 52.5837, "71", "71", 8, ("معالی‌آباد", "قصرالدشت", "زرهی")),
-    _City("تبریز", "آذربایجان شرقی", 38.0962, 46.2738, "51", "41", 7, ("ائل‌گلی", "منظریه")),
-    _City("اهواز", "خوزستان", 31.3183, 48.6706, "61", "61", 5, ("کیانپارس", "گلستان")),
-    _City("قم", "قم", 34.6416, 50.8746, "37", "25", 4, ("پردیسان", "صفاشهر")),
-    _City("کرمان", "کرمان", 30.2839, 57.0834, "76", "34", 4, ("شهرک باهنر",)),
-    _City("یزد", "یزد", 31.8974, 54.3569, "89", "35", 5, ("صفائیه", "آزادشهر")),
-    _City("رشت", "گیلان", 37.2808, 49.5832, "41", "13", 3, ("گلسار",)),
-    _City("کرمانشاه", "کرمانشاه", 34.3142, 47.0650, "67", "83", 3, ("الهیه",)),
-    _City("بندرعباس", "هرمزگان", 27.1832, 56.2666, "79", "76", 3, ("گلشهر",)),
-)
-_VIETNAM_CITIES: Final = (
-    _City("Hà Nội", "TP. Hà Nội", 21.0278, 105.8342, "10", "24", 28, (
-        "Phường Dịch Vọng, Quận Cầu Giấy", "Phường Kim Mã, Quận Ba Đình",
-        "Phường Quảng An, Quận Tây Hồ", "Phường Láng Hạ, Quận Đống Đa",
-        "Phường Mỹ Đình 1, Quận Nam Từ Liêm", "Phường Trung Hòa, Quận Cầu Giấy")),
-    _City("Hồ Chí Minh", "TP. Hồ Chí Minh", 10.7769, 106.7009, "70", "28", 32, (
-        "Phường Bến Nghé, Quận 1", "Phường Võ Thị Sáu, Quận 3", "Phường Tân Phong, Quận 7",
-        "Phường 25, Quận Bình Thạnh", "Phường Thảo Điền, TP. Thủ Đức",
-        "Phường 12, Quận Tân Bình")),
-    _City("Đà Nẵng", "TP. Đà Nẵng", 16.0544, 108.2022, "55", "236", 7, (
-        "Phường Thạch Thang, Quận Hải Châu", "Phường An Hải Bắc, Quận Sơn Trà",
-        "Phường Mỹ An, Quận Ngũ Hành Sơn")),
-    _City("Hải Phòng", "TP. Hải Phòng", 20.8449, 106.6881, "18", "225", 5, (
-        "Phường Máy Tơ, Quận Ngô Quyền", "Phường Hoàng Văn Thụ, Quận Hồng Bàng")),
-    _City("Cần Thơ", "TP. Cần Thơ", 10.0452, 105.7469, "90", "292", 5, (
-        "Phường Tân An, Quận Ninh Kiều", "Phường An Khánh, Quận Ninh Kiều")),
-    _City("Biên Hòa", "Đồng Nai", 10.9574, 106.8429, "81", "251", 4,
-          ("Phường Tân Phong", "Phường Quyết Thắng")),
-    _City("Nha Trang", "Khánh Hòa", 12.2388, 109.1967, "65", "258", 3,
-          ("Phường Lộc Thọ", "Phường Vĩnh Hải")),
-    _City("Huế", "TP. Huế", 16.4637, 107.5909, "53", "234", 3,
-          ("Phường Vĩnh Ninh", "Phường Phú Hội")),
-    _City("Vũng Tàu", "Bà Rịa - Vũng Tàu", 10.3460, 107.0843, "79", "254", 3,
-          ("Phường Thắng Tam", "Phường 2")),
-    _City("Đà Lạt", "Lâm Đồng", 11.9404, 108.4583, "67", "263", 2, ("Phường 1", "Phường 9")),
-    _City("Buôn Ma Thuột", "Đắk Lắk", 12.6667, 108.0500, "63", "262", 2,
-          ("Phường Tân Lợi", "Phường Thắng Lợi")),
-    _City("Quy Nhơn", "Bình Định", 13.7820, 109.2197, "59", "256", 2,
-          ("Phường Lê Lợi", "Phường Nguyễn Văn Cừ")),
-    _City("Phan Thiết", "Bình Thuận", 10.9289, 108.1021, "77", "252", 2,
-          ("Phường Phú Thủy", "Phường Đức Nghĩa")),
-    _City("Phan Rang - Tháp Chàm", "Ninh Thuận", 11.5675, 108.9886, "66", "259", 2,
-          ("Phường Thanh Sơn", "Phường Mỹ Hương")),
-)
-# MCI (91x, 990-991), Irancell (93x, 90x), RighTel (92x); MCI is the largest.
-_IRAN_MOBILE: Final = (
-    "912", "912", "912", "919", "910", "913", "915", "917", "935", "936", "937", "938", "939",
-    "901", "902", "903", "905", "990", "991", "921", "922",
-)
-# Viettel (96-98, 86, 32-39), VinaPhone (91, 94, 88, 81-85), MobiFone (90, 93, 89, 70-79).
-_VIETNAM_MOBILE: Final = (
-    "96", "97", "98", "86", "32", "33", "34", "35", "36", "37", "38", "39", "91", "94", "88",
-    "81", "82", "83", "84", "85", "90", "93", "89", "70", "76", "77", "78", "79",
-)
-# fmt: on
-
-_IRAN: Final = _Market(
-    country="IR",
-    language="fa-IR",
-    currency="IRR",
-    faker_locale="fa_IR",
-    cities=_IRAN_CITIES,
-    mobile_prefixes=_IRAN_MOBILE,
-    postal_length=10,
-    minor_per_major=100,
-)
-_VIETNAM: Final = _Market(
-    country="VN",
-    language="vi-VN",
-    currency="VND",
-    faker_locale="vi_VN",
-    cities=_VIETNAM_CITIES,
-    mobile_prefixes=_VIETNAM_MOBILE,
-    postal_length=6,
-    minor_per_major=1,
-)
-
-_MARKETS: Final = (_IRAN, _VIETNAM)
-
-
-def _pairs(spec: str) -> dict[str, str]:
-    """``"علی=ali محمد_رضا=mohammadreza"`` as a mapping; ``_`` stands for a space."""
-    return dict(item.replace("_", " ").split("=") for item in spec.split())
-
-
-# Faker's fa_IR given names are the most popular names of 2012 births, and some of its
-# entries are broken (two names run together): names are accepted only when listed here,
-# which also gives each one its usual Latin spelling for the email address.
-_PERSIAN_GIVEN: Final = _pairs(
-    """
-    آراد=arad آرتین=artin آرش=arash آرمین=armin آریا=arya آرین=arian ابوالفضل=abolfazl
-    احسان=ehsan امیر_علی=amirali امیرحسین=amirhossein امیررضا=amirreza امیرعباس=amirabbas
-    امیرعلی=amirali امیرمحمد=amirmohammad امیرمهدی=amirmahdi ایلیا=iliya بنیامین=benyamin
-    حسام=hesam حسین=hossein دانیال=danial رضا=reza سامیار=samyar سبحان=sobhan سجاد=sajjad
-    سینا=sina طاها=taha عباس=abbas عرشیا=arshia عرفان=erfan علی=ali علی_اصغر=aliasghar
-    علی_اکبر=aliakbar علی_رضا=alireza علیرضا=alireza ماهان=mahan مبین=mobin متین=matin
-    محمد=mohammad محمد_طاها=mohammadtaha محمد_مهدی=mohammadmahdi محمدامین=mohammadamin
-    محمدجواد=mohammadjavad محمدحسین=mohammadhossein محمدرضا=mohammadreza محمدعلی=mohammadali
-    محمدمهدی=mohammadmahdi محمدپارسا=mohammadparsa محمدیاسین=mohammadyasin مهدی=mahdi
-    نیما=nima پارسا=parsa پرهام=parham کیان=kian یاسین=yasin یوسف=yousef
-    آتنا=atena آوا=ava آیدا=aida آیلین=ailin آیناز=aynaz اسرا=asra اسما=asma النا=elena
-    الناز=elnaz الینا=elina باران=baran بهار=bahar ثنا=sana حدیث=hadis حسنا=hosna حلما=helma
-    حنانه=hananeh رقیه=roghayeh رها=raha ریحانه=reyhaneh زهرا=zahra زینب=zeynab سارا=sara
-    سارینا=sarina ستایش=setayesh سوگند=sogand عسل=asal فاطمه=fatemeh فاطمه_زهرا=fatemehzahra
-    مائده=maedeh مبینا=mobina محدثه=mohadeseh محیا=mahya مریم=maryam معصومه=masoumeh
-    ملیکا=melika مهدیس=mahdis مهدیه=mahdieh مهسا=mahsa نازنین=nazanin
-    نازنین_زهرا=nazaninzahra نرگس=narges نیایش=niayesh هانیه=hanieh هستی=hasti هلیا=helia
-    پرنیا=parnia پریا=parya کوثر=kowsar کیانا=kiana یاسمین=yasamin یسنا=yasna یلدا=yalda
-    یگانه=yeganeh
-    حسن=hasan حمید=hamid مجید=majid سعید=saeed مسعود=masoud محسن=mohsen جواد=javad
-    مرتضی=morteza مصطفی=mostafa ناصر=naser بهروز=behrouz فرهاد=farhad داریوش=dariush
-    کامران=kamran بابک=babak پیمان=peyman سیاوش=siavash غلامرضا=gholamreza محمود=mahmoud
-    جمشید=jamshid منصور=mansour هوشنگ=houshang کاوه=kaveh امید=omid
-    لیلا=leila سمیرا=samira الهام=elham مهناز=mahnaz شهلا=shahla پروین=parvin فرشته=fereshteh
-    نسرین=nasrin مینا=mina مژگان=mozhgan شیرین=shirin آزاده=azadeh نگار=negar منیژه=manijeh
-    سیمین=simin طاهره=tahereh اعظم=azam ژاله=zhaleh فریبا=fariba رویا=roya شهناز=shahnaz
-    سودابه=soudabeh ناهید=nahid پریسا=parisa مهین=mahin
-    """
-)
-_PERSIAN_CLASSIC_MALE: Final = (
-    "علی", "محمد", "حسین", "حسن", "رضا", "مهدی", "حمید", "مجید", "سعید", "مسعود", "محسن",
-    "جواد", "مرتضی", "مصطفی", "ناصر", "بهروز", "فرهاد", "داریوش", "کامران", "بابک", "پیمان",
-    "سیاوش", "غلامرضا", "محمود", "جمشید", "منصور", "هوشنگ", "کاوه", "امید", "علیرضا", "عباس",
-)  # fmt: skip
-_PERSIAN_CLASSIC_FEMALE: Final = (
-    "فاطمه", "زهرا", "مریم", "معصومه", "لیلا", "سمیرا", "الهام", "مهناز", "شهلا", "پروین",
-    "فرشته", "نسرین", "مینا", "مژگان", "شیرین", "آزاده", "نگار", "منیژه", "سیمین", "طاهره",
-    "اعظم", "ژاله", "فریبا", "رویا", "شهناز", "زینب", "سودابه", "ناهید", "پریسا", "مهین",
-)  # fmt: skip
-_PERSIAN_SURNAMES: Final = _pairs(
-    """
-    ابوطالبی=abutalebi احمدی=ahmadi اشتری=ashtari اشرفی=ashrafi الوندی=alvandi
-    اکبرپور=akbarpour ایروانی=iravani بهرامی=bahrami بهمنی=bahmani تحسینی=tahsini
-    ترکاشوند=torkashvand تنزیلی=tanzili تهرانی=tehrani جعفرپور=jafarpour جلالی=jalali
-    جلیلی=jalili جنتی=jannati جهانی=jahani حریریان=haririan حسنی=hasani حمیدی=hamidi
-    خسروجردی=khosrojerdi دادفر=dadfar دایی=daei ربانی=rabbani رستمی=rostami رسته=rasteh
-    رسولی=rasouli رضازاده=rezazadeh رفیعی=rafiei روحانی=rouhani رودگر=roudgar زارع=zare
-    زارعی=zarei زمانی=zamani زنجانی=zanjani سرخوشیان=sarkhoshian سعیدی=saeedi سغیری=soghiri
-    سلطانی=soltani سماوات=samavat سمسار=semsar شادروان=shadravan شاکری=shakeri شبیری=shobeiri
-    شمشیری=shamshiri صارمی=saremi صنایعی=sanaei صیادی=sayyadi ضابطی=zabeti ضرغامی=zarghami
-    طلوعی=toloui ظفری=zafari عباسی=abbasi عبدالعلی=abdolali عبدالمالکی=abdolmaleki
-    عزیزی=azizi عقیلی=aghili علی_شاهی=alishahi علیجانی=alijani علیپور=alipour فرجی=faraji
-    قاضی=ghazi لاهوتی=lahouti لاچینی=lachini مجتبوی=mojtabavi مجتهدی=mojtahedi محجوب=mahjoub
-    محمدپور=mohammadpour محمدی=mohammadi معروف=maroof معین=moein ملکیان=malekian
-    منصوری=mansouri مهدیان=mahdian موحد=movahed موسوی=mousavi میردامادی=mirdamadi نامور=namvar
-    نعمتی=nemati نوبختی=nobakhti نوروزی=nowruzi نوری=nouri نیلوفری=niloufari هاشمی=hashemi
-    هدایت=hedayat همدانی=hamedani هنری=honari هوشیار=houshyar هومن=hooman وثاق=vesagh
-    ولاشجردی=valashjerdi پارسا=parsa پویان=pouyan چنگیزی=changizi کابلی=kaboli
-    کرمانی=kermani کریمی=karimi کمالی=kamali گلپایگانی=golpayegani یزدی=yazdi
-    """
-)
-_PERSIAN_SURNAME_LIST: Final = tuple(_PERSIAN_SURNAMES)
-_PERSIAN_STREETS: Final = (
-    "خیابان ولیعصر", "خیابان شریعتی", "خیابان آزادی", "خیابان انقلاب", "خیابان امام خمینی",
-    "خیابان طالقانی", "خیابان مطهری", "خیابان فردوسی", "خیابان حافظ", "خیابان سعدی",
-    "خیابان بهار", "خیابان جمهوری", "خیابان ستارخان", "خیابان پاسداران", "بلوار کشاورز",
-    "بلوار فردوس", "بلوار جمهوری اسلامی", "بلوار معلم", "بلوار چمران", "بزرگراه شهید بهشتی",
-)  # fmt: skip
-_PERSIAN_ALLEYS: Final = (
-    "لاله", "نسترن", "یاس", "نرگس", "اقاقیا", "بنفشه", "سوسن", "ارغوان", "صنوبر", "گلستان",
-)  # fmt: skip
-# Family names with their approximate share of the population.
-_VIETNAMESE_FAMILY: Final = (
-    ("Nguyễn", 38), ("Trần", 11), ("Lê", 9), ("Phạm", 7), ("Hoàng", 4), ("Huỳnh", 4),
-    ("Phan", 4), ("Vũ", 2), ("Võ", 2), ("Đặng", 2), ("Bùi", 2), ("Đỗ", 1), ("Hồ", 1),
-    ("Ngô", 1), ("Dương", 1), ("Lý", 1),
-)  # fmt: skip
-_VIETNAMESE_MIDDLE_FEMALE: Final = ("Thị", "Thị", "Thị", "Ngọc", "Thu", "Thanh", "Kim", "Bảo")
-_VIETNAMESE_MIDDLE_MALE: Final = ("Văn", "Văn", "Đức", "Quang", "Minh", "Hữu", "Thành", "Xuân")
-
-
 class _Product(NamedTuple):
     sku: str
     name_fa: str
@@ -352,39 +174,69 @@ class _Product(NamedTuple):
     dong: tuple[int, int]
 
 
-# fmt: off
-_PANEL_550 = _Product("PV-MONO-550", "پنل خورشیدی مونوکریستال ۵۵۰ وات",
-                      "Tấm pin mặt trời Mono 550W", (130_000_000, 190_000_000),
-                      (2_300_000, 2_900_000))
-_PANEL_450 = _Product("PV-MONO-450", "پنل خورشیدی مونوکریستال ۴۵۰ وات",
-                      "Tấm pin mặt trời Mono 450W", (110_000_000, 150_000_000),
-                      (1_800_000, 2_300_000))
-_INVERTER_HYBRID = _Product("INV-HYB-5K", "اینورتر هیبریدی ۵ کیلووات", "Biến tần hybrid 5kW",
-                            (700_000_000, 1_000_000_000), (16_000_000, 24_000_000))
-_INVERTER_GRID = _Product("INV-GRID-10K", "اینورتر متصل به شبکه ۱۰ کیلووات",
-                          "Biến tần hòa lưới 10kW", (1_000_000_000, 1_500_000_000),
-                          (20_000_000, 30_000_000))
-_BATTERY_5 = _Product("BAT-LFP-5", "باتری لیتیوم‌آهن‌فسفات ۵ کیلووات‌ساعت",
-                      "Pin lưu trữ LiFePO4 5kWh", (1_200_000_000, 1_800_000_000),
-                      (25_000_000, 35_000_000))
-_BATTERY_10 = _Product("BAT-LFP-10", "باتری لیتیوم‌آهن‌فسفات ۱۰ کیلووات‌ساعت",
-                       "Pin lưu trữ LiFePO4 10kWh", (2_300_000_000, 3_200_000_000),
-                       (45_000_000, 60_000_000))
-_METER = _Product("MTR-SMART-1P", "کنتور هوشمند تک‌فاز", "Công tơ điện tử thông minh 1 pha",
-                  (50_000_000, 80_000_000), (1_200_000, 2_200_000))
-_MOUNTING = _Product("MNT-ROOF-KIT", "پایه نصب پنل روی بام", "Khung giá đỡ tấm pin áp mái",
-                     (20_000_000, 35_000_000), (350_000, 550_000))
-_CABLE = _Product("CBL-DC-6-50M", "کابل سولار ۶ میلی‌متر مربع، ۵۰ متر",
-                  "Cáp DC năng lượng mặt trời 6mm², 50m", (50_000_000, 80_000_000),
-                  (1_100_000, 1_600_000))
-_MONITOR = _Product("MON-WIFI", "ماژول پایش وای‌فای", "Thiết bị giám sát WiFi",
-                    (40_000_000, 70_000_000), (900_000, 1_500_000))
-_INSTALLATION = _Product("SRV-INSTALL", "نصب و راه‌اندازی سامانه",
-                         "Dịch vụ lắp đặt và nghiệm thu hệ thống", (300_000_000, 900_000_000),
-                         (5_000_000, 15_000_000))
-_SURVEY = _Product("SRV-SURVEY", "بازدید فنی و برآورد محل نصب", "Khảo sát kỹ thuật tại công trình",
-                   (25_000_000, 50_000_000), (500_000, 1_000_000))
-# fmt: on
+def _market(country: str, entry: dict[str, Any]) -> _Market:
+    cities = tuple(
+        _City(**{**city, "localities": tuple(city["localities"])}) for city in entry["cities"]
+    )
+    return _Market(
+        country=country,
+        language=entry["language"],
+        currency=entry["currency"],
+        faker_locale=entry["faker_locale"],
+        cities=cities,
+        mobile_prefixes=tuple(entry["mobile_prefixes"]),
+        postal_length=entry["postal_length"],
+        minor_per_major=entry["minor_per_major"],
+    )
+
+
+_REFERENCE: Final[dict[str, Any]] = json.loads(
+    resources.files("api").joinpath("data/demo.json").read_text(encoding="utf-8")
+)
+_IRAN: Final = _market("IR", _REFERENCE["markets"]["IR"])
+_VIETNAM: Final = _market("VN", _REFERENCE["markets"]["VN"])
+_MARKETS: Final = (_IRAN, _VIETNAM)
+
+# Faker's fa_IR given names are the most popular names of 2012 births, and some of its
+# entries are broken (two names run together): names are accepted only when listed in the
+# data file, which also gives each one its usual Latin spelling for the email address.
+_PERSIAN: Final[dict[str, Any]] = _REFERENCE["persian"]
+_PERSIAN_GIVEN: Final[dict[str, str]] = _PERSIAN["given_names"]
+_PERSIAN_CLASSIC_MALE: Final = tuple(_PERSIAN["classic_male"])
+_PERSIAN_CLASSIC_FEMALE: Final = tuple(_PERSIAN["classic_female"])
+_PERSIAN_SURNAMES: Final[dict[str, str]] = _PERSIAN["surnames"]
+_PERSIAN_SURNAME_LIST: Final = tuple(_PERSIAN_SURNAMES)
+_PERSIAN_STREETS: Final = tuple(_PERSIAN["streets"])
+_PERSIAN_ALLEYS: Final = tuple(_PERSIAN["alleys"])
+# Family names with their approximate share of the population.
+_VIETNAMESE_FAMILY: Final = tuple(
+    (name, int(weight)) for name, weight in _REFERENCE["vietnamese"]["family_names"]
+)
+_VIETNAMESE_MIDDLE_FEMALE: Final = tuple(_REFERENCE["vietnamese"]["middle_female"])
+_VIETNAMESE_MIDDLE_MALE: Final = tuple(_REFERENCE["vietnamese"]["middle_male"])
+
+_PRODUCTS: Final = {
+    entry["sku"]: _Product(
+        entry["sku"],
+        entry["name_fa"],
+        entry["name_vi"],
+        tuple(entry["rials"]),
+        tuple(entry["dong"]),
+    )
+    for entry in _REFERENCE["products"]
+}
+_PANEL_550 = _PRODUCTS["PV-MONO-550"]
+_PANEL_450 = _PRODUCTS["PV-MONO-450"]
+_INVERTER_HYBRID = _PRODUCTS["INV-HYB-5K"]
+_INVERTER_GRID = _PRODUCTS["INV-GRID-10K"]
+_BATTERY_5 = _PRODUCTS["BAT-LFP-5"]
+_BATTERY_10 = _PRODUCTS["BAT-LFP-10"]
+_METER = _PRODUCTS["MTR-SMART-1P"]
+_MOUNTING = _PRODUCTS["MNT-ROOF-KIT"]
+_CABLE = _PRODUCTS["CBL-DC-6-50M"]
+_MONITOR = _PRODUCTS["MON-WIFI"]
+_INSTALLATION = _PRODUCTS["SRV-INSTALL"]
+_SURVEY = _PRODUCTS["SRV-SURVEY"]
 
 _Basket = list[tuple[_Product, int]]
 
