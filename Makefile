@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.wins
 	$(BIN)/python -m bench.wins --in-process
+	$(BIN)/python -m bench.builtins
 
 schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema.graphql

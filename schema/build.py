@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import cache
 
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.field import StrawberryField
@@ -38,9 +40,17 @@ def _declared(data_types: tuple[type, ...]) -> dict[StrawberryField, bool]:
 
 
 def assemble(
-    query: type, mutation: type | None, data_types: list[type], *, enforce: bool = True
+    query: type,
+    mutation: type | None,
+    data_types: list[type],
+    *,
+    enforce: bool = True,
+    extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
 ) -> strawberry.Schema:
     """A schema with the policy's guards installed.
+
+    ``extensions`` are Strawberry's, for its own execution pipeline (`bench.builtins` only:
+    ``/graphql`` executes with graphql-core).
 
     Raises:
         PolicyGapError: naming every field of a data type and every root field without a rule
@@ -53,6 +63,7 @@ def assemble(
         mutation=mutation,
         types=data_types,
         config=StrawberryConfig(auto_camel_case=True),
+        extensions=list(extensions),
     )
     gaps = install_guards(schema, declared, enforce=enforce)
     if gaps and enforce:

@@ -76,3 +76,16 @@ def _sql(out: str, label: str, without: str) -> float:
     """SQL statements per nested page with ``without`` switched off: proof the switch holds."""
     line = next(x for x in out.splitlines() if x.startswith(f"{label:<11} {without:<22} nested"))
     return float(line.split()[-2])
+
+
+def test_the_strawberry_builtins_comparison_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.builtins", "--customers", "10", "--rounds", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Strawberry/Steward:" in done.stdout

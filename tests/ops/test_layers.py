@@ -17,7 +17,9 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 def _copy_of_steward(directory: Path) -> Path:
     for package in PACKAGES:
-        shutil.copytree(ROOT / package, directory / package, ignore=shutil.ignore_patterns("static"))
+        shutil.copytree(
+            ROOT / package, directory / package, ignore=shutil.ignore_patterns("static")
+        )
     shutil.copy(ROOT / "pyproject.toml", directory / "pyproject.toml")
     return directory
 
@@ -39,7 +41,7 @@ def test_the_layers_hold_as_written(tmp_path: Path) -> None:
     # given an untouched copy / when the contracts are checked / then they are all kept
     result = _lint(_copy_of_steward(tmp_path))
     assert result.returncode == 0, result.stdout
-    assert "broken" in result.stdout and "0 broken" in result.stdout
+    assert "0 broken" in result.stdout
 
 
 @pytest.mark.parametrize(
