@@ -13,7 +13,12 @@ from typing import Any, ClassVar
 import orjson
 from starlette.responses import Response
 
-from auth.policy.errors import InvalidLegalReference, PolicyError, PurposeNotPermitted
+from auth.policy.errors import (
+    CodedError,
+    InvalidLegalReference,
+    PolicyError,
+    PurposeNotPermitted,
+)
 from auth.tokens.errors import AuthError
 from schema.errors import INTERNAL, DocumentError, ParseFailed, ValidationFailed
 
@@ -21,14 +26,11 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
 
-class RequestError(Exception):
+class RequestError(CodedError):
     """An HTTP request that ``/graphql`` refuses before reading its document."""
-
-    code: ClassVar[str] = "BAD_REQUEST"
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.headers = headers or {}
 
 

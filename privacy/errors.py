@@ -14,22 +14,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from auth.policy.errors import CodedError
+
 __all__ = ["CardDataRejected", "InputError", "NotFound", "PrivacyError"]
 
 
-class PrivacyError(Exception):
+class PrivacyError(CodedError):
     """Base class: an operation refused; the caller's transaction is left unchanged."""
 
     code: ClassVar[str] = "BAD_USER_INPUT"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        """The GraphQL error's ``extensions``."""
-        return {"code": self.code}
 
 
 class InputError(PrivacyError):

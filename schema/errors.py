@@ -10,35 +10,27 @@ The hierarchy::
     └── PageSizeExceeded        PAGE_SIZE_EXCEEDED
 
 Inside an operation, the errors of the layers below (`auth.policy.errors.PolicyError`,
-`privacy.errors.PrivacyError`) and these each carry their ``code``; `format_error` turns any of
-them into a GraphQL error, and anything else into a masked ``INTERNAL_SERVER_ERROR``.
+`privacy.errors.PrivacyError`) and these are all `auth.policy.errors.CodedError`s:
+`format_error` turns any of them into a GraphQL error, and anything else into a masked
+``INTERNAL_SERVER_ERROR``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from graphql import GraphQLError
+
+from auth.policy.errors import CodedError
 
 log = logging.getLogger("steward.graphql")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
 
 
-class SchemaError(Exception):
+class SchemaError(CodedError):
     """Base class: a document or an argument the schema refuses."""
-
-    code: ClassVar[str] = "BAD_REQUEST"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        """The error's ``extensions`` in a GraphQL response."""
-        return {"code": self.code}
 
 
 class DocumentError(SchemaError):
@@ -77,15 +69,6 @@ class PageSizeExceeded(SchemaError):
         return {"code": self.code, "maximum": self.maximum}
 
 
-class Coded(Protocol):
-    """An error of one of Steward's layers: a message and its ``extensions`` (with ``code``)."""
-
-    message: str
-
-    @property
-    def extensions(self) -> dict[str, Any]: ...
-
-
 def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     """An error of an executed operation as the response shows it.
 
@@ -100,16 +83,15 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
         extensions: dict[str, Any] = formatted.setdefault("extensions", {})
         extensions.setdefault("code", "BAD_USER_INPUT" if error.path is None else INTERNAL)
         return formatted
-    if isinstance(getattr(original, "code", None), str):
-        coded: Coded = original  # type: ignore[assignment]
+    if isinstance(original, CodedError):
         return dict(
             GraphQLError(
-                coded.message,
+                original.message,
                 error.nodes,
                 error.source,
                 error.positions,
                 error.path,
-                extensions=coded.extensions,
+                extensions=original.extensions,
             ).formatted
         )
     log.error("unexpected failure, request %s", request_id, exc_info=original)

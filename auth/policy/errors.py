@@ -1,7 +1,8 @@
 """What the privacy policy refuses: a request's purpose, a root field, a filter, a schema.
 
-The hierarchy::
+The hierarchy (`CodedError` is also the root of the other layers' trees)::
 
+    CodedError
     PolicyError
     ├── PurposeRequired         PURPOSE_REQUIRED
     ├── UnknownPurpose          UNKNOWN_PURPOSE
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 from auth.policy.purposes import Purpose
 
 __all__ = [
+    "CodedError",
     "Forbidden",
     "ForbiddenFilter",
     "InvalidLegalReference",
@@ -35,10 +37,13 @@ __all__ = [
 ]
 
 
-class PolicyError(Exception):
-    """Base class: the policy refuses the request or a part of it."""
+class CodedError(Exception):
+    """An error with a stable ``extensions.code``: the root of every layer's own tree.
 
-    code: ClassVar[str] = "FORBIDDEN"
+    Its message is fixed by its class and never carries a personal value.
+    """
+
+    code: ClassVar[str] = "BAD_REQUEST"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -48,6 +53,12 @@ class PolicyError(Exception):
     def extensions(self) -> dict[str, Any]:
         """The error's ``extensions`` in a GraphQL response."""
         return {"code": self.code}
+
+
+class PolicyError(CodedError):
+    """Base class: the policy refuses the request or a part of it."""
+
+    code: ClassVar[str] = "FORBIDDEN"
 
 
 class PurposeRequired(PolicyError):
