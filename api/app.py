@@ -23,7 +23,7 @@ from api.telemetry import MetricsEndpoint, Telemetry
 from auth.tokens import issuer
 from auth.tokens.authentication import Authenticator
 from auth.tokens.keys import load_or_create
-from schema.build import build_schema
+from schema.build import build_schema, graphql_schema
 from store.database import make_engine, session_factory
 
 GC_THRESHOLD = 10_000
@@ -81,7 +81,7 @@ def create_app(
         dev = devtoken.DevTokenPage(settings, sessions, keys)
     ide = GraphiQL(dev_token_path=devtoken.PATH if dev else None) if settings.graphiql else None
     graphql = GraphQLEndpoint(
-        (schema or build_schema())._schema,
+        graphql_schema(schema or build_schema()),
         settings,
         sessions,
         authenticator,

@@ -36,8 +36,7 @@ from auth.policy.principal import Principal
 from auth.policy.purposes import Purpose
 from auth.policy.scope import Declared, open_scope
 from bench.policy_overhead import NESTED_PAGE, SCOPE
-from schema._internals import core_schema
-from schema.build import TYPES, Mutation, assemble, build_schema
+from schema.build import TYPES, Mutation, assemble, build_schema, graphql_schema
 from schema.context import Context, Options
 from schema.documents import Documents, Limits
 from schema.queries import Query
@@ -56,7 +55,7 @@ def main() -> None:
     sessions = session_factory(engine)
     with transaction(sessions) as session:
         load_demo_data(session, customers=args.customers, seed=1)
-    core = core_schema(build_schema())
+    core = graphql_schema(build_schema())
     documents = Documents(
         core, Limits(settings.max_depth, settings.max_aliases, settings.max_tokens, True)
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 
 import strawberry
+from graphql import GraphQLSchema
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -13,6 +14,7 @@ from strawberry.types.field import StrawberryField
 
 from auth.policy.errors import PolicyGapError
 from schema import types
+from schema._internals import core_schema
 from schema.mutations import Mutation as StaffMutation
 from schema.permissions import install_guards, strip_permission_extensions
 from schema.privacy import PrivacyMutation
@@ -75,6 +77,11 @@ def assemble(
 def build_schema(*, enforce: bool = True) -> strawberry.Schema:
     """Steward's schema (``enforce=False``: benchmarks only)."""
     return assemble(Query, Mutation, TYPES, enforce=enforce)
+
+
+def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
+    """The graphql-core schema that ``/graphql`` executes (its resolvers are the guards)."""
+    return core_schema(schema)
 
 
 def sdl() -> str:
