@@ -12,6 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.field import StrawberryField
 
+from auth.policy.datatypes import DATA_TYPES
 from auth.policy.errors import PolicyGapError
 from schema import types
 from schema._internals import core_schema
@@ -22,17 +23,8 @@ from schema.queries import Query
 
 Mutation = merge_types("Mutation", (StaffMutation, PrivacyMutation))
 
-TYPES = [
-    types.Customer,
-    types.Address,
-    types.Order,
-    types.OrderItem,
-    types.Consent,
-    types.UsageEvent,
-    types.AccessRecord,
-    types.LegalRequest,
-]
-"""The Strawberry types of the policy's data types (`auth.policy.datatypes`)."""
+TYPES: list[type] = [getattr(types, name) for name in DATA_TYPES]
+"""The Strawberry type of each of the policy's data types (`auth.policy.datatypes`)."""
 
 
 @cache
