@@ -88,7 +88,7 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(db_url: str, key_file: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=db_url,
         key_file=key_file,
         public_url="http://testserver",

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
@@ -121,7 +122,7 @@ def test_create_customer_normalises_and_stores(gql, session) -> None:
         "maryam@example.com",
         "+989123456789",
     )
-    assert row.subject == created["id"] == to_global_id("Customer", row.id)  # type: ignore[arg-type]
+    assert row.subject == created["id"] == to_global_id("Customer", row.id)
 
 
 @pytest.mark.parametrize(
@@ -225,8 +226,8 @@ def test_addresses_add_update_default_and_remove(gql, session) -> None:
         purpose=PURPOSE,
     )["data"]["addAddress"]
     session.rollback()
-    defaults = session.scalars(select(models.Address).where(models.Address.is_default)).all()
-    assert [to_global_id("Address", a.id) for a in defaults] == [second["id"]]  # type: ignore[arg-type]
+    defaults = session.scalars(select(models.Address).where(col(models.Address.is_default))).all()
+    assert [to_global_id("Address", a.id) for a in defaults] == [second["id"]]
     updated = gql(
         UPDATE_ADDRESS,
         {"id": first["id"], "input": {"line1": "Valiasr St 12", "postalCode": "1111111111"}},
@@ -351,7 +352,7 @@ def test_consents_are_appended_never_rewritten(gql, session) -> None:
             purpose=PURPOSE,
         )
         assert body["data"]["recordConsent"]["status"] == ("GRANTED" if granted else "WITHDRAWN")
-    rows = session.scalars(select(models.Consent).order_by(models.Consent.id)).all()
+    rows = session.scalars(select(models.Consent).order_by(col(models.Consent.id))).all()
     assert [r.status for r in rows] == ["GRANTED", "WITHDRAWN", "GRANTED"]
     assert {r.purpose for r in rows} == {"marketing"}
 

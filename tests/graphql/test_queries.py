@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from api.demo import load_demo_data
 from store import models
@@ -95,10 +96,12 @@ def test_nested_page_returns_the_stored_data(gql, demo) -> None:
             customer.email,
             customer.mobile_phone,
         )
-        stored = demo.scalars(select(models.Address).where(models.Address.customer_id == pk))
+        stored = demo.scalars(select(models.Address).where(col(models.Address.customer_id) == pk))
         assert sorted(a["city"] for a in node["addresses"]) == sorted(a.city for a in stored)
         total = demo.scalar(
-            select(func.count()).where(models.Order.customer_id == pk).select_from(models.Order)
+            select(func.count())
+            .where(col(models.Order.customer_id) == pk)
+            .select_from(models.Order)
         )
         assert node["orders"]["totalCount"] == total
         for order_edge in node["orders"]["edges"]:
@@ -158,13 +161,13 @@ query Lookups($customer: ID!, $order: ID!) {
 
 def test_lookups_by_global_id(gql, demo) -> None:
     # given an order and its customer
-    order = demo.scalars(select(models.Order).order_by(models.Order.id)).first()
+    order = demo.scalars(select(models.Order).order_by(col(models.Order.id))).first()
     assert order is not None
     customer = demo.get(models.Customer, order.customer_id)
     assert customer is not None
     variables = {
-        "customer": to_global_id("Customer", customer.id),  # type: ignore[arg-type]
-        "order": to_global_id("Order", order.id),  # type: ignore[arg-type]
+        "customer": to_global_id("Customer", customer.id),
+        "order": to_global_id("Order", order.id),
     }
     # when looked up by id, directly and through node
     data = gql(LOOKUPS, variables, scope=SUPPORT, purpose="customer_support")["data"]
@@ -205,7 +208,9 @@ def test_filters_and_orders_match_the_database(gql, demo) -> None:
     )
     nodes = [edge["node"] for edge in body["data"]["customers"]["edges"]]
     expected = demo.scalar(
-        select(func.count()).select_from(models.Customer).where(models.Customer.country == "VN")
+        select(func.count())
+        .select_from(models.Customer)
+        .where(col(models.Customer.country) == "VN")
     )
     # then only VN customers come, in descending last-name order
     assert body["data"]["customers"]["totalCount"] == expected == len(nodes)
@@ -234,7 +239,7 @@ def test_order_filters_and_sorting(gql, demo) -> None:
     expected = demo.scalar(
         select(func.count())
         .select_from(models.Order)
-        .where(models.Order.status == models.OrderStatus.SHIPPED)
+        .where(col(models.Order.status) == models.OrderStatus.SHIPPED)
     )
     assert body["data"]["orders"]["totalCount"] == expected
     assert nodes

@@ -406,10 +406,14 @@ def test_key_rotation_in_two_rolling_restarts_refuses_no_token(tmp_path: Path) -
         with running(*servers.values()):
             before, appended, first = servers.values()
             # step 1 half-way: old and new replicas both sign with K1 and accept each other
-            _assert_cross_accepted([before, appended], credentials, signer=k1["kid"])
+            _assert_cross_accepted([before, appended], credentials, signer=str(k1["kid"]))
             # step 2 half-way: K2-signed tokens are accepted by the replicas of step 1
-            _assert_cross_accepted([first], credentials, signer=k2["kid"], verifiers=[appended])
-            _assert_cross_accepted([appended], credentials, signer=k1["kid"], verifiers=[first])
+            _assert_cross_accepted(
+                [first], credentials, signer=str(k2["kid"]), verifiers=[appended]
+            )
+            _assert_cross_accepted(
+                [appended], credentials, signer=str(k1["kid"]), verifiers=[first]
+            )
             # whereas prepending K2 in one step would have had replicas refuse each other
             token = _token_from(first, credentials)
             refused = graphql(before.url, token, POLICY)

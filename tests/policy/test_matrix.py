@@ -257,8 +257,9 @@ def test_a_field_that_leads_to_objects_is_never_readable_when_their_id_is_not() 
     for coordinate in schema_coordinates():
         type_name, _, name = coordinate.partition(".")
         target = get_named_type(TYPES[type_name].fields[name].type)  # type: ignore[attr-defined]
+        assert target is not None
         node = target.name.removesuffix("Connection")
-        if not isinstance(TYPES.get(node), GraphQLObjectType) or "id" not in TYPES[node].fields:  # type: ignore[attr-defined]
+        if not isinstance(TYPES.get(node), GraphQLObjectType) or "id" not in TYPES[node].fields:
             continue
         rule, id_rule = rule_of(coordinate), rule_of(f"{node}.id")
         assert rule is not None

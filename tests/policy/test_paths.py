@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
@@ -262,7 +263,9 @@ def test_a_payload_without_the_read_scope_is_null_and_reported(gql, session, dat
     assert body["data"] == {"addAddress": None}
     assert redactions(body) == {"Address.id": (MISSING_SCOPE, 1)}
     session.rollback()
-    assert session.scalar(select(models.Address.id).where(models.Address.line1 == "Kim Ma 5"))
+    assert session.scalar(
+        select(col(models.Address.id)).where(col(models.Address.line1) == "Kim Ma 5")
+    )
 
 
 @pytest.mark.parametrize(
@@ -305,8 +308,11 @@ def test_a_withdrawal_under_marketing_hides_the_payload(gql, session, data) -> N
     assert body["data"] == {"recordConsent": None}
     session.rollback()
     latest = session.scalars(
-        select(models.Consent.status)
-        .where(models.Consent.customer_id == data.pk("ava"), models.Consent.purpose == "marketing")
-        .order_by(models.Consent.id.desc())  # type: ignore[union-attr]
+        select(col(models.Consent.status))
+        .where(
+            col(models.Consent.customer_id) == data.pk("ava"),
+            col(models.Consent.purpose) == "marketing",
+        )
+        .order_by(col(models.Consent.id).desc())
     ).first()
     assert latest == "WITHDRAWN"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
 import schema.audit
 from auth.policy import scopes as s
@@ -80,11 +82,7 @@ def test_one_record_per_request_with_who_why_whom_and_which_fields(
     assert record.legal_reference is None
     # about both customers, indexed by customer
     assert record.customer_ids == sorted([maryam.pk, lan.pk])
-    index = tables.all(
-        models.AccessRecordCustomer.__table__.select().with_only_columns(
-            models.AccessRecordCustomer.customer_id
-        )
-    )
+    index = tables.all(select(col(models.AccessRecordCustomer.customer_id)))
     assert sorted(index) == sorted([maryam.pk, lan.pk])
     # listing the fields that were disclosed, not those the policy hid (dateOfBirth)
     assert set(record.fields) == {

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -34,7 +35,9 @@ STAFF = scope(s.CUSTOMERS_READ, s.CONSENTS_READ, s.CONSENTS_WRITE, Purpose.CUSTO
 
 def ledger(tables: Tables, pk: int) -> list[tuple[Any, ...]]:
     rows = tables.all(
-        select(models.Consent).where(models.Consent.customer_id == pk).order_by(models.Consent.id)
+        select(models.Consent)
+        .where(col(models.Consent.customer_id) == pk)
+        .order_by(col(models.Consent.id))
     )
     return [(c.id, c.purpose, c.status, c.recorded_at, c.source, c.policy_version) for c in rows]
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Mapper
 from strawberry.utils.str_converters import to_camel_case
 
 from store import models
@@ -37,7 +40,8 @@ TABLES = {
 
 
 def columns(model: type) -> set[str]:
-    return {to_camel_case(column.key) for column in sa_inspect(model).columns}
+    mapper: Mapper[Any] = sa_inspect(model)
+    return {to_camel_case(column.key) for column in mapper.columns}
 
 
 def test_export_holds_everything_about_the_customer_and_nothing_else(gql, people) -> None:

@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from privacy import validation as v
-from privacy.validation import CardDataRejected, InputError
+from privacy.errors import CardDataRejected, InputError
 
 CI = settings(max_examples=200, derandomize=True, deadline=None)
 

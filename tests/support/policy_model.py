@@ -453,13 +453,14 @@ class Model:
             return (type_name, self.data.customers[pk]) if pk in self.visible_customers else None
         if type_name == "Order":
             return (type_name, self.data.orders[pk]) if pk in self.visible_orders else None
-        table = {
+        tables: dict[str, dict[int, Any]] = {
             "Address": self.data.addresses,
             "Consent": self.data.consents,
             "UsageEvent": self.data.usage_events,
             "AccessRecord": self.data.access_records,
             "LegalRequest": self.data.legal_requests,
-        }[type_name]
+        }
+        table = tables[type_name]
         row = table.get(pk)
         if row is None:
             return None
@@ -934,7 +935,7 @@ def seed(session: Session) -> Seeded:
                 models.LegalRequestCustomer(legal_request_id=legal.id, customer_id=customer.id)
             )
         session.flush()
-        type_names = {
+        type_names: dict[type, str] = {
             models.Customer: "Customer",
             models.Address: "Address",
             models.Order: "Order",

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from store import models
 from store.ids import to_global_id
@@ -184,4 +185,4 @@ class Tables:
 
     def access_records(self) -> list[models.AccessRecord]:
         """Every access record, oldest first."""
-        return self.all(select(models.AccessRecord).order_by(models.AccessRecord.id))
+        return self.all(select(models.AccessRecord).order_by(col(models.AccessRecord.id)))
