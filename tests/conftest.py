@@ -1,19 +1,37 @@
-"""Fixtures: a real app over a real database (SQLite, and PostgreSQL when configured).
+"""Fixtures every test folder uses: a real app over a real database, and signed tokens.
 
-Every test that takes ``db_url`` runs on both databases. PostgreSQL is found through
-``STEWARD_TEST_POSTGRES_URL``; under CI it is required, so the PostgreSQL run never skips.
+Every test that takes ``db_url`` runs on both databases: SQLite, and PostgreSQL through
+``STEWARD_TEST_POSTGRES_URL`` (see `tests.support.postgres`; under CI it is required, so the
+PostgreSQL run never skips).
+
+Where things go (tests mirror the packages):
+
+- ``tests/auth/``: tokens, keys, the external provider, the OAuth token endpoint, the CLI's
+  token and client commands (`auth.tokens`).
+- ``tests/policy/``: the policy table, row rules and what a caller may see (`auth.policy`).
+- ``tests/privacy/``: the domain operations: audit, consent, erasure, export, legal
+  requests, self-service, input validation (`privacy`).
+- ``tests/graphql/``: queries, mutations and the exported schema (`schema`).
+- ``tests/http/``: the HTTP protocol, CORS, GraphiQL, serving, fuzzing, the audit suite
+  (`api`'s web side).
+- ``tests/ops/``: health, logs, metrics, replicas, the database engine, demo data, bench.
+- ``tests/support/``: everything shared: callers, the seeded world, operations, PostgreSQL,
+  tokens and the fake identity provider, server processes, the browser, the policy model.
+
+A folder's own fixtures live in its ``conftest.py``; this file keeps only what every folder
+needs. A fixture is defined in one place; a helper used by two folders goes to
+``tests/support/``. Test modules are named without their folder's prefix
+(``tests/privacy/test_erasure.py``, not ``test_privacy_erasure.py``).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
@@ -23,15 +41,9 @@ from api.settings import Settings
 from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
 from store.database import make_engine, session_factory, upgrade
-
-POSTGRES_ENV = "STEWARD_TEST_POSTGRES_URL"
-
-
-def _postgres_server() -> str | None:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url and os.environ.get("CI"):
-        pytest.fail(f"{POSTGRES_ENV} must be set in CI: the PostgreSQL run may not skip")
-    return url
+from tests.support.auth import TokenFactory
+from tests.support.operations import Gql
+from tests.support.postgres import fresh_postgres_database
 
 
 @pytest.fixture(scope="session")
@@ -43,24 +55,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
-    server = _postgres_server()
-    if not server:
-        pytest.skip(f"{POSTGRES_ENV} is not set")
-    base = make_url(server)
-    if base.drivername == "postgresql":
-        base = base.set(drivername="postgresql+psycopg")
-    name = f"steward_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with fresh_postgres_database() as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -92,7 +88,7 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(db_url: str, key_file: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=db_url,
         key_file=key_file,
         public_url="http://testserver",
@@ -123,9 +119,6 @@ def session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-TokenFactory = Callable[..., str]
-
-
 @pytest.fixture
 def token(settings: Settings) -> TokenFactory:
     """Signs real access tokens with the built-in issuer's keys."""
@@ -135,9 +128,6 @@ def token(settings: Settings) -> TokenFactory:
         return issue_token(settings.tokens, keys, scope=scope, subject=sub, client_id=client_id)
 
     return make
-
-
-Gql = Callable[..., Any]
 
 
 @pytest.fixture
@@ -164,29 +154,3 @@ def gql(client: TestClient, token: TokenFactory) -> Gql:
         return response.json()
 
     return run
-
-
-@pytest.fixture
-def live_server(app: Any) -> Iterator[str]:
-    """The app served by uvicorn on a free loopback port, in a thread; yields its base URL."""
-    import threading
-    import time
-
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

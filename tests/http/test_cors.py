@@ -1,0 +1,72 @@
+"""CORS for STEWARD_CORS_ORIGINS: preflight needs no token; other origins get no grant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+from starlette.testclient import TestClient
+
+from api.settings import Settings
+from tests.support.auth import TYPENAME, app_client, bearer, builtin_key, claims_for, sign
+
+ALLOWED = "https://console.example.com"
+HEADERS = ("Authorization", "Content-Type", "X-Purpose", "X-Legal-Reference")
+
+
+@pytest.fixture
+def browser_app(settings: Settings) -> Iterator[TestClient]:
+    with app_client(settings.model_copy(update={"cors_origins": (ALLOWED,)})) as client:
+        yield client
+
+
+def preflight(
+    client: TestClient, origin: str, headers: str = ", ".join(HEADERS)
+) -> httpx2.Response:
+    return client.options(
+        "/graphql",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": ", ".join(HEADERS),
+        },
+    )
+
+
+def test_preflight_from_allowed_origin_needs_no_token(browser_app: TestClient) -> None:
+    response = preflight(browser_app, ALLOWED)
+    assert response.status_code == 200
+    allowed_headers = response.headers["Access-Control-Allow-Headers"].lower()
+    assert all(header.lower() in allowed_headers for header in HEADERS)
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+
+
+def test_preflight_from_other_origin_is_refused(browser_app: TestClient) -> None:
+    response = preflight(browser_app, "https://evil.example")
+    assert response.status_code == 400
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_actual_request_from_allowed_origin_is_readable(
+    browser_app: TestClient, settings: Settings
+) -> None:
+    token = sign(claims_for(settings.public_url), builtin_key(settings))
+    response = browser_app.post(
+        "/graphql", json=TYPENAME, headers={**bearer(token), "Origin": ALLOWED}
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+
+def test_refusal_is_readable_by_the_allowed_origin(browser_app: TestClient) -> None:
+    # A browser app must be able to read the 401 to start its login.
+    response = browser_app.post("/graphql", json=TYPENAME, headers={"Origin": ALLOWED})
+    assert response.status_code == 401
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+
+def test_no_origins_configured_means_no_cors(client: TestClient) -> None:
+    response = preflight(client, ALLOWED)
+    assert "Access-Control-Allow-Origin" not in response.headers

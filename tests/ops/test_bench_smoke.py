@@ -1,0 +1,82 @@
+"""A few requests through the benchmarks, so that they do not rot. Nothing here is timed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import make_url
+
+from tests.support import ROOT
+from tests.support.postgres import POSTGRES_ENV, postgres_server
+
+TINY = ["--customers", "25", "--seconds", "0.4", "--rounds", "2", "--warmup", "0.1"]
+
+
+def _run(module: str, *args: str, sizes: list[str] = TINY) -> str:
+    env = dict(os.environ)
+    server = os.environ.get(POSTGRES_ENV)
+    if server:
+        env["STEWARD_BENCH_POSTGRES_URL"] = make_url(server).render_as_string(False)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *sizes, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_make_bench_prints_its_table_ratios_and_audit_line() -> None:
+    out = _run("bench.run", "--databases", "sqlite", "--rate", "10")
+    assert "SQLite: floor returns the same JSON as Steward: True" in out
+    for row in ("nested page (20)", "flat list (100)", "single lookup", "refused (no purpose)"):
+        for variant in ("enforced", "unenforced"):
+            assert f"SQLite      {row:<21} {variant}" in out
+    assert "SQLite      nested page (20)      floor" in out
+    assert "CPU enforced/unenforced" in out
+    assert "enforced/floor" in out
+    assert "audit write" in out
+    assert "peak RSS enforced" in out
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_each_known_win_can_be_switched_off(database: str) -> None:
+    if database == "postgresql":
+        postgres_server()  # skips without one (fails in CI); _run hands it to the bench
+    out = _run("bench.wins", "--databases", database)
+    label = "SQLite" if database == "sqlite" else "PostgreSQL"
+    expected = ["document cache", "orjson", "token cache", "uvloop + httptools"]
+    expected += ["pure ASGI middleware", "batched loaders", "roomy worker frame"]
+    expected += ["settled heap (gc)", "connection pool"]
+    if database == "postgresql":
+        expected.append("prepared statements")
+    for win in expected:
+        assert f"{label:<11} {win:<22} nested page (20)" in out
+    assert _sql(out, label, "batched loaders") > _sql(out, label, "(nothing: all wins)")
+
+
+def test_the_application_wins_are_measured_in_process_with_the_same_answers() -> None:
+    out = _run("bench.wins", "--databases", "sqlite", "--in-process", "--requests", "2")
+    for win in ("document cache", "orjson", "token cache", "pure ASGI middleware"):
+        for row in ("nested page (20)", "single lookup"):
+            assert f"SQLite      {win:<22} {row}" in out
+    assert _sql(out, "SQLite", "batched loaders") > _sql(out, "SQLite", "(nothing: all wins)")
+    assert "uvloop + httptools" not in out  # a server's win: the server-level run measures it
+
+
+def _sql(out: str, label: str, without: str) -> float:
+    """SQL statements per nested page with ``without`` switched off: proof the switch holds."""
+    line = next(x for x in out.splitlines() if x.startswith(f"{label:<11} {without:<22} nested"))
+    return float(line.split()[-2])
+
+
+def test_the_strawberry_builtins_comparison_runs() -> None:
+    out = _run("bench.builtins", sizes=["--customers", "10", "--rounds", "3"])
+    assert "Strawberry/Steward:" in out

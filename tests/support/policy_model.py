@@ -1,0 +1,952 @@
+"""A model of Steward's policy for the tests: the response an operation must get.
+
+The model reads the stored rows directly and the policy table (`auth.policy.POLICY`), and
+computes, for a caller (scopes, purpose, legal request), what every field of an operation
+must hold: the stored value, or ``null`` with a redaction and its reason. It re-implements
+the row rules in Python on purpose: it is the independent answer the SQL is checked against.
+
+Operations are trees of `Field` and `Fragment` (inline or named); `render` writes them as
+GraphQL and `Model.expect` evaluates them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auth.policy import scopes as s
+from auth.policy.datatypes import DATA_TYPES
+from auth.policy.fields import POLICY, Rule
+from auth.policy.purposes import Purpose
+from schema.types import age_band
+from store import models
+from store.ids import from_global_id, to_global_id
+from store.models import CustomerStatus, OrderStatus
+
+NO_POLICY = "NO_POLICY"
+MISSING_SCOPE = "MISSING_SCOPE"
+PURPOSE_NOT_ALLOWED = "PURPOSE_NOT_ALLOWED"
+ERASED = "ERASED"
+
+ERASABLE = frozenset(
+    f"Customer.{name}"
+    for name in (
+        "firstName",
+        "lastName",
+        "dateOfBirth",
+        "ageBand",
+        "email",
+        "mobilePhone",
+        "landlinePhone",
+    )
+)
+"""Personal values that erasure blanks: null on an erased customer is reported as ERASED."""
+
+READ_SCOPES = (
+    s.CUSTOMERS_READ,
+    s.CUSTOMERS_READ_IDENTITY,
+    s.CUSTOMERS_READ_CONTACT,
+    s.ADDRESSES_READ,
+    s.ORDERS_READ,
+    s.ORDERS_READ_PAYMENT,
+    s.CONSENTS_READ,
+    s.USAGE_READ,
+    s.AUDIT_READ,
+    s.PRIVACY_ADMIN,
+)
+"""The scopes that reading data can need."""
+
+FULFILLMENT = frozenset({OrderStatus.PAID.value, OrderStatus.SHIPPED.value})
+
+NODE_SCOPES = {
+    "Customer": s.CUSTOMERS_READ,
+    "Order": s.ORDERS_READ,
+    "Address": s.ADDRESSES_READ,
+    "Consent": s.CONSENTS_READ,
+    "UsageEvent": s.USAGE_READ,
+    "AccessRecord": s.AUDIT_READ,
+    "LegalRequest": s.PRIVACY_ADMIN,
+}
+"""What ``node(id:)`` needs per type (SPEC section 4: its type's read scope)."""
+
+
+# --- Operations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field selection: ``alias: name(arguments) { children }``."""
+
+    name: str
+    children: tuple[Selection, ...] = ()
+    alias: str | None = None
+    arguments: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The key of the field in the response."""
+        return self.alias or self.name
+
+    def argument(self, name: str, default: Any = None) -> Any:
+        return dict(self.arguments).get(name, default)
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """``... on Type { children }`` (inline when ``name`` is None) or ``...Name``."""
+
+    on: str | None
+    children: tuple[Selection, ...]
+    name: str | None = None
+
+
+Selection = Field | Fragment
+
+
+def render(selections: Sequence[Selection], *, operation: str = "query Probe") -> str:
+    """The operation as GraphQL text, with its named fragments after it."""
+    fragments: dict[str, str] = {}
+    body = _render(selections, fragments)
+    return f"{operation} {body}" + "".join(fragments.values())
+
+
+def _render(selections: Sequence[Selection], fragments: dict[str, str]) -> str:
+    parts: list[str] = []
+    for selection in selections:
+        if isinstance(selection, Field):
+            text = f"{selection.alias}: {selection.name}" if selection.alias else selection.name
+            if selection.arguments:
+                text += "(" + ", ".join(f"{k}: {_literal(v)}" for k, v in selection.arguments) + ")"
+            if selection.children:
+                text += " " + _render(selection.children, fragments)
+            parts.append(text)
+        elif selection.name is None:
+            on = f" on {selection.on}" if selection.on else ""
+            parts.append(f"...{on} {_render(selection.children, fragments)}")
+        else:
+            body = _render(selection.children, fragments)
+            fragments[selection.name] = f"\nfragment {selection.name} on {selection.on} {body}"
+            parts.append(f"...{selection.name}")
+    return "{ " + " ".join(parts) + " }"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return json.dumps(value)
+
+
+# --- Stored data ------------------------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    """Every stored row, read straight from the database."""
+
+    customers: dict[int, models.Customer]
+    addresses: dict[int, models.Address]
+    orders: dict[int, models.Order]
+    items: dict[int, models.OrderItem]
+    consents: dict[int, models.Consent]
+    usage_events: dict[int, models.UsageEvent]
+    access_records: dict[int, models.AccessRecord]
+    legal_requests: dict[int, models.LegalRequest]
+    legal_customers: dict[int, set[int]]
+
+    @classmethod
+    def load(cls, session: Session) -> Snapshot:
+        """Read everything afresh (outside any transaction the session held)."""
+        session.rollback()
+
+        def rows(model: Any) -> dict[int, Any]:
+            return {row.id: row for row in session.scalars(select(model))}
+
+        snapshot = cls(
+            customers=rows(models.Customer),
+            addresses=rows(models.Address),
+            orders=rows(models.Order),
+            items=rows(models.OrderItem),
+            consents=rows(models.Consent),
+            usage_events=rows(models.UsageEvent),
+            access_records=rows(models.AccessRecord),
+            legal_requests=rows(models.LegalRequest),
+            legal_customers={},
+        )
+        for link in session.scalars(select(models.LegalRequestCustomer)):
+            snapshot.legal_customers.setdefault(link.legal_request_id, set()).add(link.customer_id)
+        session.expunge_all()
+        session.rollback()
+        return snapshot
+
+
+# --- The caller and the expected response ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: the token's scopes, the declared purpose, the legal request it runs under."""
+
+    scopes: frozenset[str]
+    purpose: Purpose | None
+    legal_request_id: int | None = None
+
+    @property
+    def scope(self) -> str:
+        """The token's ``scope`` claim, with the purpose's scope."""
+        granted = set(self.scopes)
+        if self.purpose is not None:
+            granted.add(self.purpose.scope)
+        return " ".join(sorted(granted))
+
+
+@dataclass
+class Expected:
+    """What a response must hold."""
+
+    data: dict[str, Any]
+    errors: set[tuple[tuple[str | int, ...], str]]
+    hidden: Counter[tuple[str, str]]
+    reached: Counter[str] = field(default_factory=Counter)
+    """Every coordinate the operation reached, visible or not."""
+
+    def redactions(self) -> list[dict[str, Any]]:
+        """``extensions.redactions`` as SPEC section 4 defines it, in a canonical order."""
+        entries = []
+        for (coordinate, reason), count in self.hidden.items():
+            rule = rule_of(coordinate)
+            needs = None
+            if rule is not None and reason != ERASED:
+                needs = {"scopes": list(rule.scopes), "purposes": purpose_ids(rule)}
+            entries.append({"field": coordinate, "reason": reason, "count": count, "needs": needs})
+        return canonical(entries)
+
+
+def canonical(redactions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Redactions in a fixed order, for comparison."""
+    return sorted(redactions, key=lambda entry: (entry["field"], entry["reason"]))
+
+
+def errors_of(body: dict[str, Any]) -> set[tuple[tuple[str | int, ...], str]]:
+    """The (path, code) of every error of a response."""
+    return {
+        (tuple(error.get("path") or ()), error.get("extensions", {}).get("code", ""))
+        for error in body.get("errors", [])
+    }
+
+
+def rule_of(coordinate: str) -> Rule | None:
+    """The table's rule for a coordinate, through ``Type.*``; None when it has none."""
+    return POLICY.get(coordinate) or POLICY.get(coordinate.partition(".")[0] + ".*")
+
+
+def purpose_ids(rule: Rule) -> list[str] | None:
+    """The rule's purposes as the table orders them (the `Purpose` enum's order)."""
+    if rule.purposes is None:
+        return None
+    return [purpose.value for purpose in Purpose if purpose in rule.purposes]
+
+
+def hidden_reason(coordinate: str, caller: Caller) -> str | None:
+    """Why the policy hides ``coordinate`` from ``caller``; None when it may read it."""
+    rule = rule_of(coordinate)
+    if rule is None:
+        return NO_POLICY
+    if not set(rule.scopes) <= caller.scopes:
+        return MISSING_SCOPE
+    if rule.purposes is not None and caller.purpose not in rule.purposes:
+        return PURPOSE_NOT_ALLOWED
+    return None
+
+
+# --- Values ---------------------------------------------------------------------------------
+
+
+def json_value(value: Any) -> Any:
+    """A stored value as the response carries it."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _attribute(name: str) -> Callable[[Any], Any]:
+    return lambda row: json_value(getattr(row, name))
+
+
+def _id(type_name: str) -> Callable[[Any], Any]:
+    return lambda row: to_global_id(type_name, row.id)
+
+
+def _age_band(customer: models.Customer) -> str | None:
+    if customer.date_of_birth is None:
+        return None
+    return age_band(customer.date_of_birth, dt.datetime.now(dt.UTC).date())
+
+
+def _customer_ids(row: Any) -> list[str]:
+    return [to_global_id("Customer", pk) for pk in row.customer_ids]
+
+
+SCALARS: dict[str, Callable[[Any], Any]] = {
+    "Customer.id": _id("Customer"),
+    "Customer.status": _attribute("status"),
+    "Customer.country": _attribute("country"),
+    "Customer.preferredLanguage": _attribute("preferred_language"),
+    "Customer.createdAt": _attribute("created_at"),
+    "Customer.updatedAt": _attribute("updated_at"),
+    "Customer.firstName": _attribute("first_name"),
+    "Customer.lastName": _attribute("last_name"),
+    "Customer.dateOfBirth": _attribute("date_of_birth"),
+    "Customer.ageBand": _age_band,
+    "Customer.email": _attribute("email"),
+    "Customer.mobilePhone": _attribute("mobile_phone"),
+    "Customer.landlinePhone": _attribute("landline_phone"),
+    "Address.id": _id("Address"),
+    "Address.label": _attribute("label"),
+    "Address.line1": _attribute("line1"),
+    "Address.line2": _attribute("line2"),
+    "Address.city": _attribute("city"),
+    "Address.region": _attribute("region"),
+    "Address.postalCode": _attribute("postal_code"),
+    "Address.country": _attribute("country"),
+    "Address.latitude": _attribute("latitude"),
+    "Address.longitude": _attribute("longitude"),
+    "Address.isDefault": _attribute("is_default"),
+    "Order.id": _id("Order"),
+    "Order.number": _attribute("number"),
+    "Order.status": _attribute("status"),
+    "Order.placedAt": _attribute("placed_at"),
+    "Order.totalAmount": lambda order: str(order.total_amount),
+    "Order.currency": _attribute("currency"),
+    "Order.paymentReference": _attribute("payment_reference"),
+    "Order.paymentTrackingCode": _attribute("payment_tracking_code"),
+    "OrderItem.sku": _attribute("sku"),
+    "OrderItem.name": _attribute("name"),
+    "OrderItem.quantity": _attribute("quantity"),
+    "OrderItem.unitPrice": lambda item: str(item.unit_price),
+    "Consent.id": _id("Consent"),
+    "Consent.purpose": lambda consent: consent.purpose.upper(),  # the enum Purpose
+    "Consent.status": _attribute("status"),
+    "Consent.recordedAt": _attribute("recorded_at"),
+    "Consent.source": _attribute("source"),
+    "Consent.policyVersion": _attribute("policy_version"),
+    "UsageEvent.id": _id("UsageEvent"),
+    "UsageEvent.occurredAt": _attribute("occurred_at"),
+    "UsageEvent.kind": _attribute("kind"),
+    "UsageEvent.detail": _attribute("detail"),
+    "AccessRecord.id": _id("AccessRecord"),
+    "AccessRecord.occurredAt": _attribute("occurred_at"),
+    "AccessRecord.clientId": _attribute("client_id"),
+    "AccessRecord.subject": _attribute("subject"),
+    "AccessRecord.purpose": _attribute("purpose"),
+    "AccessRecord.legalReference": _attribute("legal_reference"),
+    "AccessRecord.operationName": _attribute("operation_name"),
+    "AccessRecord.customerIds": _customer_ids,
+    "AccessRecord.fields": _attribute("fields"),
+    "LegalRequest.id": _id("LegalRequest"),
+    "LegalRequest.reference": _attribute("reference"),
+    "LegalRequest.authority": _attribute("authority"),
+    "LegalRequest.orderDocument": _attribute("order_document"),
+    "LegalRequest.customerIds": lambda request: None,  # filled by the model (a join table)
+    "LegalRequest.createdBy": _attribute("created_by"),
+    "LegalRequest.validFrom": _attribute("valid_from"),
+    "LegalRequest.validUntil": _attribute("valid_until"),
+}
+"""How each scalar field of a data type reads its stored value."""
+
+OBJECTS = {
+    "Customer.addresses": "Address",
+    "Customer.consents": "Consent",
+    "Customer.usageEvents": "UsageEvent",
+    "Customer.accessLog": "AccessRecord",
+    "Customer.orders": "OrderConnection",
+    "Order.items": "OrderItem",
+    "Order.shippingAddress": "Address",
+    "Order.customer": "Customer",
+}
+"""The object fields of data types and the type they lead to."""
+
+
+# --- The model ---------------------------------------------------------------------------------
+
+
+class Model:
+    """The response the policy demands for ``caller``, given the stored ``data``."""
+
+    def __init__(self, data: Snapshot, caller: Caller) -> None:
+        self.data = data
+        self.caller = caller
+        self.visible_customers = {
+            pk for pk, customer in data.customers.items() if self._customer_exists(customer)
+        }
+        self.visible_orders = {
+            pk
+            for pk, order in data.orders.items()
+            if order.customer_id in self.visible_customers
+            and (caller.purpose is not Purpose.ORDER_FULFILLMENT or order.status in FULFILLMENT)
+        }
+
+    # Row rules (SPEC section 4), restated in Python.
+
+    def _customer_exists(self, customer: models.Customer) -> bool:
+        purpose = self.caller.purpose
+        if purpose is not None and purpose.consent_required:
+            return self.current_consent(customer.id, purpose) == "GRANTED"  # type: ignore[arg-type]
+        if purpose is Purpose.ORDER_FULFILLMENT:
+            return any(
+                order.customer_id == customer.id and order.status in FULFILLMENT
+                for order in self.data.orders.values()
+            )
+        if purpose is Purpose.LEGAL_ORDER:
+            named = self.data.legal_customers.get(self.caller.legal_request_id or 0, set())
+            return customer.id in named
+        return True
+
+    def current_consent(self, customer_id: int, purpose: Purpose) -> str | None:
+        """The status of the customer's latest consent record for ``purpose``."""
+        records = [
+            c
+            for c in self.data.consents.values()
+            if c.customer_id == customer_id and c.purpose == purpose.value
+        ]
+        return max(records, key=lambda c: c.id).status if records else None  # type: ignore[arg-type,return-value]
+
+    def customers_page(self, first: int) -> tuple[list[models.Customer], int]:
+        rows = [self.data.customers[pk] for pk in sorted(self.visible_customers)]
+        return rows[:first], len(rows)
+
+    def orders_page(
+        self, first: int, customer_id: int | None = None
+    ) -> tuple[list[models.Order], int]:
+        rows = sorted(
+            (
+                self.data.orders[pk]
+                for pk in self.visible_orders
+                if customer_id is None or self.data.orders[pk].customer_id == customer_id
+            ),
+            key=lambda order: (order.placed_at, order.id),
+            reverse=True,
+        )
+        return rows[:first], len(rows)
+
+    def audit_page(self, first: int) -> tuple[list[models.AccessRecord], int]:
+        rows = sorted(
+            self.data.access_records.values(),
+            key=lambda record: (record.occurred_at, record.id),
+            reverse=True,
+        )
+        return rows[:first], len(rows)
+
+    def lookup(self, global_id: str) -> tuple[str, Any] | None:
+        """``node(id:)``'s type and row, if the row exists for the caller."""
+        type_name, pk = from_global_id(global_id)
+        if type_name == "Customer":
+            return (type_name, self.data.customers[pk]) if pk in self.visible_customers else None
+        if type_name == "Order":
+            return (type_name, self.data.orders[pk]) if pk in self.visible_orders else None
+        tables: dict[str, dict[int, Any]] = {
+            "Address": self.data.addresses,
+            "Consent": self.data.consents,
+            "UsageEvent": self.data.usage_events,
+            "AccessRecord": self.data.access_records,
+            "LegalRequest": self.data.legal_requests,
+        }
+        table = tables[type_name]
+        row = table.get(pk)
+        if row is None:
+            return None
+        owner = getattr(row, "customer_id", None)
+        if owner is not None and owner not in self.visible_customers:
+            return None
+        return type_name, row
+
+    # Evaluation.
+
+    def expect(self, selections: Sequence[Selection]) -> Expected:
+        """The response ``selections`` (a query) must get."""
+        self.expected = Expected(data={}, errors=set(), hidden=Counter())
+        for selection in flatten(selections, "Query"):
+            self.expected.data[selection.key] = self._root(selection)
+        return self.expected
+
+    def _root(self, selection: Field) -> Any:
+        name = selection.name
+        first = selection.argument("first", 10)
+        if name == "__typename":
+            return "Query"
+        needs = {
+            "customers": s.CUSTOMERS_READ,
+            "customer": s.CUSTOMERS_READ,
+            "orders": s.ORDERS_READ,
+            "order": s.ORDERS_READ,
+            "auditLog": s.AUDIT_READ,
+        }
+        found: str | None = None
+        if name == "node":
+            found = self._node_type(selection.argument("id"))
+            if found is None:
+                return None
+            scope = NODE_SCOPES[found]
+        else:
+            scope = needs[name]
+        if scope not in self.caller.scopes:
+            self.expected.errors.add(((selection.key,), "FORBIDDEN"))
+            return None
+        if name == "customers":
+            return self._connection("Customer", *self.customers_page(first), selection)
+        if name == "orders":
+            return self._connection("Order", *self.orders_page(first), selection)
+        if name == "auditLog":
+            return self._connection("AccessRecord", *self.audit_page(first), selection)
+        if name == "node" and hidden_reason(f"{found}.id", self.caller) is not None:
+            # An object whose id the caller may not read does not exist for it; decided before
+            # the lookup, so that the answer does not tell whether the row exists.
+            self._hide(f"{found}.id")
+            return None
+        if name in ("customer", "order", "node"):
+            found_row = self.lookup(selection.argument("id"))
+            if found_row is None or (name != "node" and found_row[0] != name.capitalize()):
+                return None
+            type_name, row = found_row
+            return self._object(type_name, row, selection.children)
+        raise AssertionError(f"the model does not know Query.{name}")
+
+    @staticmethod
+    def _node_type(global_id: str) -> str | None:
+        type_name, _ = from_global_id(global_id)
+        return type_name if type_name in NODE_SCOPES else None
+
+    def _connection(
+        self, type_name: str, rows: list[Any], total: int, selection: Field
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for child in flatten(selection.children, f"{type_name}Connection"):
+            if child.name == "totalCount":
+                result[child.key] = total
+            elif child.name == "edges":
+                result[child.key] = [
+                    {
+                        edge.key: self._object(type_name, row, edge.children)
+                        if edge.name == "node"
+                        else f"{type_name}Edge"
+                        for edge in flatten(child.children, f"{type_name}Edge")
+                    }
+                    for row in rows
+                ]
+            elif child.name == "__typename":
+                result[child.key] = f"{type_name}Connection"
+            else:
+                raise AssertionError(f"the model does not know Connection.{child.name}")
+        return result
+
+    def _object(self, type_name: str, row: Any, selections: Sequence[Selection]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for selection in flatten(selections, type_name):
+            result[selection.key] = self._field(type_name, row, selection)
+        return result
+
+    def _hide(self, coordinate: str, reason: str | None = None) -> None:
+        self.expected.hidden[coordinate, reason or hidden_reason(coordinate, self.caller)] += 1  # type: ignore[index]
+
+    def _field(self, type_name: str, row: Any, selection: Field) -> Any:
+        if selection.name == "__typename":
+            return type_name
+        coordinate = f"{type_name}.{selection.name}"
+        self.expected.reached[coordinate] += 1
+        if hidden_reason(coordinate, self.caller) is not None:
+            self._hide(coordinate)
+            return None
+        if coordinate in OBJECTS:
+            return self._related(coordinate, row, selection)
+        if coordinate == "LegalRequest.customerIds":
+            return [
+                to_global_id("Customer", pk)
+                for pk in sorted(self.data.legal_customers.get(row.id, ()))
+            ]
+        if coordinate not in SCALARS:
+            raise AssertionError(f"the model does not know how {coordinate} reads its value")
+        value = SCALARS[coordinate](row)
+        if value is None and coordinate in ERASABLE and row.status == CustomerStatus.ERASED:
+            self.expected.hidden[coordinate, ERASED] += 1
+        return value
+
+    def _related(self, coordinate: str, row: Any, selection: Field) -> Any:
+        target = OBJECTS[coordinate]
+        data = self.data
+        if coordinate == "Customer.orders":
+            rows, total = self.orders_page(selection.argument("first", 10), row.id)
+            return self._connection("Order", rows, total, selection)
+        children: list[Any] | Any
+        if coordinate == "Order.shippingAddress":
+            address = data.addresses.get(row.shipping_address_id)
+            if address is None or address.customer_id not in self.visible_customers:
+                return None
+            return self._object(target, address, selection.children)
+        if coordinate == "Order.customer":
+            if row.customer_id not in self.visible_customers:
+                return None
+            return self._object(target, data.customers[row.customer_id], selection.children)
+        if coordinate == "Order.items":
+            children = sorted(
+                (item for item in data.items.values() if item.order_id == row.id),
+                key=lambda item: item.id,
+            )
+        elif coordinate == "Customer.addresses":
+            children = sorted(
+                (a for a in data.addresses.values() if a.customer_id == row.id),
+                key=lambda a: a.id,
+            )
+        elif coordinate == "Customer.consents":
+            children = sorted(
+                (c for c in data.consents.values() if c.customer_id == row.id),
+                key=lambda c: c.id,
+            )
+        elif coordinate == "Customer.usageEvents":
+            children = sorted(
+                (e for e in data.usage_events.values() if e.customer_id == row.id),
+                key=lambda e: (e.occurred_at, e.id),
+            )
+        else:  # Customer.accessLog
+            children = sorted(
+                (r for r in data.access_records.values() if row.id in r.customer_ids),
+                key=lambda r: (r.occurred_at, r.id),
+                reverse=True,
+            )
+        return [self._object(target, child, selection.children) for child in children]
+
+
+IMPLEMENTS_NODE = frozenset(DATA_TYPES) - {"OrderItem"}
+
+
+def flatten(selections: Sequence[Selection], type_name: str) -> list[Field]:
+    """The fields that apply to an object of ``type_name``, fragments spread."""
+    fields: list[Field] = []
+    for selection in selections:
+        if isinstance(selection, Field):
+            fields.append(selection)
+        elif selection.on in (None, type_name) or (
+            selection.on == "Node" and type_name in IMPLEMENTS_NODE
+        ):
+            fields.extend(flatten(selection.children, type_name))
+    return fields
+
+
+def check(body: dict[str, Any], expected: Expected, *, case: str = "") -> None:
+    """Assert a response is exactly what the model expects: data, errors, redactions."""
+    data = body.get("data")
+    assert data == expected.data, f"{case}: {_diff(data, expected.data)}"
+    assert errors_of(body) == expected.errors, f"{case}: {body.get('errors')}"
+    actual = canonical(body.get("extensions", {}).get("redactions", []))
+    assert actual == expected.redactions(), case
+
+
+def _diff(actual: Any, expected: Any, path: str = "") -> str:
+    """The first place two JSON values differ, for a readable failure."""
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        for key in sorted(set(actual) | set(expected)):
+            if actual.get(key, "<absent>") != expected.get(key, "<absent>"):
+                return _diff(
+                    actual.get(key, "<absent>"), expected.get(key, "<absent>"), f"{path}.{key}"
+                )
+    if isinstance(actual, list) and isinstance(expected, list) and len(actual) == len(expected):
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            if a != e:
+                return _diff(a, e, f"{path}[{i}]")
+    return f"at {path or '.'}: got {actual!r}, expected {expected!r}"
+
+
+# --- A small fixed dataset ------------------------------------------------------------------
+
+T0 = dt.datetime(2025, 3, 1, 9, 30, tzinfo=dt.UTC)
+OFFICER = "privacy-officer"
+"""The subject that created the seeded legal request."""
+LEGAL_REFERENCE = "LR-2025-0042"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """The global ids of the seeded rows, by name."""
+
+    ids: dict[str, str]
+    legal_reference: str
+    legal_request_id: int
+
+    def __getitem__(self, name: str) -> str:
+        return self.ids[name]
+
+    def pk(self, name: str) -> int:
+        return from_global_id(self.ids[name])[1]
+
+
+def _at(days: float) -> dt.datetime:
+    return T0 + dt.timedelta(days=days)
+
+
+def seed(session: Session) -> Seeded:
+    """Four customers that exercise every rule; each purpose sees a different subset.
+
+    - ``ava`` (IR): consented to analytics and marketing; orders PAID and PENDING; two
+      addresses; usage; an access record; named by the legal request.
+    - ``binh`` (VN): marketing granted then withdrawn, analytics withdrawn then re-granted;
+      a SHIPPED order; no landline.
+    - ``chi`` (VN): never asked for consent; orders CANCELLED and INSTALLED; no address, no
+      date of birth.
+    - ``dara`` (IR): erased (blank personal fields, every consent withdrawn); an INSTALLED
+      order kept for accounting; named by the legal request.
+
+    Who exists: S, B, X all four; F ava and binh (orders PAID, SHIPPED only); A ava and binh;
+    M ava; L ava and dara.
+    """
+    ids: dict[str, Any] = {}
+
+    def add(name: str, row: Any) -> Any:
+        session.add(row)
+        session.flush()
+        ids[name] = row
+        return row
+
+    with session.begin():
+        ava = add(
+            "ava",
+            models.Customer(
+                subject="ava-subject",
+                country="IR",
+                preferred_language="fa-IR",
+                created_at=_at(0),
+                updated_at=_at(1),
+                first_name="آوا",
+                last_name="کریمی",
+                date_of_birth=dt.date(1990, 5, 17),
+                email="ava.karimi@example.ir",
+                mobile_phone="+989121234567",
+                landline_phone="+982188776655",
+            ),
+        )
+        binh = add(
+            "binh",
+            models.Customer(
+                country="VN",
+                preferred_language="vi-VN",
+                created_at=_at(2),
+                updated_at=_at(2),
+                first_name="Bình",
+                last_name="Nguyễn",
+                date_of_birth=dt.date(2001, 11, 3),
+                email="binh.nguyen@example.vn",
+                mobile_phone="+84912345678",
+            ),
+        )
+        chi = add(
+            "chi",
+            models.Customer(
+                country="VN",
+                preferred_language="vi-VN",
+                created_at=_at(3),
+                updated_at=_at(4),
+                first_name="Chi",
+                last_name="Trần",
+                email="chi.tran@example.vn",
+                mobile_phone="+84987654321",
+                landline_phone="+842838123456",
+            ),
+        )
+        dara = add(
+            "dara",
+            models.Customer(
+                status=CustomerStatus.ERASED,
+                country="IR",
+                preferred_language="fa-IR",
+                created_at=_at(1),
+                updated_at=_at(9),
+                erased_at=_at(9),
+                erasure_reason="customer request",
+            ),
+        )
+        home = add(
+            "ava_home",
+            models.Address(
+                customer_id=ava.id,
+                label="HOME",
+                line1="خیابان ولیعصر، پلاک ۱۲",
+                line2="واحد ۳",
+                city="تهران",
+                region="تهران",
+                postal_code="1968913511",
+                country="IR",
+                latitude=35.7219,
+                longitude=51.4097,
+                is_default=True,
+            ),
+        )
+        add(
+            "ava_site",
+            models.Address(
+                customer_id=ava.id,
+                label="INSTALLATION_SITE",
+                line1="جاده کرج، کیلومتر ۸",
+                city="کرج",
+                region="البرز",
+                postal_code="3149968111",
+                country="IR",
+            ),
+        )
+        binh_home = add(
+            "binh_home",
+            models.Address(
+                customer_id=binh.id,
+                label="HOME",
+                line1="12 Lê Lợi",
+                city="Hồ Chí Minh",
+                postal_code="700000",
+                country="VN",
+                latitude=10.7769,
+                longitude=106.7009,
+                is_default=True,
+            ),
+        )
+        orders = [
+            ("ava_paid", ava, "PAID", 5, home.id, "PAY-881", "TRK-1", [("PV-450", 2, 120)]),
+            ("ava_pending", ava, "PENDING", 6, None, None, None, [("INV-5K", 1, 900)]),
+            (
+                "binh_shipped",
+                binh,
+                "SHIPPED",
+                4,
+                binh_home.id,
+                "PAY-772",
+                "TRK-2",
+                [("BAT-10", 1, 5)],
+            ),
+            ("chi_cancelled", chi, "CANCELLED", 3, None, "PAY-663", None, [("CBL-1", 3, 7)]),
+            ("chi_installed", chi, "INSTALLED", 7, None, "PAY-664", "TRK-4", [("MTR-1", 1, 40)]),
+            (
+                "dara_installed",
+                dara,
+                "INSTALLED",
+                2,
+                None,
+                "PAY-555",
+                "TRK-5",
+                [("PV-450", 4, 110)],
+            ),
+        ]
+        for number, (name, customer, status, day, shipping, payment, tracking, lines) in enumerate(
+            orders, start=1
+        ):
+            currency = "IRR" if customer.country == "IR" else "VND"
+            order = add(
+                name,
+                models.Order(
+                    customer_id=customer.id,
+                    number=f"SO-2025-{number:04d}",
+                    status=status,
+                    placed_at=_at(day),
+                    total_amount=sum(quantity * price for _, quantity, price in lines) * 1000,
+                    currency=currency,
+                    shipping_address_id=shipping,
+                    payment_reference=payment,
+                    payment_tracking_code=tracking,
+                ),
+            )
+            for sku, quantity, price in lines:
+                session.add(
+                    models.OrderItem(
+                        order_id=order.id,
+                        sku=sku,
+                        name=f"{sku} item",
+                        quantity=quantity,
+                        unit_price=price * 1000,
+                    )
+                )
+            session.add(
+                models.OrderItem(
+                    order_id=order.id, sku="SVC-1", name="Installation", quantity=1, unit_price=0
+                )
+            )
+        consents = [
+            ("ava_analytics", ava, "analytics", "GRANTED", 1),
+            ("ava_marketing", ava, "marketing", "GRANTED", 1),
+            ("binh_marketing", binh, "marketing", "GRANTED", 2),
+            ("binh_analytics", binh, "analytics", "WITHDRAWN", 2),
+            ("binh_marketing_withdrawn", binh, "marketing", "WITHDRAWN", 3),
+            ("binh_analytics_again", binh, "analytics", "GRANTED", 4),
+            ("dara_analytics", dara, "analytics", "WITHDRAWN", 9),
+            ("dara_marketing", dara, "marketing", "WITHDRAWN", 9),
+        ]
+        for name, customer, purpose, status, day in consents:
+            add(
+                name,
+                models.Consent(
+                    customer_id=customer.id,
+                    purpose=purpose,
+                    status=status,
+                    recorded_at=_at(day),
+                    source="WEB",
+                    policy_version="2025-01",
+                ),
+            )
+        for name, customer, day, kind in [
+            ("ava_login", ava, 5, "login"),
+            ("ava_tracking", ava, 6, "order_tracking"),
+            ("binh_login", binh, 4, "login"),
+            ("chi_login", chi, 3, "login"),
+        ]:
+            add(
+                name,
+                models.UsageEvent(
+                    customer_id=customer.id, occurred_at=_at(day), kind=kind, detail=f"{kind} web"
+                ),
+            )
+        record = add(
+            "ava_read",
+            models.AccessRecord(
+                occurred_at=_at(8),
+                client_id="crm",
+                subject="agent-7",
+                purpose="customer_support",
+                operation_name="Lookup",
+                customer_ids=[ava.id],
+                fields=["Customer.email", "Customer.mobilePhone"],
+            ),
+        )
+        session.add(models.AccessRecordCustomer(access_record_id=record.id, customer_id=ava.id))
+        legal = add(
+            "legal",
+            models.LegalRequest(
+                reference=LEGAL_REFERENCE,
+                authority="Tehran Public Prosecutor",
+                order_document="DOC-1404-117",
+                created_by=OFFICER,
+                valid_from=T0,
+                valid_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=30),
+            ),
+        )
+        for customer in (ava, dara):
+            session.add(
+                models.LegalRequestCustomer(legal_request_id=legal.id, customer_id=customer.id)
+            )
+        session.flush()
+        type_names: dict[type, str] = {
+            models.Customer: "Customer",
+            models.Address: "Address",
+            models.Order: "Order",
+            models.Consent: "Consent",
+            models.UsageEvent: "UsageEvent",
+            models.AccessRecord: "AccessRecord",
+            models.LegalRequest: "LegalRequest",
+        }
+        global_ids = {
+            name: to_global_id(type_names[type(row)], row.id) for name, row in ids.items()
+        }
+        legal_id = legal.id
+    session.expunge_all()
+    return Seeded(global_ids, LEGAL_REFERENCE, legal_id)
