@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
@@ -30,7 +31,9 @@ from auth.scopes import ALL_SCOPES
 
 __all__ = [
     "TOKEN_TTL",
+    "IssuedToken",
     "authorization_server_metadata",
+    "issue",
     "issue_token",
     "protected_resource_metadata",
     "routes",
@@ -42,36 +45,64 @@ TOKEN_TTL = 3600
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 
 
-def issue_token(
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A signed access token and the claims a holder wants without decoding it."""
+
+    access_token: str
+    jti: str
+    expires_at: int
+    """``exp``: seconds since the epoch."""
+    scope: str
+
+
+def issue(
     settings: Settings, keys: KeySet, *, scope: str, subject: str, client_id: str, ttl: int = 3600
-) -> str:
-    """A signed RFC 9068 access token from the built-in issuer.
+) -> IssuedToken:
+    """A signed RFC 9068 access token from the built-in issuer, with its ``jti`` and ``exp``.
 
     Signed by the first key of ``keys``; carries ``iss`` (``settings.public_url``), ``aud``,
     ``sub``, ``client_id``, ``scope``, a random ``jti``, ``iat``, ``nbf`` and ``exp``.
 
     Example:
-        >>> issue_token(settings, keys, scope="me:read", subject="42", client_id="app")
-        'eyJ0eXAiOiJhdCtqd3Qi...'
+        >>> issued = issue(settings, keys, scope="me:read", subject="42", client_id="app")
+        >>> issued.access_token, issued.jti
+        ('eyJ0eXAiOiJhdCtqd3Qi...', 'p1Xq...')
     """
     if ttl <= 0:
         raise ValueError("ttl must be positive")
     key = keys.keys[0]
     algorithm = signing_algorithm(key)
     now = int(time.time())
+    jti = secrets.token_urlsafe(16)
     claims = {
         "iss": settings.public_url,
         "aud": settings.audience,
         "sub": subject,
         "client_id": client_id,
         "scope": scope,
-        "jti": secrets.token_urlsafe(16),
+        "jti": jti,
         "iat": now,
         "nbf": now,
         "exp": now + ttl,
     }
     header = {"typ": "at+jwt", "alg": algorithm, "kid": key.kid}
-    return jwt.encode(header, claims, key, algorithms=[algorithm])
+    token = jwt.encode(header, claims, key, algorithms=[algorithm])
+    return IssuedToken(token, jti, now + ttl, scope)
+
+
+def issue_token(
+    settings: Settings, keys: KeySet, *, scope: str, subject: str, client_id: str, ttl: int = 3600
+) -> str:
+    """:func:`issue`'s signed access token alone.
+
+    Example:
+        >>> issue_token(settings, keys, scope="me:read", subject="42", client_id="app")
+        'eyJ0eXAiOiJhdCtqd3Qi...'
+    """
+    return issue(
+        settings, keys, scope=scope, subject=subject, client_id=client_id, ttl=ttl
+    ).access_token
 
 
 def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
