@@ -56,7 +56,7 @@ window.StewardDevSession = (function () {
     }
 
     fresh() {
-      return this.token !== null && this.token.expires_at - REFRESH_MARGIN_SECONDS > now();
+      return this.token !== null && this.token.expires_locally - REFRESH_MARGIN_SECONDS > now();
     }
 
     // A token valid for at least the refresh margin: the kept one, or a new one.
@@ -90,7 +90,8 @@ window.StewardDevSession = (function () {
       if (!response.ok) {
         throw new MintError(answer.error || `Steward answered ${response.status}.`);
       }
-      this.token = { ...answer, choice };
+      // Expiry by this browser's clock, which need not agree with the server's.
+      this.token = { ...answer, choice, expires_locally: now() + answer.expires_in };
       localStorage.setItem(STORAGE_KEY, JSON.stringify(this.token));
       this.schedule();
       this.notify();
@@ -100,7 +101,7 @@ window.StewardDevSession = (function () {
     schedule() {
       clearTimeout(this.timer);
       if (!this.token) return;
-      const delay = (this.token.expires_at - REFRESH_MARGIN_SECONDS - now()) * 1000;
+      const delay = (this.token.expires_locally - REFRESH_MARGIN_SECONDS - now()) * 1000;
       this.timer = setTimeout(
         () => this.mint(this.token.choice).catch(() => this.notify()),
         Math.max(delay, 0),

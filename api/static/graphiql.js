@@ -69,14 +69,19 @@
     return params.operationName === "IntrospectionQuery";
   }
 
-  // The development token's headers under those of the headers pane; a stale development
-  // token (a restarted server with new keys, say) is replaced once.
+  // The development token's headers under those of the headers pane (introspection needs no
+  // purpose); a stale development token (a server with new keys, say) is replaced once.
   async function fetcher(params, options) {
     const pane = (options && options.headers) || {};
     const send = async () => {
-      const token = session ? await session.ready() : null;
-      const headers = token ? { ...session.headers(), ...pane } : pane;
-      return base(params, { ...options, headers });
+      if (!session) return base(params, { ...options, headers: pane });
+      await session.ready();
+      const token = session.headers();
+      if (isIntrospection(params)) {
+        delete token["X-Purpose"];
+        delete token["X-Legal-Reference"];
+      }
+      return base(params, { ...options, headers: { ...token, ...pane } });
     };
     let result = await send();
     const code = result && result.errors && result.errors[0].extensions?.code;

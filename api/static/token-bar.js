@@ -26,12 +26,12 @@ window.StewardTokenBar = (function () {
   }
 
   function expiry(token, now) {
-    const seconds = token.expires_at - Math.floor(now / 1000);
-    const at = new Date(token.expires_at * 1000).toLocaleTimeString([], { hour12: false });
+    const seconds = token.expires_locally - Math.floor(now / 1000);
+    const at = new Date(token.expires_locally * 1000).toLocaleTimeString([], { hour12: false });
     if (seconds <= 0) return `expired at ${at}`;
     const minutes = Math.floor(seconds / 60);
     const rest = String(seconds % 60).padStart(2, "0");
-    return `expires ${at} (${minutes}:${rest} left; renewed a minute before)`;
+    return `expires ${at} (${minutes}:${rest} left)`;
   }
 
   function TokenBar({ session, dev }) {
@@ -79,7 +79,7 @@ window.StewardTokenBar = (function () {
       e("strong", null, customer ? "Customer token" : "Development token"),
       e(
         "span",
-        { className: "steward-chips", title: "The token's scopes", "data-testid": "token-scopes" },
+        { className: "steward-chips", title: "The token's scopes" },
         scopes.map((scope) => e("code", { key: scope, className: "steward-chip" }, scope)),
       ),
       customer
@@ -122,7 +122,11 @@ window.StewardTokenBar = (function () {
             e("button", { type: "submit", className: "steward-button" }, "Use"),
           )
         : null,
-      e("span", { className: "steward-expiry", "data-testid": "token-expiry" }, expiry(token, now)),
+      e(
+        "span",
+        { className: "steward-expiry", title: "Renewed a minute before it expires." },
+        expiry(token, now),
+      ),
       e(
         "button",
         { type: "button", className: "steward-button", onClick: () => mint({}) },
