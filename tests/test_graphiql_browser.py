@@ -197,6 +197,11 @@ def test_graphiql_opens_ready_keeps_its_token_and_explains_redactions(
     assert watched.minted == 1
     other.close()
 
+    # when: the Explorer plugin
+    page.get_by_role("button", name="Show GraphiQL Explorer").click()
+    # then: it builds on the schema, the example's fields ticked
+    expect(page.locator(".graphiql-explorer-root")).to_contain_text("dateOfBirth")
+
     # when: the purpose switcher picks order_fulfillment
     page.get_by_label("Purpose").select_option("order_fulfillment")
     expect(bar).to_contain_text("order_fulfillment")
