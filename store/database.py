@@ -99,9 +99,24 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str) -> None:
-    """Create or migrate the database at ``url`` to the newest revision."""
+def upgrade(url: str) -> tuple[str | None, str | None]:
+    """Create or migrate the database at ``url`` to the newest revision.
+
+    Returns the revisions before and after: ``None`` before for a database just created.
+    """
+    before = revision(url)
     command.upgrade(alembic_config(url), "head")
+    return before, revision(url)
+
+
+def revision(url: str) -> str | None:
+    """The migration the database at ``url`` is at; ``None`` for an empty database."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
 
 
 def is_current(engine: Engine) -> bool:

@@ -1,14 +1,16 @@
-// The development token page: asks /dev/token for a token (same-origin JSON POST) and
-// hands the headers to GraphiQL through sessionStorage, which its bootstrap reads once.
+// The development token page: mints a token for the chosen scopes and purpose (or for a
+// customer) through dev-session.js, which keeps it for GraphiQL, then opens GraphiQL.
+// Globals: StewardDevSession.
 "use strict";
 
 (function () {
-  const PENDING_HEADERS = "steward:dev-token-headers";
-
   const form = document.getElementById("dev-token");
   const staff = document.getElementById("staff");
+  const purpose = document.getElementById("purpose");
+  const legal = document.getElementById("legal");
   const customer = document.getElementById("customer");
   const error = document.getElementById("error");
+  const session = new StewardDevSession.Session(form.action, null);
 
   function showError(message) {
     error.textContent = message;
@@ -20,8 +22,15 @@
     staff.disabled = customer.value.trim() !== "";
   }
 
+  // The legal reference goes with legal_order only.
+  function toggleLegal() {
+    legal.hidden = purpose.value !== "legal_order";
+  }
+
   customer.addEventListener("input", toggleStaff);
+  purpose.addEventListener("change", toggleLegal);
   toggleStaff();
+  toggleLegal();
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -30,27 +39,18 @@
     const choice = {
       scopes: data.getAll("scope"),
       purpose: data.get("purpose") || null,
+      legal_reference: (data.get("legal_reference") || "").trim() || null,
       subject: data.get("subject") || null,
       customer: customer.value.trim() || null,
     };
-    let response;
     try {
-      response = await fetch(form.action, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(choice),
-        credentials: "same-origin",
-      });
-    } catch (_error) {
-      showError("Steward did not answer.");
+      await session.mint(choice);
+    } catch (failure) {
+      showError(
+        failure instanceof StewardDevSession.MintError ? failure.message : "Steward did not answer.",
+      );
       return;
     }
-    const answer = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      showError(answer.error || `Steward answered ${response.status}.`);
-      return;
-    }
-    sessionStorage.setItem(PENDING_HEADERS, JSON.stringify(answer.headers));
     window.location.assign(form.dataset.graphiql);
   });
 })();

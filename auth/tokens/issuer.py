@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
@@ -30,7 +31,9 @@ from auth.tokens.keys import public_jwks, signing_algorithm
 
 __all__ = [
     "TOKEN_TTL",
+    "IssuedToken",
     "authorization_server_metadata",
+    "issue",
     "issue_token",
     "protected_resource_metadata",
     "routes",
@@ -42,6 +45,58 @@ TOKEN_TTL = 3600
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A signed access token and the claims a holder wants without decoding it."""
+
+    access_token: str
+    jti: str
+    expires_at: int
+    """``exp``: seconds since the epoch."""
+    scope: str
+
+
+def issue(
+    settings: TokenSettings,
+    keys: KeySet,
+    *,
+    scope: str,
+    subject: str,
+    client_id: str,
+    ttl: int = 3600,
+) -> IssuedToken:
+    """A signed RFC 9068 access token from the built-in issuer, with its ``jti`` and ``exp``.
+
+    Signed by the first key of ``keys``; carries ``iss`` (``settings.public_url``), ``aud``,
+    ``sub``, ``client_id``, ``scope``, a random ``jti``, ``iat``, ``nbf`` and ``exp``.
+
+    Example:
+        >>> issued = issue(settings, keys, scope="me:read", subject="42", client_id="app")
+        >>> issued.access_token, issued.jti
+        ('eyJ0eXAiOiJhdCtqd3Qi...', 'p1Xq...')
+    """
+    if ttl <= 0:
+        raise ValueError("ttl must be positive")
+    key = keys.keys[0]
+    algorithm = signing_algorithm(key)
+    now = int(time.time())
+    jti = secrets.token_urlsafe(16)
+    claims = {
+        "iss": settings.public_url,
+        "aud": settings.audience,
+        "sub": subject,
+        "client_id": client_id,
+        "scope": scope,
+        "jti": jti,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+    }
+    header = {"typ": "at+jwt", "alg": algorithm, "kid": key.kid}
+    token = jwt.encode(header, claims, key, algorithms=[algorithm])
+    return IssuedToken(token, jti, now + ttl, scope)
+
+
 def issue_token(
     settings: TokenSettings,
     keys: KeySet,
@@ -51,33 +106,15 @@ def issue_token(
     client_id: str,
     ttl: int = 3600,
 ) -> str:
-    """A signed RFC 9068 access token from the built-in issuer.
-
-    Signed by the first key of ``keys``; carries ``iss`` (``settings.public_url``), ``aud``,
-    ``sub``, ``client_id``, ``scope``, a random ``jti``, ``iat``, ``nbf`` and ``exp``.
+    """:func:`issue`'s signed access token alone.
 
     Example:
         >>> issue_token(settings, keys, scope="me:read", subject="42", client_id="app")
         'eyJ0eXAiOiJhdCtqd3Qi...'
     """
-    if ttl <= 0:
-        raise ValueError("ttl must be positive")
-    key = keys.keys[0]
-    algorithm = signing_algorithm(key)
-    now = int(time.time())
-    claims = {
-        "iss": settings.public_url,
-        "aud": settings.audience,
-        "sub": subject,
-        "client_id": client_id,
-        "scope": scope,
-        "jti": secrets.token_urlsafe(16),
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl,
-    }
-    header = {"typ": "at+jwt", "alg": algorithm, "kid": key.kid}
-    return jwt.encode(header, claims, key, algorithms=[algorithm])
+    return issue(
+        settings, keys, scope=scope, subject=subject, client_id=client_id, ttl=ttl
+    ).access_token
 
 
 def authorization_server_metadata(settings: TokenSettings) -> dict[str, Any]:

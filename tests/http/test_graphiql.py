@@ -27,8 +27,10 @@ from api import devtoken
 from api.app import create_app
 from api.cli import app as cli
 from api.demo import load_demo_data
-from api.graphiql import CONTENT_SECURITY_POLICY, EXAMPLE_QUERY, NODE_MODULES, VENDOR
+from api.graphiql import CONTENT_SECURITY_POLICY, DEV_OWN, EXAMPLE_QUERY, NODE_MODULES, VENDOR
 from api.settings import Settings
+from auth.policy.purposes import Purpose
+from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
 from store.database import make_engine, session_factory, transaction
 from store.ids import to_global_id
@@ -43,6 +45,12 @@ STAFF_CHOICE = {
     "purpose": "customer_support",
 }
 CUSTOMERS_QUERY = "{ customers(first: 3) { totalCount edges { node { id email } } } }"
+CREATE_LEGAL_REQUEST = """
+mutation ($ids: [ID!]!) {
+  createLegalRequest(reference: "LR-7", authority: "Court", orderDocument: "Order 7",
+                     customerIds: $ids, validUntil: "2100-01-01T00:00:00Z") { reference }
+}
+"""
 ME_QUERY = "{ me { id } }"
 
 
@@ -163,9 +171,14 @@ def test_the_page_has_a_strict_content_security_policy(as_production: TestClient
 def test_vendor_files_are_the_pinned_releases(as_production: TestClient) -> None:
     # given: package-lock.json pins the releases that make installs with npm ci
     lock = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))["packages"]
-    pinned = {name: lock[f"node_modules/{name}"]["version"] for name in ("graphiql", "react")}
-    pinned["react-dom"] = lock["node_modules/react-dom"]["version"]
-    assert pinned == {"graphiql": "3.8.3", "react": "18.2.0", "react-dom": "18.2.0"}
+    names = ("graphiql", "@graphiql/plugin-explorer", "react", "react-dom")
+    pinned = {name: lock[f"node_modules/{name}"]["version"] for name in names}
+    assert pinned == {
+        "graphiql": "3.8.3",
+        "@graphiql/plugin-explorer": "3.2.5",
+        "react": "18.2.0",
+        "react-dom": "18.2.0",
+    }
     assert all(lock[f"node_modules/{name}"]["integrity"].startswith("sha512-") for name in pinned)
     assert NODE_MODULES.is_dir(), "GraphiQL's assets are not installed: run make"
     # then: the installed files are what the page's integrity digests name, and are served
@@ -185,7 +198,46 @@ def test_the_page_opens_with_the_example_operation_and_a_headers_template(
     assert config["query"] == EXAMPLE_QUERY
     assert "query FirstCustomers" in config["query"]
     assert set(json.loads(config["headers"])) == {"Authorization", "X-Purpose"}
-    assert config["devToken"] is None
+    assert config["dev"] is None
+
+
+def test_outside_development_mode_no_script_can_mint_or_keep_a_token(
+    as_production: TestClient,
+) -> None:
+    # when
+    page = Page(as_production.get("/graphql", headers=HTML).text)
+    # then: neither the token keeper nor the token bar is on the page, nor served
+    for name in DEV_OWN:
+        assert f"/static/{name}" not in page.urls
+        assert as_production.get(f"/static/{name}").status_code == 404, name
+
+
+def test_in_development_mode_the_page_gets_its_own_token(as_local: TestClient) -> None:
+    # when
+    page = Page(as_local.get("/graphql", headers=HTML).text)
+    # then: the first token has the staff reading scopes and customer_support
+    assert page.config["headers"] == ""
+    dev = page.config["dev"]
+    assert dev["path"] == devtoken.PATH
+    assert dev["defaultChoice"] == {
+        "scopes": list(devtoken.DEFAULT_SCOPES),
+        "purpose": "customer_support",
+    }
+    assert [purpose["id"] for purpose in dev["purposes"]] == [p.id for p in Purpose]
+    for name in ("dev-session.js", "token-bar.js", "redactions.js", "graphiql.js"):
+        assert f"/static/{name}" in page.urls
+    # and: that choice mints a working token
+    answer = as_local.post(devtoken.PATH, json=dev["defaultChoice"], headers=SAME_ORIGIN).json()
+    used = as_local.post("/graphql", json={"query": CUSTOMERS_QUERY}, headers=answer["headers"])
+    assert used.status_code == 200, used.text
+
+
+def test_the_root_redirects_to_graphql(as_production: TestClient) -> None:
+    # when
+    response = as_production.get("/", headers=HTML, follow_redirects=False)
+    # then
+    assert response.status_code == 302
+    assert response.headers["location"] == "/graphql"
 
 
 def test_the_example_operation_shows_a_visible_and_a_redacted_field(
@@ -297,7 +349,7 @@ def test_the_token_page_is_linked_from_graphiql_and_locked_down(as_local: TestCl
     graphiql = Page(as_local.get("/graphql", headers=HTML).text)
     response = as_local.get(devtoken.PATH, headers=HTML)
     # then
-    assert graphiql.config["devToken"] == devtoken.PATH
+    assert graphiql.config["dev"]["path"] == devtoken.PATH
     assert response.status_code == 200
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert response.headers["cache-control"] == "no-store"
@@ -352,6 +404,8 @@ def test_a_staff_token_works_under_its_purpose(
     assert claims["scope"] == "customers:read customers:read:contact purpose:customer_support"
     assert claims["exp"] - claims["iat"] == devtoken.TTL == 900
     assert (claims["sub"], claims["client_id"]) == ("developer", devtoken.CLIENT_ID)
+    assert (answer["jti"], answer["expires_at"]) == (claims["jti"], claims["exp"])
+    assert (answer["purpose"], answer["legal_reference"]) == ("customer_support", None)
     assert answer["headers"] == {
         "Authorization": f"Bearer {answer['access_token']}",
         "X-Purpose": "customer_support",
@@ -372,7 +426,7 @@ def test_a_customer_token_reads_me(as_local: TestClient, customer_ids: list[str]
     answer = response.json()
     assert answer["scope"] == "me:read me:write"
     assert answer["sub"] == customer_id
-    assert answer["headers"]["X-Purpose"] is None
+    assert set(answer["headers"]) == {"Authorization"}
     me = as_local.post(
         "/graphql",
         json={"query": ME_QUERY},
@@ -381,9 +435,41 @@ def test_a_customer_token_reads_me(as_local: TestClient, customer_ids: list[str]
     assert me.json() == {"data": {"me": {"id": customer_id}}}
 
 
+def test_a_legal_order_token_comes_with_its_legal_reference(
+    as_local: TestClient, customer_ids: list[str], dev_settings: Settings
+) -> None:
+    # given: a legal request naming one customer, created by a privacy officer
+    keys = load_or_create(dev_settings.key_file)
+    officer = issue_token(
+        dev_settings, keys, scope="privacy:admin", subject="privacy-officer", client_id="cli"
+    )
+    create = as_local.post(
+        "/graphql",
+        json={"query": CREATE_LEGAL_REQUEST, "variables": {"ids": customer_ids[:1]}},
+        headers={"Authorization": f"Bearer {officer}"},
+    )
+    assert "errors" not in create.json(), create.text
+    choice = {"scopes": ["customers:read"], "purpose": "legal_order", "legal_reference": "LR-7"}
+    # when
+    response = as_local.post(devtoken.PATH, json=choice, headers=SAME_ORIGIN)
+    # then
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["headers"]["X-Purpose"] == "legal_order"
+    assert answer["headers"]["X-Legal-Reference"] == "LR-7"
+    used = as_local.post("/graphql", json={"query": CUSTOMERS_QUERY}, headers=answer["headers"])
+    assert used.status_code == 200, used.text
+    assert used.json()["data"]["customers"]["totalCount"] == 1
+
+
 @pytest.mark.parametrize(
     "choice",
     [
+        {},
+        {"scopes": [], "purpose": "customer_support"},
+        {"scopes": ["customers:read"], "purpose": "legal_order"},
+        {"scopes": ["customers:read"], "purpose": "legal_order", "legal_reference": " "},
+        {"scopes": ["customers:read"], "purpose": "legal_order", "legal_reference": "a\nb"},
         {"scopes": ["me:read"]},
         {"scopes": ["customers:read", "everything"]},
         {"scopes": "customers:read"},

@@ -1,12 +1,13 @@
 """GraphiQL end to end, in Debian's Chromium driven by Playwright.
 
-A developer opens GraphiQL on a live Steward (development mode, demo data), gets a token
-through the development token page, runs the example operation under a purpose and reads
-the rendered result: ``email`` visible under ``customer_support``, then hidden under
-``order_fulfillment`` with the redaction saying why. The page must run without a single
-Content-Security-Policy violation.
+A developer opens GraphiQL on a live Steward in development mode, with ``make run``'s demo
+data, and finds it ready: a token, the schema and its docs, not one console message nor one
+refused request. The example operation runs; the token survives a reload and reaches a new
+tab, and is renewed before it expires; the purpose switcher mints a token for another
+purpose; the Redactions panel explains a hidden field and gets a token that shows it.
+Outside development mode GraphiQL opens without an error and waits for a pasted token.
 
-``STEWARD_UPDATE_SCREENSHOT=1`` also saves the README's screenshot, ``docs/graphiql.png``.
+``STEWARD_UPDATE_SCREENSHOT=1`` also saves the README's screenshots into ``docs/``.
 """
 
 from __future__ import annotations
@@ -14,36 +15,59 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from api.devtoken import TTL
 from tests.support import ROOT
 from tests.support.browser import CHROMIUM_ARGS, require_chromium, running_steward
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = ROOT / "docs" / "graphiql.png"
-VIEWPORT = {"width": 1400, "height": 1060}
+DOCS = ROOT / "docs"
+VIEWPORT = {"width": 1400, "height": 900}
 RECORD_VIOLATIONS = """
 window.stewardViolations = [];
 document.addEventListener("securitypolicyviolation", (event) => {
   window.stewardViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
 });
 """
+STORED_TOKEN = "JSON.parse(localStorage.getItem('steward:dev-token'))"
 QUERY_EDITOR = ".graphiql-query-editor .CodeMirror"
 HEADERS_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
 RESULT = ".result-window"
 RESULT_EDITOR = ".result-window .CodeMirror"
+TOKEN_BAR = ".steward-token-bar"
+REDACTIONS = ".steward-redactions-panel"
+NEEDS_DATE_OF_BIRTH = "Needs customers:read:identity; purposes: fraud_investigation, legal_order."
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_steward(tmp_path_factory.mktemp("live"), dev_mode=True) as base:
-        yield base
+class Watched:
+    """A browser context whose pages report every console message, error and refusal."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        self.messages: list[str] = []
+        self.minted = 0
+        context.add_init_script(RECORD_VIOLATIONS)
+
+    def page(self) -> Page:
+        page = self.context.new_page()
+        page.on("console", lambda message: self.messages.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: self.messages.append(f"error: {error}"))
+        page.on("response", self._response)
+        return page
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.messages.append(f"{response.status} {response.url}")
+        if response.request.method == "POST" and response.url.endswith("/dev/token"):
+            self.minted += 1
 
 
 @pytest.fixture(scope="module")
@@ -55,37 +79,30 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def dev_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Steward as ``make run`` serves it: development mode, 200 demo customers, seed 1."""
+    with running_steward(tmp_path_factory.mktemp("live"), dev_mode=True) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def production_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_steward(tmp_path_factory.mktemp("live-production")) as base:
+        yield base
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def watched(browser: Browser) -> Iterator[Watched]:
     context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    page = context.new_page()
-    page.add_init_script(RECORD_VIOLATIONS)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
+    yield Watched(context)
     context.close()
-    assert errors == [], "the page threw"
 
 
 def editor_text(page: Page, selector: str) -> str:
     """The whole text of a GraphiQL editor (CodeMirror renders only the lines in view)."""
     text: str = page.locator(selector).evaluate("element => element.CodeMirror.getValue()")
     return text
-
-
-def open_graphiql(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/graphql")
-    expect(page.locator(QUERY_EDITOR)).to_contain_text("query FirstCustomers")
-
-
-def get_token(page: Page, base_url: str, purpose: str) -> None:
-    """Through GraphiQL's key button and the development token page."""
-    page.get_by_role("button", name="Get a development token").click()
-    page.get_by_label("Purpose").select_option(purpose)
-    page.get_by_role("button", name="Get a token and open GraphiQL").click()
-    page.wait_for_url(f"{base_url}/graphql")
-    expect(page.locator(HEADERS_EDITOR)).to_contain_text('"Bearer ey')
-    expect(page.locator(HEADERS_EDITOR)).to_contain_text(f'"X-Purpose": "{purpose}"')
 
 
 def run(page: Page, expected: str) -> dict[str, Any]:
@@ -96,64 +113,187 @@ def run(page: Page, expected: str) -> dict[str, Any]:
     return result
 
 
+def stored_token(page: Page) -> dict[str, Any]:
+    token: dict[str, Any] = page.evaluate(STORED_TOKEN)
+    return token
+
+
+def wait_for_token(page: Page, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The stored token, once ``check`` holds for it (the page's CSP forbids wait_for_function)."""
+    deadline = time.monotonic() + 10
+    while True:
+        token = stored_token(page)
+        if token and check(token):
+            return token
+        assert time.monotonic() < deadline, f"the stored token stayed {token}"
+        page.wait_for_timeout(100)
+
+
 def violations(page: Page) -> list[str]:
     found: list[str] = page.evaluate("window.stewardViolations")
     return found
 
 
-def test_a_developer_sees_a_field_under_one_purpose_and_its_redaction_under_another(
-    page: Page, base_url: str, tmp_path: Path
-) -> None:
-    # given: GraphiQL, opening with the example operation and the headers template
-    open_graphiql(page, base_url)
-    expect(page.locator(HEADERS_EDITOR)).to_contain_text('"Authorization": "Bearer <access token>"')
+def open_ready(page: Page, base_url: str) -> None:
+    """GraphiQL from ``/``, once its token bar shows a token."""
+    page.goto(f"{base_url}/")
+    expect(page.locator(QUERY_EDITOR)).to_contain_text("query FirstCustomers")
+    expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
 
-    # when: a token for customer_support, from the development token page
-    get_token(page, base_url, "customer_support")
+
+def browse_docs(page: Page) -> None:
+    page.get_by_role("button", name="Show Documentation Explorer").click()
+    page.get_by_role("combobox", name="Ctrl K").fill("dateOfBirth")
+    page.get_by_role("option", name="Customer.dateOfBirth").click()
+    expect(page.locator(".graphiql-doc-explorer")).to_contain_text(NEEDS_DATE_OF_BIRTH)
+
+
+def save_screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=tmp_path / name)
+    if os.environ.get("STEWARD_UPDATE_SCREENSHOT"):
+        shutil.copyfile(tmp_path / name, DOCS / name)
+
+
+def test_graphiql_opens_ready_keeps_its_token_and_explains_redactions(
+    watched: Watched, dev_url: str, tmp_path: Path
+) -> None:
+    # given: GraphiQL, opened from /, as after make run
+    page = watched.page()
+    open_ready(page, dev_url)
+    token = stored_token(page)
+    bar = page.locator(TOKEN_BAR)
+    for scope in token["choice"]["scopes"]:
+        expect(bar).to_contain_text(scope)
+    expect(page.get_by_label("Purpose")).to_have_value("customer_support")
+
+    # when: the docs, without any step first
+    browse_docs(page)
+
+    # and: the example operation
     result = run(page, '"redactions"')
 
-    # then: email is visible, dateOfBirth hidden and explained
-    nodes = [edge["node"] for edge in result["data"]["customers"]["edges"]]
-    assert len(nodes) == 2
-    assert all("@example." in node["email"] for node in nodes)
+    # then: email visible under customer_support, dateOfBirth hidden and explained
+    customers = result["data"]["customers"]
+    assert customers["totalCount"] == 200
+    nodes = [edge["node"] for edge in customers["edges"]]
+    assert all("@example." in node["email"] and node["firstName"] for node in nodes)
     assert all(node["dateOfBirth"] is None for node in nodes)
     (redaction,) = result["extensions"]["redactions"]
-    assert redaction["field"] == "Customer.dateOfBirth"
-    assert redaction["reason"] == "PURPOSE_NOT_ALLOWED"
-    results = page.locator(RESULT)
-    expect(results).to_contain_text(f'"email": "{nodes[0]["email"]}"')
-    expect(results).to_contain_text('"field": "Customer.dateOfBirth"')
-    page.screenshot(path=tmp_path / "graphiql.png")
-    if os.environ.get("STEWARD_UPDATE_SCREENSHOT"):
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        shutil.copyfile(tmp_path / "graphiql.png", SCREENSHOT)
+    assert (redaction["field"], redaction["reason"]) == (
+        "Customer.dateOfBirth",
+        "PURPOSE_NOT_ALLOWED",
+    )
+    save_screenshot(page, tmp_path, "graphiql.png")
 
-    # when: a token for order_fulfillment, which may not read email
-    get_token(page, base_url, "order_fulfillment")
+    # when: reloaded, and opened in a new tab
+    page.reload()
+    expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
+    result = run(page, '"redactions"')
+    other = watched.page()
+    open_ready(other, dev_url)
+
+    # then: the same token, minted once for this browser
+    assert stored_token(page)["jti"] == stored_token(other)["jti"] == token["jti"]
+    assert result["data"]["customers"]["totalCount"] == 200
+    assert watched.minted == 1
+    other.close()
+
+    # when: the Explorer plugin
+    page.get_by_role("button", name="Show GraphiQL Explorer").click()
+    # then: it builds on the schema, the example's fields ticked
+    expect(page.locator(".graphiql-explorer-root")).to_contain_text("dateOfBirth")
+
+    # when: the purpose switcher picks order_fulfillment
+    page.get_by_label("Purpose").select_option("order_fulfillment")
+    expect(bar).to_contain_text("order_fulfillment")
+    wait_for_token(page, lambda token: token["purpose"] == "order_fulfillment")
     result = run(page, '"field": "Customer.email"')
 
-    # then: email is hidden, and the redaction names what would show it
+    # then: a token for that purpose; email hidden, only customers in fulfillment
+    assert "purpose:order_fulfillment" in stored_token(page)["scope"].split()
     nodes = [edge["node"] for edge in result["data"]["customers"]["edges"]]
-    assert nodes, "order_fulfillment sees the customers with an order in fulfillment"
+    assert nodes
     assert all(node["email"] is None and node["firstName"] for node in nodes)
-    redactions = {entry["field"]: entry for entry in result["extensions"]["redactions"]}
-    assert redactions["Customer.email"]["reason"] == "PURPOSE_NOT_ALLOWED"
-    assert "customer_support" in redactions["Customer.email"]["needs"]["purposes"]
-    expect(page.locator(RESULT)).to_contain_text('"email": null')
+    assert result["data"]["customers"]["totalCount"] < 200
+
+    # when: the Redactions panel, and its fix for email
+    page.get_by_role("button", name="Show Redactions").click()
+    panel = page.locator(REDACTIONS)
+    expect(panel).to_contain_text("Customer.email")
+    expect(panel).to_contain_text("PURPOSE_NOT_ALLOWED")
+    save_screenshot(page, tmp_path, "graphiql-redactions.png")
+    email = panel.locator(".steward-redaction", has_text="Customer.email")
+    email.get_by_role("button", name="New token: customer_support").click()
+    wait_for_token(page, lambda token: token["purpose"] == "customer_support")
+    result = run(page, '"email": "')
+
+    # then: email shows again
+    nodes = [edge["node"] for edge in result["data"]["customers"]["edges"]]
+    assert all("@example." in node["email"] for node in nodes)
+    expect(panel).to_contain_text("Customer.dateOfBirth")
+    expect(panel).not_to_contain_text("Customer.email")
+
+    # and: not one console message, refused request or policy violation
+    assert watched.messages == []
     assert violations(page) == []
 
 
-def test_the_docs_pane_shows_what_a_field_needs(page: Page, base_url: str) -> None:
-    # given: GraphiQL with a token, so that it can load the schema
-    open_graphiql(page, base_url)
-    get_token(page, base_url, "customer_support")
+def test_the_token_is_renewed_before_it_expires(watched: Watched, dev_url: str) -> None:
+    # given: GraphiQL with its token, on a clock the test moves
+    page = watched.page()
+    page.clock.install()
+    open_ready(page, dev_url)
+    first = stored_token(page)
+    # when: the token's lifetime all but runs out
+    page.clock.run_for((TTL - 30) * 1000)
+    # then: a new token has taken its place, and it works
+    wait_for_token(page, lambda token: token["jti"] != first["jti"])
+    assert stored_token(page)["choice"] == first["choice"]
+    assert run(page, '"redactions"')["data"]["customers"]["totalCount"] == 200
+    assert watched.messages == []
+
+
+def test_the_token_page_has_a_legal_reference_for_legal_order(
+    watched: Watched, dev_url: str
+) -> None:
+    # given
+    page = watched.page()
+    page.goto(f"{dev_url}/dev/token")
+    reference = page.get_by_label("Legal reference (X-Legal-Reference)")
+    expect(reference).to_be_hidden()
     # when
-    page.get_by_role("button", name="Show Documentation Explorer").click()
-    page.get_by_role("combobox").fill("dateOfBirth")
-    page.get_by_role("option", name="Customer.dateOfBirth").click()
-    # then
-    docs = page.locator(".graphiql-doc-explorer")
-    expect(docs).to_contain_text(
-        "Needs customers:read:identity; purposes: fraud_investigation, legal_order."
-    )
+    page.get_by_label("Purpose (X-Purpose)").select_option("legal_order")
+    page.get_by_role("button", name="Get a token and open GraphiQL").click()
+    # then: refused without a reference, then kept with it
+    expect(page.get_by_role("alert")).to_contain_text("legal reference")
+    reference.fill("LR-2026-0042")
+    page.get_by_role("button", name="Get a token and open GraphiQL").click()
+    page.wait_for_url(f"{dev_url}/graphql")
+    expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
+    expect(page.get_by_label("Purpose")).to_have_value("legal_order")
+    expect(page.locator(TOKEN_BAR).get_by_role("textbox")).to_have_value("LR-2026-0042")
+    assert stored_token(page)["headers"]["X-Legal-Reference"] == "LR-2026-0042"
+    # the refusal (400) is the only thing logged: no request under the unknown reference
+    # fails before an operation is run, introspection goes without a purpose
+    assert watched.messages
+    assert [message for message in watched.messages if "400" not in message] == []
+
+
+def test_outside_development_mode_graphiql_opens_without_an_error(
+    watched: Watched, production_url: str
+) -> None:
+    # given
+    page = watched.page()
+    graphql_requests: list[str] = []
+    page.on("request", lambda r: graphql_requests.append(r.url) if "/graphql" in r.url else None)
+    # when
+    page.goto(f"{production_url}/graphql")
+    expect(page.locator(QUERY_EDITOR)).to_contain_text("query FirstCustomers")
+    expect(page.locator(HEADERS_EDITOR)).to_contain_text('"Bearer <access token>"')
+    page.wait_for_timeout(500)
+    # then: no schema request without a token, no token kept, nothing in the console
+    assert graphql_requests == [f"{production_url}/graphql"]
+    assert page.evaluate(STORED_TOKEN) is None
+    assert page.locator(TOKEN_BAR).count() == 0
+    assert watched.messages == []
     assert violations(page) == []

@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-quic",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
@@ -45,8 +46,11 @@ def require_chromium() -> Path:
     return CHROMIUM
 
 
-def demo_database(directory: Path, *, customers: int = 20, seed: int = 7) -> str:
-    """A migrated SQLite database in ``directory`` holding demo data; its URL."""
+def demo_database(directory: Path, *, customers: int = 200, seed: int = 1) -> str:
+    """A migrated SQLite database in ``directory`` holding demo data; its URL.
+
+    The defaults are ``steward demo-data``'s, so the data is what ``make run`` shows.
+    """
     url = f"sqlite:///{directory / 'steward.db'}"
     upgrade(url)
     engine = make_engine(url)
