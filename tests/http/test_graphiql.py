@@ -441,7 +441,7 @@ def test_a_legal_order_token_comes_with_its_legal_reference(
     # given: a legal request naming one customer, created by a privacy officer
     keys = load_or_create(dev_settings.key_file)
     officer = issue_token(
-        dev_settings, keys, scope="privacy:admin", subject="privacy-officer", client_id="cli"
+        dev_settings.tokens, keys, scope="privacy:admin", subject="privacy-officer", client_id="cli"
     )
     create = as_local.post(
         "/graphql",
