@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from api.partners import partners_app
 from api.settings import Settings
 
 app = typer.Typer(
@@ -116,6 +117,7 @@ def main() -> None:
 
 clients_app = typer.Typer(help="OAuth clients of the built-in issuer.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+app.add_typer(partners_app, name="partners")
 
 
 @app.command()
@@ -147,10 +149,14 @@ def token(
 def clients_add(
     name: str = typer.Argument(..., help="What the client is, e.g. courier-app."),
     scope: str = typer.Option(..., help="Space-separated scopes the client may request."),
+    partner: bool = typer.Option(
+        False, "--partner", help="Register it as a partner (a third party) too, named NAME."
+    ),
 ) -> None:
     """Register a client; prints {"client_id", "client_secret"} (the secret only here)."""
     import json
 
+    from auth.tokens import partners
     from auth.tokens.clients import register
     from store.database import make_engine, session_factory, transaction
 
@@ -158,6 +164,10 @@ def clients_add(
     try:
         with transaction(session_factory(engine)) as session:
             client_id, secret = register(session, name, scope)
+            if partner:
+                partners.add(session, client_id, name)
+    except partners.PartnerError as error:
+        raise typer.BadParameter(str(error), param_hint="NAME") from None
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--scope") from None
     finally:
