@@ -87,25 +87,31 @@ def policy(
     markdown: bool = typer.Option(False, "--markdown", help="As a Markdown table."),
 ) -> None:
     """Print the policy matrix: each field's scopes and the purposes that may read it."""
-    from auth.policy.fields import POLICY, markdown_table
-    from auth.policy.purposes import Purpose
+    from auth.policy.fields import POLICY, markdown_table, scope_text
+    from auth.policy.purposes import DECLARABLE, Purpose
+    from auth.policy.rows import ROW_RULES
 
     if markdown:
         typer.echo(markdown_table())
         return
-    letters = [purpose.letter for purpose in Purpose]
+    letters = [purpose.letter for purpose in DECLARABLE]
     width = max(len(coordinate) for coordinate in POLICY)
-    scope_width = max(len(" + ".join(rule.scopes)) for rule in POLICY.values())
+    scope_width = max(len(scope_text(rule)) for rule in POLICY.values())
     typer.echo(f"{'field':<{width}}  {'scopes':<{scope_width}}  " + " ".join(letters))
     for coordinate, rule in POLICY.items():
         marks = " ".join(
-            "x" if rule.purposes is None or purpose in rule.purposes else "." for purpose in Purpose
+            "x" if rule.purposes is None or purpose in rule.purposes else "."
+            for purpose in DECLARABLE
         )
-        typer.echo(f"{coordinate:<{width}}  {' + '.join(rule.scopes):<{scope_width}}  {marks}")
+        typer.echo(f"{coordinate:<{width}}  {scope_text(rule):<{scope_width}}  {marks}")
     typer.echo("")
     for purpose in Purpose:
         consent = " (consent required)" if purpose.consent_required else ""
         typer.echo(f"{purpose.letter} {purpose.id}{consent}: {purpose.description}")
+    typer.echo("")
+    typer.echo("Row rules:")
+    for name, description in ROW_RULES:
+        typer.echo(f"  {name}: {description}")
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import DECLARABLE, Purpose
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -100,9 +100,9 @@ EXAMPLE_QUERY = f"""\
 # Steward. Every request needs two headers (below):
 #   Authorization: Bearer <access token>
 #   X-Purpose: what you process the data for, one of
-#     {" ".join(p.id for p in list(Purpose)[:2])}
-#     {" ".join(p.id for p in list(Purpose)[2:4])}
-#     {" ".join(p.id for p in list(Purpose)[4:])}
+#     {" ".join(p.id for p in DECLARABLE[:2])}
+#     {" ".join(p.id for p in DECLARABLE[2:4])}
+#     {" ".join(p.id for p in DECLARABLE[4:])}
 # In development mode, the key button on the right
 # gets you a token.
 #

@@ -29,6 +29,8 @@ TYPES = [
     types.UsageEvent,
     types.AccessRecord,
     types.LegalRequest,
+    types.Disclosure,
+    types.PartnerType,
 ]
 """The Strawberry types of the policy's data types (`auth.policy.datatypes`)."""
 
