@@ -69,8 +69,9 @@ def demo_data(
     seed: int = typer.Option(1, help="The same seed gives the same data."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Only into an empty database."),
 ) -> None:
-    """Load realistic Persian and Vietnamese demo customers."""
+    """Load realistic Persian and Vietnamese demo customers, and two partners."""
     from api.demo import is_empty, load_demo_data
+    from api.demo_partners import load_demo_partners
     from store.database import make_engine, session_factory, transaction
 
     engine = make_engine(Settings().database_url)
@@ -79,6 +80,7 @@ def demo_data(
             typer.echo("the database already holds customers; no demo data loaded")
         else:
             typer.echo(load_demo_data(session, customers=customers, seed=seed))
+            typer.echo(load_demo_partners(session, seed=seed))
     engine.dispose()
 
 
