@@ -6,6 +6,7 @@ import os
 
 import typer
 
+from api.partners import partners_app
 from api.settings import Settings
 
 # Plain click help: Typer's rich help shows a flag as taking a value (``--if-empty <bool>``).
@@ -93,8 +94,9 @@ def demo_data(
     seed: int = typer.Option(1, help="The same seed gives the same data."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Only into an empty database."),
 ) -> None:
-    """Load realistic Persian and Vietnamese demo customers."""
+    """Load realistic Persian and Vietnamese demo customers, and two partners."""
     from api.demo import is_empty, load_demo_data
+    from api.demo_partners import load_demo_partners
     from store.database import make_engine, session_factory, transaction
 
     engine = make_engine(Settings().database_url)
@@ -103,6 +105,7 @@ def demo_data(
             typer.echo("the database already holds customers; no demo data loaded")
         else:
             typer.echo(load_demo_data(session, customers=customers, seed=seed))
+            typer.echo(load_demo_partners(session, seed=seed))
     engine.dispose()
 
 
@@ -111,25 +114,31 @@ def policy(
     markdown: bool = typer.Option(False, "--markdown", help="As a Markdown table."),
 ) -> None:
     """Print the policy matrix: each field's scopes and the purposes that may read it."""
-    from auth.policy.fields import POLICY, markdown_table
-    from auth.policy.purposes import Purpose
+    from auth.policy.fields import POLICY, markdown_table, scope_text
+    from auth.policy.purposes import DECLARABLE, Purpose
+    from auth.policy.rows import ROW_RULES
 
     if markdown:
         typer.echo(markdown_table())
         return
-    letters = [purpose.letter for purpose in Purpose]
+    letters = [purpose.letter for purpose in DECLARABLE]
     width = max(len(coordinate) for coordinate in POLICY)
-    scope_width = max(len(" + ".join(rule.scopes)) for rule in POLICY.values())
+    scope_width = max(len(scope_text(rule)) for rule in POLICY.values())
     typer.echo(f"{'field':<{width}}  {'scopes':<{scope_width}}  " + " ".join(letters))
     for coordinate, rule in POLICY.items():
         marks = " ".join(
-            "x" if rule.purposes is None or purpose in rule.purposes else "." for purpose in Purpose
+            "x" if rule.purposes is None or purpose in rule.purposes else "."
+            for purpose in DECLARABLE
         )
-        typer.echo(f"{coordinate:<{width}}  {' + '.join(rule.scopes):<{scope_width}}  {marks}")
+        typer.echo(f"{coordinate:<{width}}  {scope_text(rule):<{scope_width}}  {marks}")
     typer.echo("")
     for purpose in Purpose:
         consent = " (consent required)" if purpose.consent_required else ""
         typer.echo(f"{purpose.letter} {purpose.id}{consent}: {purpose.description}")
+    typer.echo("")
+    typer.echo("Row rules:")
+    for name, description in ROW_RULES:
+        typer.echo(f"  {name}: {description}")
 
 
 def main() -> None:
@@ -143,6 +152,7 @@ clients_app = typer.Typer(
     help="OAuth clients of the built-in issuer.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(clients_app, name="clients")
+app.add_typer(partners_app, name="partners")
 
 
 @app.command()
@@ -190,10 +200,14 @@ def token(
 def clients_add(
     name: str = typer.Argument(..., help="What the client is, e.g. courier-app."),
     scope: str = typer.Option(..., help="Space-separated scopes the client may request."),
+    partner: bool = typer.Option(
+        False, "--partner", help="Register it as a partner (a third party) too, named NAME."
+    ),
 ) -> None:
     """Register a client; prints {"client_id", "client_secret"} (the secret only here)."""
     import json
 
+    from auth.tokens import partners
     from auth.tokens.clients import register
     from store.database import make_engine, session_factory, transaction
 
@@ -201,6 +215,10 @@ def clients_add(
     try:
         with transaction(session_factory(engine)) as session:
             client_id, secret = register(session, name, scope)
+            if partner:
+                partners.add(session, client_id, name)
+    except partners.PartnerError as error:
+        raise typer.BadParameter(str(error), param_hint="NAME") from None
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--scope") from None
     finally:

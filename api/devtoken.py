@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Route
 from api.graphiql import STATIC, page_response
 from api.settings import Settings
 from auth.policy import scopes
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import DECLARABLE, Purpose
 from auth.tokens.issuer import issue
 from store.ids import InvalidGlobalId, pk_of, to_global_id
 from store.models import Customer, CustomerStatus
@@ -221,7 +221,7 @@ class DevTokenPage:
     def _render(self, customers: list[tuple[str, str, str]]) -> str:
         esc = html.escape
         purposes = ['<option value="">none: me, policy, privacy administration</option>']
-        for purpose in Purpose:
+        for purpose in DECLARABLE:
             selected = " selected" if purpose is Purpose.CUSTOMER_SUPPORT else ""
             purposes.append(
                 f'<option value="{purpose.id}"{selected}>{purpose.id}: '
@@ -275,7 +275,7 @@ def _parse(payload: dict[str, Any]) -> Choice:
     if payload.get("purpose"):
         purpose = Purpose.parse(str(payload["purpose"]))
         if purpose is None:
-            valid = ", ".join(p.id for p in Purpose)
+            valid = ", ".join(p.id for p in DECLARABLE)
             raise DevTokenError(400, f"Unknown purpose. Valid purposes: {valid}.")
     subject = payload.get("subject") or DEFAULT_SUBJECT
     if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):

@@ -73,6 +73,36 @@ class RateLimitUnavailable(RequestError):
         super().__init__("The service is temporarily unavailable.", headers={"Retry-After": "1"})
 
 
+class DocumentNotTrusted(RequestError):
+    """A trusted-documents-only partner sent a document that is not one of its registered ones."""
+
+    code: ClassVar[str] = "DOCUMENT_NOT_TRUSTED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This client runs only its registered documents: send documentId "
+            '("sha256:<hex>") of one of them.'
+        )
+
+
+class PersistedQueryNotFound(RequestError):
+    """No registered document has the id the request names."""
+
+    code: ClassVar[str] = "PERSISTED_QUERY_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("No registered document has this id.")
+
+
+class DocumentIdMismatch(RequestError):
+    """The request's text is not the document its id names (SHA-256)."""
+
+    code: ClassVar[str] = "DOCUMENT_ID_MISMATCH"
+
+    def __init__(self) -> None:
+        super().__init__("The query text does not hash (SHA-256) to the document id.")
+
+
 STATUS: dict[type[Exception], int] = {
     MethodNotAllowed: 405,
     PayloadTooLarge: 413,
@@ -81,6 +111,8 @@ STATUS: dict[type[Exception], int] = {
     RateLimitUnavailable: 503,
     PurposeNotPermitted: 403,
     InvalidLegalReference: 403,
+    DocumentNotTrusted: 403,
+    PersistedQueryNotFound: 404,
 }
 """The status of each refusal that is not 400 (authentication errors carry their own)."""
 

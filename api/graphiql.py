@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import DECLARABLE, Purpose
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -108,9 +108,9 @@ EXAMPLE_QUERY = f"""\
 # Steward. Every request needs two headers:
 #   Authorization: Bearer <access token>
 #   X-Purpose: what you process the data for, one of
-#     {" ".join(p.id for p in list(Purpose)[:2])}
-#     {" ".join(p.id for p in list(Purpose)[2:4])}
-#     {" ".join(p.id for p in list(Purpose)[4:])}
+#     {" ".join(p.id for p in DECLARABLE[:2])}
+#     {" ".join(p.id for p in DECLARABLE[2:4])}
+#     {" ".join(p.id for p in DECLARABLE[4:])}
 # In development mode the bar above sends both and
 # switches the purpose; elsewhere paste a token from
 # `steward token` into the headers pane below.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from auth.policy.roots import needs_purpose
 from auth.policy.scope import Declared, declare, open_scope
 from auth.tokens.authentication import Authenticator
 from auth.tokens.errors import AuthError
+from auth.tokens.partners import document_id, find_document
 from privacy.usage import record_profile_view
 from schema.audit import Auditor
 from schema.context import Context, Options
@@ -40,13 +42,27 @@ ROOM = 9000
 T = TypeVar("T")
 
 
+DOCUMENT_ID = re.compile(r"sha256:([0-9a-fA-F]{64})")
+"""``documentId`` as the GraphQL-over-HTTP persisted-documents appendix writes a SHA-256."""
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
 @dataclass(frozen=True, slots=True)
 class Params:
-    """The GraphQL-over-HTTP request parameters."""
+    """The GraphQL-over-HTTP request parameters.
 
-    query: str
+    Attributes:
+        query: the document's text, unless the request names a registered one only.
+        variables: the variables' values.
+        operation_name: which operation of the document to run.
+        document_id: the SHA-256 (lower-case hex) of a registered document the request names
+            by ``documentId`` or Apollo's ``extensions.persistedQuery.sha256Hash``.
+    """
+
+    query: str | None
     variables: dict[str, Any] | None
     operation_name: str | None
+    document_id: str | None = None
 
 
 class GraphQLEndpoint:
@@ -94,6 +110,7 @@ class GraphQLEndpoint:
                 request.method == "GET"
                 and self.graphiql is not None
                 and "query" not in request.query_params
+                and "documentId" not in request.query_params
                 and "text/html" in request.headers.get("accept", "")
             ):
                 return await self.graphiql(request)
@@ -169,17 +186,44 @@ class GraphQLEndpoint:
         declared: Declared,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
         """`_run`, after noting the operation's name for the log and the metrics."""
-        document = self.documents.get(params.query)  # cached: `_run` finds it again
+        source = self._source(params, principal)
+        document = self.documents.get(source)  # cached: `_run` finds it again
         if isinstance(document, Document):
             operation = document.operation(params.operation_name)
             if operation is not None:
                 outcome.operation = operation.name.value if operation.name else ""
-        return self._run(method, params, principal, declared)
+        return self._run(method, source, params, principal, declared)
+
+    def _source(self, params: Params, principal: Principal) -> str:
+        """The text to run: the request's own, or the registered document it names.
+
+        A trusted-documents-only partner runs only its own registered documents; anyone else
+        may name a document any partner registered. Text sent along with an id must be that
+        document's text.
+        """
+        if params.document_id is None:
+            if principal.trusted_documents_only:
+                raise errors.DocumentNotTrusted
+            assert params.query is not None
+            return params.query
+        if params.query is not None and document_id(params.query) != params.document_id:
+            raise errors.DocumentIdMismatch
+        owner = principal.client_id if principal.trusted_documents_only else None
+        with self.sessions() as session:
+            source = find_document(session, params.document_id, owner)
+        if source is None:
+            raise errors.PersistedQueryNotFound
+        return source
 
     def _run(
-        self, method: str, params: Params, principal: Principal, declared: Declared
+        self,
+        method: str,
+        source: str,
+        params: Params,
+        principal: Principal,
+        declared: Declared,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        document = self.documents.load(params.query)
+        document = self.documents.load(source)
         operation = document.operation(params.operation_name)
         if operation is None:
             raise errors.RequestError(
@@ -228,26 +272,58 @@ _in_roomy_frame.__code__ = _in_roomy_frame.__code__.replace(co_stacksize=ROOM)
 
 
 def _parse_params(payload: Mapping[str, Any], *, get: bool) -> Params:
-    query = payload.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise errors.RequestError("The request needs a query string.")
-    variables = payload.get("variables")
-    if get and isinstance(variables, str):
-        try:
-            variables = orjson.loads(variables)
-        except orjson.JSONDecodeError:
-            raise errors.RequestError("variables is not valid JSON.") from None
-    if variables is not None and not isinstance(variables, dict):
-        raise errors.RequestError("variables must be an object.")
+    variables = _object(payload, "variables", get=get)
     operation_name = payload.get("operationName")
     if operation_name == "":
         operation_name = None
     if operation_name is not None and not isinstance(operation_name, str):
         raise errors.RequestError("operationName must be a string.")
-    extensions = payload.get("extensions")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise errors.RequestError("extensions must be an object.")
-    return Params(query, variables, operation_name)
+    extensions = _object(payload, "extensions", get=get)
+    named = _document_id(payload.get("documentId"), extensions)
+    query = payload.get("query")
+    if named is not None and query is None:
+        return Params(None, variables, operation_name, named)
+    if not isinstance(query, str) or not query.strip():
+        raise errors.RequestError("The request needs a query string.")
+    return Params(query, variables, operation_name, named)
+
+
+def _object(payload: Mapping[str, Any], name: str, *, get: bool) -> dict[str, Any] | None:
+    """An object parameter (``variables``, ``extensions``); JSON text in a GET's URL."""
+    value = payload.get(name)
+    if get and isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise errors.RequestError(f"{name} is not valid JSON.") from None
+    if value is not None and not isinstance(value, dict):
+        raise errors.RequestError(f"{name} must be an object.")
+    return value
+
+
+def _document_id(given: Any, extensions: dict[str, Any] | None) -> str | None:
+    """The registered document a request names, as lower-case hex, or ``None``.
+
+    ``documentId: "sha256:<hex>"`` (GraphQL over HTTP, persisted documents) or Apollo's
+    ``extensions.persistedQuery.sha256Hash``; both at once must agree.
+    """
+    named: str | None = None
+    if given is not None:
+        match = DOCUMENT_ID.fullmatch(given) if isinstance(given, str) else None
+        if match is None:
+            raise errors.RequestError('documentId must be "sha256:" and 64 hexadecimal digits.')
+        named = match.group(1).lower()
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is not None:
+        digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+        if not isinstance(digest, str) or not SHA256_HEX.fullmatch(digest):
+            raise errors.RequestError(
+                "extensions.persistedQuery.sha256Hash must be 64 hexadecimal digits."
+            )
+        if named is not None and named != digest.lower():
+            raise errors.RequestError("documentId and persistedQuery name different documents.")
+        named = digest.lower()
+    return named
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

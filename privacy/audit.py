@@ -27,6 +27,8 @@ class Access:
         operation_name: the GraphQL operation's name as the client sent it.
         customer_ids: the customers whose data the response carries.
         fields: schema coordinates, e.g. ``Customer.email``.
+        recipient: the client id of the partner (a third party) that received the data, when
+            the client is one: the record is then a disclosure to the customers it names.
     """
 
     subject: str
@@ -36,6 +38,7 @@ class Access:
     operation_name: str | None
     customer_ids: tuple[int, ...]
     fields: tuple[str, ...]
+    recipient: str | None = None
 
 
 def write(session: Session, access: Access) -> int:
@@ -54,6 +57,7 @@ def write(session: Session, access: Access) -> int:
             purpose=access.purpose,
             legal_reference=access.legal_reference,
             operation_name=None if access.operation_name is None else access.operation_name[:255],
+            recipient=access.recipient,
             customer_ids=list(access.customer_ids),
             fields=list(access.fields),
         )

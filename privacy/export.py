@@ -106,6 +106,7 @@ CONSENT: Serializer = {
     "recordedAt": _at("recorded_at"),
     "source": attrgetter("source"),
     "policyVersion": attrgetter("policy_version"),
+    "recipient": attrgetter("recipient"),
 }
 USAGE_EVENT: Serializer = {
     "id": _gid("UsageEvent"),
@@ -122,6 +123,7 @@ ACCESS_RECORD: Serializer = {
     "purpose": attrgetter("purpose"),
     "legalReference": attrgetter("legal_reference"),
     "operationName": attrgetter("operation_name"),
+    "recipient": attrgetter("recipient"),
     "fields": attrgetter("fields"),
 }
 
@@ -135,11 +137,18 @@ EXPORT_FIELDS = frozenset(
         *(f"Consent.{key}" for key in CONSENT),
         *(f"UsageEvent.{key}" for key in USAGE_EVENT),
         *(f"AccessRecord.{key}" for key in ACCESS_RECORD),
+        "Disclosure.recipient",
+        "Disclosure.purpose",
+        "Disclosure.at",
+        "Disclosure.fields",
+        "Partner.clientId",
+        "Partner.name",
         "Customer.addresses",
         "Customer.orders",
         "Customer.consents",
         "Customer.usageEvents",
         "Customer.accessLog",
+        "Customer.disclosures",
         "Order.items",
     )
     if rule_for(coordinate) is not None
@@ -159,7 +168,9 @@ def export(session: Session, customer: models.Customer) -> dict[str, Any]:
     """Everything Steward holds about ``customer``, as one JSON object.
 
     Keys: ``customer``, ``addresses``, ``orders`` (each with its ``items``), ``consents`` (the
-    whole ledger), ``usageEvents`` and ``accessRecords`` (who saw the customer's data, and why).
+    whole ledger), ``usageEvents``, ``accessRecords`` (who saw the customer's data, and why)
+    and ``disclosures`` (what partners received, newest first: the recipients of GDPR
+    Art. 15).
     """
     pk = customer.id
     orders = session.scalars(
@@ -197,7 +208,34 @@ def export(session: Session, customer: models.Customer) -> dict[str, Any]:
             USAGE_EVENT,
         ),
         "accessRecords": _all(access, ACCESS_RECORD),
+        "disclosures": disclosures(session, pk),
     }
+
+
+def disclosures(session: Session, pk: int | None) -> list[dict[str, Any]]:
+    """What partners received about the customer ``pk``, newest first."""
+    record = models.AccessRecord
+    rows = session.execute(
+        select(record, col(models.Partner.name))
+        .join(
+            models.AccessRecordCustomer,
+            col(models.AccessRecordCustomer.access_record_id) == col(record.id),
+        )
+        .outerjoin(models.Partner, col(models.Partner.client_id) == col(record.recipient))
+        .where(
+            col(models.AccessRecordCustomer.customer_id) == pk, col(record.recipient).is_not(None)
+        )
+        .order_by(col(record.occurred_at).desc(), col(record.id).desc())
+    ).all()
+    return [
+        {
+            "recipient": {"clientId": row.recipient, "name": name},
+            "purpose": row.purpose,
+            "at": _iso(row.occurred_at),
+            "fields": row.fields,
+        }
+        for row, name in rows
+    ]
 
 
 def _of(session: Session, model: Any, pk: int | None, *order_by: Any) -> Sequence[Any]:

@@ -177,6 +177,7 @@ class Auditor:
             if coordinate.partition(".")[0] in roots or _readable(context, coordinate)
         } | context.fields_read
         purpose = scope.purpose
+        principal = scope.principal
         return Access(
             subject=scope.principal.subject,
             client_id=scope.principal.client_id,
@@ -185,6 +186,7 @@ class Auditor:
             operation_name=operation.name.value if operation.name else None,
             customer_ids=tuple(sorted(customers)),
             fields=tuple(sorted(fields)),
+            recipient=principal.client_id if principal.partner else None,
         )
 
     def record(

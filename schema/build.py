@@ -10,6 +10,7 @@ from graphql import GraphQLSchema
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types.base import get_object_definition
 from strawberry.types.field import StrawberryField
 
 from auth.policy.datatypes import DATA_TYPES
@@ -23,7 +24,12 @@ from schema.queries import Query
 
 Mutation = merge_types("Mutation", (StaffMutation, PrivacyMutation))
 
-TYPES: list[type] = [getattr(types, name) for name in DATA_TYPES]
+_BY_NAME = {
+    definition.name: cls
+    for cls in vars(types).values()
+    if isinstance(cls, type) and (definition := get_object_definition(cls)) is not None
+}
+TYPES: list[type] = [_BY_NAME[name] for name in DATA_TYPES]
 """The Strawberry type of each of the policy's data types (`auth.policy.datatypes`)."""
 
 

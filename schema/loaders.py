@@ -26,6 +26,7 @@ from store.models import (
     LegalRequestCustomer,
     Order,
     OrderItem,
+    Partner,
     UsageEvent,
 )
 
@@ -91,6 +92,8 @@ class Loaders:
         self.consents = Batch(self._consents, list)
         self.usage_events = Batch(self._usage_events, list)
         self.access_log = Batch(self._access_log, list)
+        self.disclosures = Batch(self._disclosures, list)
+        self.partner_by_client_id: Batch[str, Partner | None] = Batch(self._partners, _none)
         self.items = Batch(self._items, list)
         self.address_by_id: Batch[int, Address | None] = Batch(self._address_by_id, _none)
         self.customer_by_id: Batch[int, Customer | None] = Batch(self._customer_by_id, _none)
@@ -102,6 +105,7 @@ class Loaders:
             self.consents,
             self.usage_events,
             self.access_log,
+            self.disclosures,
         ]
 
     def scalars(self, statement: Select[Any]) -> Sequence[Any]:
@@ -161,17 +165,30 @@ class Loaders:
     def _usage_events(self, ids: list[int]) -> dict[int, list[UsageEvent]]:
         return self._by_customer(UsageEvent, ids, UsageEvent.occurred_at, UsageEvent.id)
 
-    def _access_log(self, ids: list[int]) -> dict[int, list[AccessRecord]]:
-        rows = self.session.execute(
+    def _access_log(self, ids: list[int], *, partners_only: bool = False) -> dict[int, list[Any]]:
+        statement = (
             select(col(AccessRecordCustomer.customer_id), AccessRecord)
             .join(AccessRecord, col(AccessRecord.id) == col(AccessRecordCustomer.access_record_id))
             .where(col(AccessRecordCustomer.customer_id).in_(ids))
             .order_by(col(AccessRecord.occurred_at).desc(), col(AccessRecord.id).desc())
-        ).all()
+        )
+        if partners_only:
+            statement = statement.where(col(AccessRecord.recipient).is_not(None))
         groups: dict[int, list[AccessRecord]] = defaultdict(list)
-        for customer_id, record in rows:
+        for customer_id, record in self.session.execute(statement).all():
             groups[customer_id].append(record)
         return groups
+
+    def _disclosures(self, ids: list[int]) -> dict[int, list[AccessRecord]]:
+        groups = self._access_log(ids, partners_only=True)
+        self.partner_by_client_id.want(
+            record.recipient for records in groups.values() for record in records
+        )
+        return groups
+
+    def _partners(self, client_ids: list[str]) -> dict[str, Partner | None]:
+        rows = self.scalars(select(Partner).where(col(Partner.client_id).in_(client_ids)))
+        return {row.client_id: row for row in rows}
 
     def _items(self, ids: list[int]) -> dict[int, list[OrderItem]]:
         rows = self.scalars(

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import UNSET
@@ -272,10 +272,18 @@ class Mutation:
         granted: bool,
         source: ConsentSource,
         policy_version: str | None = None,
+        recipient: Annotated[
+            str | None,
+            strawberry.argument(
+                description=(
+                    "THIRD_PARTY_SHARING only: the partner's client id; null for every partner."
+                )
+            ),
+        ] = None,
     ) -> models.Consent | None:
         context = info.context
         with atomic(context):
             customer = _customer(context, customer_id, "customerId")
             return consents.record_consent(
-                context.session, customer, purpose, granted, source, policy_version
+                context.session, customer, purpose, granted, source, policy_version, recipient
             )

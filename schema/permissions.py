@@ -148,7 +148,7 @@ def rule_text(rule: Rule | None) -> str:
     if rule is None:
         return "Hidden from everyone: the policy has no entry for this field."
     purposes = rule.purpose_ids()
-    scopes = " + ".join(f"`{scope}`" for scope in rule.scopes)
+    scopes = " + ".join(f"`{scope}`" for scope in rule.scopes) or "no scope"
     where = "any purpose" if purposes is None else ", ".join(f"`{p}`" for p in purposes)
     return f"Needs {scopes}; purposes: {where}."
 

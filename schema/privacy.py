@@ -19,6 +19,7 @@ whatever purpose the request declares, and are always audited (`auth.policy.root
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -73,16 +74,32 @@ def _remove_my_address(info: Info, id: strawberry.ID) -> strawberry.ID | None:
     return id
 
 
-def _set_my_consent(info: Info, purpose: Purpose, granted: bool) -> models.Consent | None:
+def _set_my_consent(
+    info: Info,
+    purpose: Purpose,
+    granted: bool,
+    recipient: Annotated[
+        str | None,
+        strawberry.argument(
+            description="THIRD_PARTY_SHARING only: the partner's client id; null for every partner."
+        ),
+    ] = None,
+) -> models.Consent | None:
     context = info.context
     with atomic(context):
         consents.require_consent_based(purpose)
         customer = rows.own_customer(context.session, context.scope)
         consent = consents.record_consent(
-            context.session, customer, purpose, granted, erasure.SELF_SERVICE_SOURCE
+            context.session,
+            customer,
+            purpose,
+            granted,
+            erasure.SELF_SERVICE_SOURCE,
+            recipient=recipient,
         )
         kind = UsageKind.GRANTED_CONSENT if granted else UsageKind.WITHDREW_CONSENT
-        record_usage(context.session, customer, kind, f"purpose {purpose.id}")
+        detail = f"purpose {purpose.id}" + ("" if recipient is None else f" for {recipient}")
+        record_usage(context.session, customer, kind, detail)
     return consent
 
 
@@ -174,8 +191,9 @@ class PrivacyMutation:
         resolver=_set_my_consent,
         graphql_type=Consent | None,
         description=(
-            "Grant or withdraw your consent to a consent-based purpose (ANALYTICS, MARKETING); "
-            "it holds from the next request on (me:write)."
+            "Grant or withdraw your consent to a consent-based purpose (ANALYTICS, MARKETING, "
+            "THIRD_PARTY_SHARING for every partner or, with recipient, for one); it holds from "
+            "the next request on (me:write)."
         ),
     )
     erase_me = strawberry.mutation(
@@ -201,8 +219,8 @@ class PrivacyMutation:
         resolver=_export_customer_data,
         description=(
             "Everything held about a customer, as one JSON object with the keys customer, "
-            "addresses, orders, consents, usageEvents, accessRecords: the right of access "
-            "(privacy:admin; audited)."
+            "addresses, orders, consents, usageEvents, accessRecords, disclosures: the right "
+            "of access (privacy:admin; audited)."
         ),
     )
     create_legal_request = strawberry.mutation(

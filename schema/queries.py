@@ -15,6 +15,7 @@ from auth.policy.datatypes import DATA_TYPES
 from auth.policy.errors import ForbiddenFilter
 from auth.policy.fields import POLICY, policy_key
 from auth.policy.purposes import Purpose
+from auth.policy.rows import ROW_RULES
 from privacy import rows
 from schema.context import Context, Info
 from schema.pagination import page_window
@@ -227,12 +228,22 @@ class PolicyPurpose:
     id: str
     consent_required: bool
     description: str
+    declarable: bool = strawberry.field(description="Whether X-Purpose may name it.")
+
+
+@strawberry.type(description="A rule on which rows exist for a caller.")
+class PolicyRowRule:
+    name: str
+    description: str
 
 
 @strawberry.type(description="The privacy policy Steward enforces.")
 class Policy:
     fields: list[PolicyField]
     purposes: list[PolicyPurpose]
+    rows: list[PolicyRowRule] = strawberry.field(
+        description="The row rules: which customers and orders exist for a caller."
+    )
 
 
 def policy_document() -> Policy:
@@ -247,9 +258,11 @@ def policy_document() -> Policy:
                 id=purpose.id,
                 consent_required=purpose.consent_required,
                 description=purpose.description,
+                declarable=purpose.declarable,
             )
             for purpose in Purpose
         ],
+        rows=[PolicyRowRule(name=name, description=text) for name, text in ROW_RULES],
     )
 
 

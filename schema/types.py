@@ -149,6 +149,9 @@ class Consent(Node):
     recorded_at: dt.datetime | None = guarded()
     source: ConsentSource | None = guarded()
     policy_version: str | None = guarded()
+    recipient: str | None = guarded(
+        description="THIRD_PARTY_SHARING: the partner's client id; null for every partner."
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
@@ -185,7 +188,38 @@ class AccessRecord(Node):
     purpose: str | None = guarded()
     legal_reference: str | None = guarded()
     operation_name: str | None = guarded()
+    recipient: str | None = guarded(
+        description="The client id of the partner (third party) that made the request, if any."
+    )
     customer_ids: list[strawberry.ID] | None = guarded(_customer_ids)
+    fields: list[str] | None = guarded(description="Schema coordinates, e.g. `Customer.email`.")
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, models.AccessRecord)
+
+
+@strawberry.type(name="Partner", description="A third party: a partner's OAuth client.")
+class PartnerType:
+    client_id: str | None = guarded()
+    name: str | None = guarded()
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, models.Partner)
+
+
+def _recipient(source: models.AccessRecord, info: GraphQLResolveInfo[Any]) -> models.Partner | None:
+    if source.recipient is None:
+        return None
+    return _context(info).loaders.partner_by_client_id.get(source.recipient)
+
+
+@strawberry.type(description="What a partner (a third party) received about a customer.")
+class Disclosure:
+    recipient: PartnerType | None = guarded(_recipient)
+    purpose: str | None = guarded(description="The purpose the partner declared.")
+    at: dt.datetime | None = guarded(lambda source, _info: source.occurred_at)
     fields: list[str] | None = guarded(description="Schema coordinates, e.g. `Customer.email`.")
 
     @classmethod
@@ -280,6 +314,12 @@ def _access_log(
     return _context(info).loaders.access_log.get(source.id)  # type: ignore[arg-type]
 
 
+def _disclosures(
+    source: models.Customer, info: GraphQLResolveInfo[Any]
+) -> list[models.AccessRecord]:
+    return _context(info).loaders.disclosures.get(source.id)  # type: ignore[arg-type]
+
+
 @strawberry.type(description="A customer of the retailer.")
 class Customer(Node):
     id: strawberry.ID = guarded(_global_id("Customer"))
@@ -304,6 +344,10 @@ class Customer(Node):
     usage_events: list[UsageEvent] | None = guarded(_usage)
     access_log: list[AccessRecord] | None = guarded(
         _access_log, description="Who read this customer's data, and why."
+    )
+    disclosures: list[Disclosure] | None = guarded(
+        _disclosures,
+        description="What partners (third parties) received about this customer, newest first.",
     )
 
     @strawberry.field(
@@ -336,10 +380,12 @@ __all__ = [
     "Connection",
     "Consent",
     "Customer",
+    "Disclosure",
     "Info",
     "LegalRequest",
     "Node",
     "Order",
     "OrderItem",
+    "PartnerType",
     "UsageEvent",
 ]

@@ -10,7 +10,17 @@ import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Dialect, Index, Table, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -166,6 +176,8 @@ class Consent(SQLModel, table=True):
     recorded_at: datetime = _ts(default_factory=utcnow)
     source: str = Field(max_length=16)
     policy_version: str | None = Field(default=None, max_length=32)
+    recipient: str | None = Field(default=None, max_length=255)
+    """The partner's client id (``third_party_sharing`` only); ``None``: every partner."""
 
 
 class UsageEvent(SQLModel, table=True):
@@ -192,6 +204,8 @@ class AccessRecord(SQLModel, table=True):
     purpose: str | None = Field(default=None, max_length=32, index=True)
     legal_reference: str | None = Field(default=None, max_length=128)
     operation_name: str | None = Field(default=None, max_length=255)
+    recipient: str | None = Field(default=None, max_length=255, index=True)
+    """The client id of the partner that received the data, when the client is one."""
     customer_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
@@ -242,6 +256,33 @@ class OAuthClient(SQLModel, table=True):
     scope: str = Field(max_length=2000)
     created_at: datetime = _ts(default_factory=utcnow)
     removed_at: datetime | None = _ts(default=None)
+
+
+class Partner(SQLModel, table=True):
+    """An OAuth client that is a third party (SPEC section 8). Removal keeps a tombstone."""
+
+    __tablename__ = "partner"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=255, unique=True)
+    name: str = Field(max_length=200)
+    trusted_documents_only: bool = False
+    created_at: datetime = _ts(default_factory=utcnow)
+    removed_at: datetime | None = _ts(default=None)
+
+
+class TrustedDocument(SQLModel, table=True):
+    """A GraphQL document a partner registered, under the SHA-256 of its text."""
+
+    __tablename__ = "trusted_document"
+    __table_args__ = (UniqueConstraint("client_id", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=255)
+    sha256: str = Field(max_length=64, index=True)
+    operation_name: str | None = Field(default=None, max_length=255)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(default_factory=utcnow)
 
 
 class RevokedToken(SQLModel, table=True):

@@ -76,9 +76,14 @@ DATA_TYPES: dict[str, DataType] = {
         DataType("UsageEvent", models.UsageEvent, s.USAGE_READ, Ownership.COLUMN),
         DataType("AccessRecord", models.AccessRecord, s.AUDIT_READ, Ownership.NAMED),
         DataType("LegalRequest", models.LegalRequest, s.PRIVACY_ADMIN, Ownership.NOBODY),
+        # What partners received about a customer: the access records that name a partner.
+        DataType("Disclosure", models.AccessRecord, None, Ownership.NAMED),
+        DataType("Partner", models.Partner, None, Ownership.NOBODY),
     )
 }
 """GraphQL type name → its data type, in the policy table's order."""
 
-BY_MODEL: dict[type[SQLModel], DataType] = {t.model: t for t in DATA_TYPES.values()}
-"""Table → the data type of its rows."""
+BY_MODEL: dict[type[SQLModel], DataType] = {}
+"""Table → the data type of its rows (the first declared: ``AccessRecord``, not ``Disclosure``)."""
+for _data_type in DATA_TYPES.values():
+    BY_MODEL.setdefault(_data_type.model, _data_type)

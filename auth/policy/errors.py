@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import DECLARABLE, Purpose
 
 __all__ = [
     "CodedError",
@@ -76,7 +76,7 @@ class UnknownPurpose(PolicyError):
     code: ClassVar[str] = "UNKNOWN_PURPOSE"
 
     def __init__(self) -> None:
-        valid = ", ".join(p.id for p in Purpose)
+        valid = ", ".join(p.id for p in DECLARABLE)
         super().__init__(f"Unknown purpose. Valid purposes: {valid}.")
 
 

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from auth.policy import scopes as s
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import DECLARABLE, Purpose
+from auth.policy.rows import ROW_RULES
 
 F, S, B, X, A, M, L = (
     Purpose.ORDER_FULFILLMENT,
@@ -98,6 +99,11 @@ POLICY: dict[str, Rule] = _expand(
         ("UsageEvent.*", _rule([s.USAGE_READ], S, X, A, L)),
         ("Customer.accessLog", _rule([s.AUDIT_READ])),
         ("AccessRecord.*", _rule([s.AUDIT_READ])),
+        ("Customer.disclosures", _rule([s.AUDIT_READ])),
+        ("Disclosure.*", _rule([s.AUDIT_READ])),
+        # Who received data is no customer's data: whoever may read a disclosure reads its
+        # recipient (a customer reads their own disclosures through ``me``, by the owner rule).
+        ("Partner.*", _rule([])),
         ("LegalRequest.*", _rule([s.PRIVACY_ADMIN])),
     ]
 )
@@ -119,8 +125,9 @@ def rule_for(coordinate: str) -> Rule | None:
 
 
 def markdown_table() -> str:
-    """The table as Markdown, one row per coordinate, one column per purpose (README)."""
-    purposes = list(Purpose)
+    """The table as Markdown, one row per coordinate, one column per declarable purpose, then
+    the row rules (README)."""
+    purposes = DECLARABLE
     lines = [
         "| field | scopes | " + " | ".join(p.letter for p in purposes) + " |",
         "|---|---|" + "---|" * len(purposes),
@@ -129,5 +136,12 @@ def markdown_table() -> str:
         marks = " | ".join(
             "✓" if rule.purposes is None or purpose in rule.purposes else "" for purpose in purposes
         )
-        lines.append(f"| `{coordinate}` | {' + '.join(rule.scopes)} | {marks} |")
+        lines.append(f"| `{coordinate}` | {scope_text(rule)} | {marks} |")
+    lines.append("")
+    lines.extend(f"- **{name}**: {description}" for name, description in ROW_RULES)
     return "\n".join(lines)
+
+
+def scope_text(rule: Rule) -> str:
+    """The rule's scopes joined by ``+``, or ``none`` (any valid token)."""
+    return " + ".join(rule.scopes) if rule.scopes else "none"

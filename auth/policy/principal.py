@@ -16,6 +16,10 @@ class Principal:
         issuer: the token's ``iss``.
         jti: the token's id, when it has one (built-in tokens always do).
         expires_at: the token's ``exp``, in seconds since the epoch.
+        partner: the client is a registered partner (a third party); not a claim of the
+            token, but read from the partner table on every request.
+        trusted_documents_only: the client is a partner that may run only its registered
+            documents (read with ``partner``).
     """
 
     subject: str
@@ -24,6 +28,8 @@ class Principal:
     issuer: str
     jti: str | None
     expires_at: int
+    partner: bool = False
+    trusted_documents_only: bool = False
 
     def has(self, scope: str) -> bool:
         """Whether the token grants ``scope``."""

@@ -1,4 +1,9 @@
-"""The processing purposes a request may declare (``X-Purpose``), from the privacy notices."""
+"""The processing purposes, from the privacy notices.
+
+A request declares one in ``X-Purpose``, except ``third_party_sharing``: that is what customers
+consent to when partners (third parties) may receive their data, and a partner's requests are
+bound by it whatever purpose they declare (`auth.policy.rows`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ class Purpose(enum.StrEnum):
     ANALYTICS = "analytics"
     MARKETING = "marketing"
     LEGAL_ORDER = "legal_order"
+    THIRD_PARTY_SHARING = "third_party_sharing"
 
     @property
     def id(self) -> str:
@@ -32,6 +38,11 @@ class Purpose(enum.StrEnum):
         return self in CONSENT_REQUIRED
 
     @property
+    def declarable(self) -> bool:
+        """Whether a request may declare it in ``X-Purpose`` (and a token hold its scope)."""
+        return self is not Purpose.THIRD_PARTY_SHARING
+
+    @property
     def description(self) -> str:
         """What the purpose covers, in the privacy notices' words."""
         return DESCRIPTIONS[self]
@@ -43,11 +54,11 @@ class Purpose(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: str) -> Purpose | None:
-        """The purpose named by ``value`` (case-insensitive), or ``None``."""
+        """The declarable purpose named by ``value`` (case-insensitive), or ``None``."""
         return _BY_ID.get(value.strip().lower())
 
 
-CONSENT_REQUIRED = frozenset({Purpose.ANALYTICS, Purpose.MARKETING})
+CONSENT_REQUIRED = frozenset({Purpose.ANALYTICS, Purpose.MARKETING, Purpose.THIRD_PARTY_SHARING})
 
 DESCRIPTIONS = {
     Purpose.ORDER_FULFILLMENT: "Delivering goods and installing systems.",
@@ -57,6 +68,11 @@ DESCRIPTIONS = {
     Purpose.ANALYTICS: "Research and service improvement; only with the customer's consent.",
     Purpose.MARKETING: "Offers and package recommendations; only with the customer's consent.",
     Purpose.LEGAL_ORDER: "Disclosure on a written judicial or legal order (X-Legal-Reference).",
+    Purpose.THIRD_PARTY_SHARING: (
+        "Giving data to partners (third parties); only with the customer's consent, for all "
+        "partners or for one. A partner's requests see only the customers who consented to it, "
+        "under every purpose but legal_order. Not declarable in X-Purpose."
+    ),
 }
 
 LETTERS = {
@@ -67,6 +83,10 @@ LETTERS = {
     Purpose.ANALYTICS: "A",
     Purpose.MARKETING: "M",
     Purpose.LEGAL_ORDER: "L",
+    Purpose.THIRD_PARTY_SHARING: "T",
 }
 
-_BY_ID = {purpose.value: purpose for purpose in Purpose}
+DECLARABLE = tuple(purpose for purpose in Purpose if purpose.declarable)
+"""The purposes ``X-Purpose`` may name, in the policy table's order."""
+
+_BY_ID = {purpose.value: purpose for purpose in DECLARABLE}

@@ -38,7 +38,7 @@ def declare(purpose: str | None, legal_reference: str | None, principal: Princip
     """Check the ``X-Purpose`` and ``X-Legal-Reference`` headers against the token.
 
     Raises:
-        UnknownPurpose: the purpose is not one Steward knows.
+        UnknownPurpose: the purpose is not one a request may declare.
         PurposeNotPermitted: the token lacks ``purpose:<id>``.
         LegalReferenceRequired: ``legal_order`` without a reference.
     """
@@ -95,7 +95,11 @@ def open_scope(session: Session, principal: Principal, declared: Declared) -> Re
         purpose=declared.purpose,
         legal_reference=declared.legal_reference,
         plan=Plan(principal.scopes, declared.purpose, owner_id=owner_id),
-        rows=RowScope(purpose=declared.purpose, legal_request_id=legal_request_id),
+        rows=RowScope(
+            purpose=declared.purpose,
+            legal_request_id=legal_request_id,
+            partner=principal.client_id if principal.partner else None,
+        ),
         owner_id=owner_id,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import DECLARABLE
 
 CUSTOMERS_READ = "customers:read"
 CUSTOMERS_READ_IDENTITY = "customers:read:identity"
@@ -41,6 +41,6 @@ RESOURCE_SCOPES = (
     ME_READ,
     ME_WRITE,
 )
-PURPOSE_SCOPES = tuple(purpose.scope for purpose in Purpose)
+PURPOSE_SCOPES = tuple(purpose.scope for purpose in DECLARABLE)
 ALL_SCOPES = RESOURCE_SCOPES + PURPOSE_SCOPES
 """Every scope a client of the built-in issuer may be granted."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import anyio.to_thread
@@ -22,7 +22,7 @@ from auth.tokens._validator import LEEWAY, AccessTokenValidator
 from auth.tokens.config import TokenSettings
 from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
-from store.models import OAuthClient, RevokedToken
+from store.models import OAuthClient, Partner, RevokedToken
 
 __all__ = ["Authenticator"]
 
@@ -45,7 +45,9 @@ class Authenticator:
     """Verifies access tokens of the built-in issuer and/or one external provider.
 
     Verified tokens are cached (by hash, bounded, least recently used first out) until they
-    expire; revocation and client removal are still checked on every request.
+    expire; revocation, client removal and the client's standing as a partner (registered,
+    removed, trusted documents only) are still read from the database on every request, so
+    that a change holds on every replica from the next request on.
 
     Args:
         settings: ``public_url``/``builtin_issuer``, ``issuer``/``jwks_url``, ``audience``,
@@ -118,11 +120,17 @@ class Authenticator:
                 self._cache.popitem(last=False)
         # A thread, not the event loop: the database may be remote or its pool exhausted,
         # and the loop must never wait on either.
-        refusal = await anyio.to_thread.run_sync(
-            partial(_refusal, self._sessions, verified.principal, verified.builtin)
+        standing = await anyio.to_thread.run_sync(
+            partial(_standing, self._sessions, verified.principal, verified.builtin)
         )
-        if refusal is not None:
-            raise InvalidToken(refusal)
+        if standing.refusal is not None:
+            raise InvalidToken(standing.refusal)
+        if standing.partner:
+            return replace(
+                verified.principal,
+                partner=True,
+                trusted_documents_only=standing.trusted_documents_only,
+            )
         return verified.principal
 
     async def aclose(self) -> None:
@@ -152,8 +160,16 @@ class Authenticator:
         )
 
 
-def _refusal(sessions: sessionmaker[Session], principal: Principal, builtin: bool) -> Cause | None:
-    """Whether the token was revoked or its client removed: one indexed query."""
+@dataclass(frozen=True, slots=True)
+class _Standing:
+    refusal: Cause | None
+    partner: bool = False
+    trusted_documents_only: bool = False
+
+
+def _standing(sessions: sessionmaker[Session], principal: Principal, builtin: bool) -> _Standing:
+    """Whether the token was revoked or its client removed, and whether the client is a
+    partner: one statement over unique indexes."""
     revoked = exists().where(col(RevokedToken.jti) == principal.jti) if principal.jti else false()
     # Only the built-in issuer's clients live in oauth_client; an external provider's
     # client may share an id with one of them by chance.
@@ -165,8 +181,20 @@ def _refusal(sessions: sessionmaker[Session], principal: Principal, builtin: boo
         if builtin
         else false()
     )
+    partner = col(Partner.client_id) == principal.client_id
+    # null: not a partner; false: an active partner; true: a removed one.
+    partner_removed = select(col(Partner.removed_at).is_not(None)).where(partner).scalar_subquery()
+    trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()
     with sessions() as session:
-        is_revoked, is_removed = session.execute(select(revoked, removed)).one()
+        is_revoked, is_removed, was_removed, only_trusted = session.execute(
+            select(revoked, removed, partner_removed, trusted_only)
+        ).one()
     if is_revoked:
-        return Cause.REVOKED
-    return Cause.CLIENT_REMOVED if is_removed else None
+        return _Standing(Cause.REVOKED)
+    if is_removed:
+        return _Standing(Cause.CLIENT_REMOVED)
+    if was_removed is None:
+        return _Standing(None)
+    if was_removed:
+        return _Standing(Cause.PARTNER_REMOVED)
+    return _Standing(None, partner=True, trusted_documents_only=bool(only_trusted))

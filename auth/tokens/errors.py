@@ -58,6 +58,7 @@ class Cause(enum.StrEnum):
     INVALID_CLAIM = "invalid_claim"
     REVOKED = "revoked"
     CLIENT_REMOVED = "client_removed"
+    PARTNER_REMOVED = "partner_removed"
 
 
 _MESSAGES = {
@@ -74,6 +75,7 @@ _MESSAGES = {
     Cause.INVALID_CLAIM: "The access token has an invalid claim.",
     Cause.REVOKED: "The access token has been revoked.",
     Cause.CLIENT_REMOVED: "The access token's client has been removed.",
+    Cause.PARTNER_REMOVED: "The access token's client is no longer a registered partner.",
 }
 
 # Claim names may appear in messages: they come from this fixed set, never from the token.

@@ -5,9 +5,10 @@ Hypothesis builds operations over the seeded data: random subsets of every data 
 aliases (also of one field twice), inline fragments with and without a type condition, named
 fragments, ``... on Node``, ``node`` lookups of every type, and nesting
 customer → orders → customer, order → shippingAddress / items / customer. Each runs over HTTP
-for a random set of read scopes under a random purpose, and the response must be exactly what
-`tests.policy_model` derives from the stored rows and the table. Independently of the model, a
-walk of the response checks that no value the table forbids is present.
+for a random set of read scopes under a random purpose, as a partner (the seeded courier or
+agency, whose customers' consents differ per recipient) or not, and the response must be
+exactly what `tests.policy_model` derives from the stored rows and the table. Independently of
+the model, a walk of the response checks that no value the table forbids is present.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import DECLARABLE, Purpose
 from schema.build import build_schema
 from store.ids import from_global_id
 from tests.support.policy_model import (
+    AGENCY,
+    COURIER,
     OBJECTS,
     READ_SCOPES,
     Caller,
@@ -181,7 +184,10 @@ scope_sets = st.one_of(
 )
 """Any set of read scopes, but mostly nearly all of them, so that deep paths are reachable."""
 
-callers = st.tuples(scope_sets, st.sampled_from(list(Purpose)))
+callers = st.tuples(
+    scope_sets, st.sampled_from(DECLARABLE), st.sampled_from([None, COURIER, AGENCY])
+)
+"""Scopes, a purpose, and the partner the client is (None: no partner)."""
 
 
 def forbidden_values(
@@ -240,7 +246,7 @@ def root_forbidden(
     return found
 
 
-def test_random_operations_neither_leak_nor_over_hide(gql, session: Session) -> None:
+def test_random_operations_neither_leak_nor_over_hide(gql, token, session: Session) -> None:
     data = seed(session)
 
     @settings(
@@ -251,10 +257,10 @@ def test_random_operations_neither_leak_nor_over_hide(gql, session: Session) -> 
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(st.data(), callers)
-    def run(draw: st.DataObject, who: tuple[frozenset[str], Purpose]) -> None:
+    def run(draw: st.DataObject, who: tuple[frozenset[str], Purpose, str | None]) -> None:
         # given a random caller and a random operation
-        granted, purpose = who
-        caller = Caller(granted, purpose, data.legal_request_id)
+        granted, purpose, partner = who
+        caller = Caller(granted, purpose, data.legal_request_id, partner)
         operation = draw.draw(operations(data), label="operation")
         expected = Model(Snapshot.load(session), caller).expect(operation)
         # when it runs over HTTP
@@ -262,7 +268,10 @@ def test_random_operations_neither_leak_nor_over_hide(gql, session: Session) -> 
             render(operation),
             scope=caller.scope,
             purpose=purpose.value,
-            headers={"X-Legal-Reference": data.legal_reference},
+            headers={
+                "X-Legal-Reference": data.legal_reference,
+                "Authorization": f"Bearer {token(caller.scope, client_id=partner or 'staff-app')}",
+            },
         )
         # then no value the table forbids is present, and the response is exactly the model's
         assert root_forbidden(body, operation, caller) == []

@@ -15,7 +15,15 @@ from tests.support.callers import PRIVACY_ADMIN, SUPPORT
 
 EXPORT = "mutation Export($id: ID!) { exportCustomerData(id: $id) }"
 READ = "query Read($id: ID!) { customer(id: $id) { id firstName email } }"
-KEYS = {"customer", "addresses", "orders", "consents", "usageEvents", "accessRecords"}
+KEYS = {
+    "customer",
+    "addresses",
+    "orders",
+    "consents",
+    "usageEvents",
+    "accessRecords",
+    "disclosures",
+}
 
 # Columns an export leaves out, and why: the link to the customer is the export itself; which
 # other customers an access record names is theirs, not this customer's.

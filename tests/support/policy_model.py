@@ -160,6 +160,7 @@ class Snapshot:
     access_records: dict[int, models.AccessRecord]
     legal_requests: dict[int, models.LegalRequest]
     legal_customers: dict[int, set[int]]
+    partners: dict[int, models.Partner] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> Snapshot:
@@ -179,6 +180,7 @@ class Snapshot:
             access_records=rows(models.AccessRecord),
             legal_requests=rows(models.LegalRequest),
             legal_customers={},
+            partners=rows(models.Partner),
         )
         for link in session.scalars(select(models.LegalRequestCustomer)):
             snapshot.legal_customers.setdefault(link.legal_request_id, set()).add(link.customer_id)
@@ -192,11 +194,13 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asks: the token's scopes, the declared purpose, the legal request it runs under."""
+    """Who asks: the token's scopes, the declared purpose, the legal request it runs under,
+    and the client id when the client is a registered partner (a third party)."""
 
     scopes: frozenset[str]
     purpose: Purpose | None
     legal_request_id: int | None = None
+    partner: str | None = None
 
     @property
     def scope(self) -> str:
@@ -339,6 +343,7 @@ SCALARS: dict[str, Callable[[Any], Any]] = {
     "Consent.recordedAt": _attribute("recorded_at"),
     "Consent.source": _attribute("source"),
     "Consent.policyVersion": _attribute("policy_version"),
+    "Consent.recipient": _attribute("recipient"),
     "UsageEvent.id": _id("UsageEvent"),
     "UsageEvent.occurredAt": _attribute("occurred_at"),
     "UsageEvent.kind": _attribute("kind"),
@@ -350,6 +355,7 @@ SCALARS: dict[str, Callable[[Any], Any]] = {
     "AccessRecord.purpose": _attribute("purpose"),
     "AccessRecord.legalReference": _attribute("legal_reference"),
     "AccessRecord.operationName": _attribute("operation_name"),
+    "AccessRecord.recipient": _attribute("recipient"),
     "AccessRecord.customerIds": _customer_ids,
     "AccessRecord.fields": _attribute("fields"),
     "LegalRequest.id": _id("LegalRequest"),
@@ -360,6 +366,11 @@ SCALARS: dict[str, Callable[[Any], Any]] = {
     "LegalRequest.createdBy": _attribute("created_by"),
     "LegalRequest.validFrom": _attribute("valid_from"),
     "LegalRequest.validUntil": _attribute("valid_until"),
+    "Disclosure.purpose": _attribute("purpose"),
+    "Disclosure.at": _attribute("occurred_at"),
+    "Disclosure.fields": _attribute("fields"),
+    "Partner.clientId": _attribute("client_id"),
+    "Partner.name": _attribute("name"),
 }
 """How each scalar field of a data type reads its stored value."""
 
@@ -368,6 +379,8 @@ OBJECTS = {
     "Customer.consents": "Consent",
     "Customer.usageEvents": "UsageEvent",
     "Customer.accessLog": "AccessRecord",
+    "Customer.disclosures": "Disclosure",
+    "Disclosure.recipient": "Partner",
     "Customer.orders": "OrderConnection",
     "Order.items": "OrderItem",
     "Order.shippingAddress": "Address",
@@ -398,6 +411,15 @@ class Model:
     # Row rules (SPEC section 4), restated in Python.
 
     def _customer_exists(self, customer: models.Customer) -> bool:
+        if (
+            self.caller.partner is not None
+            and self.caller.purpose is not Purpose.LEGAL_ORDER
+            and self.partner_consent(customer.id, self.caller.partner) != "GRANTED"  # type: ignore[arg-type]
+        ):
+            return False
+        return self._purpose_admits(customer)
+
+    def _purpose_admits(self, customer: models.Customer) -> bool:
         purpose = self.caller.purpose
         if purpose is not None and purpose.consent_required:
             return self.current_consent(customer.id, purpose) == "GRANTED"  # type: ignore[arg-type]
@@ -417,6 +439,18 @@ class Model:
             c
             for c in self.data.consents.values()
             if c.customer_id == customer_id and c.purpose == purpose.value
+        ]
+        return max(records, key=lambda c: c.id).status if records else None  # type: ignore[arg-type,return-value]
+
+    def partner_consent(self, customer_id: int, partner: str) -> str | None:
+        """The status of the customer's latest third_party_sharing record for ``partner`` or
+        for every partner (recipient null)."""
+        records = [
+            c
+            for c in self.data.consents.values()
+            if c.customer_id == customer_id
+            and c.purpose == Purpose.THIRD_PARTY_SHARING.value
+            and c.recipient in (partner, None)
         ]
         return max(records, key=lambda c: c.id).status if records else None  # type: ignore[arg-type,return-value]
 
@@ -595,6 +629,11 @@ class Model:
             if row.customer_id not in self.visible_customers:
                 return None
             return self._object(target, data.customers[row.customer_id], selection.children)
+        if coordinate == "Disclosure.recipient":
+            partner = next(
+                (p for p in data.partners.values() if p.client_id == row.recipient), None
+            )
+            return None if partner is None else self._object(target, partner, selection.children)
         if coordinate == "Order.items":
             children = sorted(
                 (item for item in data.items.values() if item.order_id == row.id),
@@ -615,6 +654,16 @@ class Model:
                 (e for e in data.usage_events.values() if e.customer_id == row.id),
                 key=lambda e: (e.occurred_at, e.id),
             )
+        elif coordinate == "Customer.disclosures":
+            children = sorted(
+                (
+                    r
+                    for r in data.access_records.values()
+                    if row.id in r.customer_ids and r.recipient is not None
+                ),
+                key=lambda r: (r.occurred_at, r.id),
+                reverse=True,
+            )
         else:  # Customer.accessLog
             children = sorted(
                 (r for r in data.access_records.values() if row.id in r.customer_ids),
@@ -624,7 +673,7 @@ class Model:
         return [self._object(target, child, selection.children) for child in children]
 
 
-IMPLEMENTS_NODE = frozenset(DATA_TYPES) - {"OrderItem"}
+IMPLEMENTS_NODE = frozenset(DATA_TYPES) - {"OrderItem", "Disclosure", "Partner"}
 
 
 def flatten(selections: Sequence[Selection], type_name: str) -> list[Field]:
@@ -670,6 +719,10 @@ T0 = dt.datetime(2025, 3, 1, 9, 30, tzinfo=dt.UTC)
 OFFICER = "privacy-officer"
 """The subject that created the seeded legal request."""
 LEGAL_REFERENCE = "LR-2025-0042"
+COURIER = "courier-7"
+"""A seeded partner: ava (all partners) and binh (this one) share their data with it."""
+AGENCY = "agency-3"
+"""A seeded partner: ava and chi (all partners) share their data with it."""
 
 
 @dataclass(frozen=True)
@@ -704,7 +757,8 @@ def seed(session: Session) -> Seeded:
       order kept for accounting; named by the legal request.
 
     Who exists: S, B, X all four; F ava and binh (orders PAID, SHIPPED only); A ava and binh;
-    M ava; L ava and dara.
+    M ava; L ava and dara. Partners (`COURIER`, `AGENCY`) see, on top of that, the customers who
+    share with them: the courier ava and binh, the agency ava and chi (under L: as L).
     """
     ids: dict[str, Any] = {}
 
@@ -872,7 +926,7 @@ def seed(session: Session) -> Seeded:
                     order_id=order.id, sku="SVC-1", name="Installation", quantity=1, unit_price=0
                 )
             )
-        consents = [
+        consents: list[tuple[Any, ...]] = [
             ("ava_analytics", ava, "analytics", "GRANTED", 1),
             ("ava_marketing", ava, "marketing", "GRANTED", 1),
             ("binh_marketing", binh, "marketing", "GRANTED", 2),
@@ -881,17 +935,29 @@ def seed(session: Session) -> Seeded:
             ("binh_analytics_again", binh, "analytics", "GRANTED", 4),
             ("dara_analytics", dara, "analytics", "WITHDRAWN", 9),
             ("dara_marketing", dara, "marketing", "WITHDRAWN", 9),
+            # Partners: ava shares with all of them, binh with the courier only, chi with
+            # all but the courier (a later withdrawal for it), dara with none (erased).
+            ("ava_sharing", ava, "third_party_sharing", "GRANTED", 1, None),
+            ("binh_sharing_courier", binh, "third_party_sharing", "GRANTED", 2, COURIER),
+            ("chi_sharing", chi, "third_party_sharing", "GRANTED", 3, None),
+            ("chi_sharing_not_courier", chi, "third_party_sharing", "WITHDRAWN", 5, COURIER),
+            ("dara_sharing", dara, "third_party_sharing", "WITHDRAWN", 9, None),
         ]
-        for name, customer, purpose, status, day in consents:
+        session.add(models.Partner(client_id=COURIER, name="Tehran Express Couriers"))
+        session.add(models.Partner(client_id=AGENCY, name="Mekong Marketing Agency"))
+        for name, customer, purpose, status, day, *recipient in consents:
+            assert isinstance(customer, models.Customer)
+            assert customer.id is not None
             add(
                 name,
                 models.Consent(
                     customer_id=customer.id,
-                    purpose=purpose,
-                    status=status,
-                    recorded_at=_at(day),
+                    purpose=str(purpose),
+                    status=str(status),
+                    recorded_at=_at(int(str(day))),
                     source="WEB",
                     policy_version="2025-01",
+                    recipient=str(recipient[0]) if recipient and recipient[0] else None,
                 ),
             )
         for name, customer, day, kind in [
@@ -919,6 +985,20 @@ def seed(session: Session) -> Seeded:
             ),
         )
         session.add(models.AccessRecordCustomer(access_record_id=record.id, customer_id=ava.id))
+        disclosed = add(
+            "ava_disclosed",
+            models.AccessRecord(
+                occurred_at=_at(8.5),
+                client_id=COURIER,
+                subject=COURIER,
+                purpose="order_fulfillment",
+                operation_name="Deliveries",
+                customer_ids=[ava.id],
+                fields=["Address.line1", "Customer.firstName", "Query.orders"],
+                recipient=COURIER,
+            ),
+        )
+        session.add(models.AccessRecordCustomer(access_record_id=disclosed.id, customer_id=ava.id))
         legal = add(
             "legal",
             models.LegalRequest(

@@ -1,0 +1,146 @@
+"""``steward partners``: third parties, and the documents they may run (SPEC section 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from api.settings import Settings
+
+partners_app = typer.Typer(
+    help="Partners: OAuth clients that are third parties (couriers, installers, agencies).",
+    no_args_is_help=True,
+)
+
+_FILE = typer.Argument(
+    ...,
+    exists=True,
+    dir_okay=False,
+    readable=True,
+    help="A .graphql file, or an Apollo persisted-query-manifest.json.",
+)
+
+
+@partners_app.command("add")
+def partners_add(
+    client_id: str = typer.Argument(..., help="The client id (built-in or external provider's)."),
+    name: str = typer.Option(..., help="The partner's display name, shown to customers."),
+    trusted_documents_only: bool = typer.Option(
+        False, "--trusted-documents-only", help="Run only the documents registered with allow."
+    ),
+) -> None:
+    """Register a client as a partner: it sees only customers who consented to it."""
+    from auth.tokens.partners import PartnerError, add
+    from store.database import make_engine, session_factory, transaction
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            add(session, client_id, name, trusted_documents_only=trusted_documents_only)
+    except PartnerError as error:
+        raise typer.BadParameter(str(error)) from None
+    finally:
+        engine.dispose()
+    only = " (trusted documents only)" if trusted_documents_only else ""
+    typer.echo(f"partner {client_id} registered{only}")
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """List the active partners: client id, name, registration date, what they may run."""
+    from auth.tokens.partners import list_partners
+    from store.database import make_engine, session_factory, transaction
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            rows = list_partners(session)
+    finally:
+        engine.dispose()
+    for row in rows:
+        runs = "trusted-documents-only" if row.trusted_documents_only else "any-document"
+        typer.echo(f"{row.client_id}\t{row.name}\t{row.created_at:%Y-%m-%d}\t{runs}")
+    if not rows:
+        typer.echo("no partners", err=True)
+
+
+@partners_app.command("remove")
+def partners_remove(client_id: str = typer.Argument(..., help="The partner's client id.")) -> None:
+    """Remove a partner: its tokens are refused from the next request on, on every replica."""
+    from auth.tokens.partners import remove
+    from store.database import make_engine, session_factory, transaction
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            removed = remove(session, client_id)
+    finally:
+        engine.dispose()
+    if not removed:
+        typer.echo(f"no active partner {client_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed partner {client_id}")
+
+
+@partners_app.command("allow")
+def partners_allow(
+    client_id: str = typer.Argument(..., help="The partner's client id."),
+    file: Path = _FILE,
+) -> None:
+    """Register each operation of FILE as a trusted document; prints `sha256:<hex> name`."""
+    from auth.tokens.partners import PartnerError, allow
+    from schema._internals import core_schema
+    from schema.build import build_schema
+    from schema.documents import Documents, Limits
+    from schema.errors import DocumentError
+    from schema.trusted import trusted_operations
+    from store.database import make_engine, session_factory, transaction
+
+    settings = Settings()
+    try:
+        source = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise typer.BadParameter("the file is not UTF-8 text", param_hint="FILE") from None
+    limits = Limits(
+        depth=settings.max_depth,
+        aliases=settings.max_aliases,
+        tokens=settings.max_tokens,
+        introspection=settings.introspection,
+    )
+    try:
+        operations = trusted_operations(source, Documents(core_schema(build_schema()), limits))
+    except DocumentError as error:
+        typer.echo(f"{error.code}: {error.message}", err=True)
+        typer.echo("nothing was registered", err=True)
+        raise typer.Exit(1) from None
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            registered = allow(session, client_id, operations)
+    except PartnerError as error:
+        raise typer.BadParameter(str(error), param_hint="CLIENT_ID") from None
+    finally:
+        engine.dispose()
+    for document in registered:
+        typer.echo(f"sha256:{document.sha256}\t{document.operation_name or ''}".rstrip())
+
+
+@partners_app.command("documents")
+def partners_documents(
+    client_id: str = typer.Argument(..., help="The partner's client id."),
+) -> None:
+    """List a partner's trusted documents: `sha256:<hex>`, operation name, registration date."""
+    from auth.tokens.partners import documents
+    from store.database import make_engine, session_factory, transaction
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            rows = documents(session, client_id)
+    finally:
+        engine.dispose()
+    for row in rows:
+        typer.echo(f"sha256:{row.sha256}\t{row.operation_name or '-'}\t{row.created_at:%Y-%m-%d}")
+    if not rows:
+        typer.echo("no documents", err=True)

@@ -1,0 +1,56 @@
+"""Demo partners (SPEC section 8): ``steward demo-data`` registers a courier and a marketing
+agency, with customers' consents to share with them and the courier's disclosures."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+from starlette.testclient import TestClient
+
+from api.demo import load_demo_data
+from api.demo_partners import AGENCY, COURIER, COURIER_NAME, load_demo_partners
+from store import models
+from tests.support.auth import TokenFactory
+from tests.support.callers import CUSTOMER
+from tests.support.operations import post
+
+DISCLOSURES = "{ me { disclosures { recipient { clientId name } purpose fields } } }"
+
+
+def test_demo_partners_consents_and_disclosures(
+    session: Session, client: TestClient, token: TokenFactory
+) -> None:
+    # when the demo data is loaded with its partners
+    with session.begin():
+        load_demo_data(session, customers=60, seed=5)
+        summary = load_demo_partners(session, seed=5)
+    # then both partners exist, and consents name every partner, the courier, or the agency
+    assert summary.partners == 2
+    session.rollback()
+    assert {p.client_id for p in session.scalars(select(models.Partner))} == {COURIER, AGENCY}
+    records = session.scalars(
+        select(models.Consent).where(col(models.Consent.purpose) == "third_party_sharing")
+    ).all()
+    assert {(r.recipient, r.status) for r in records} >= {
+        (None, "GRANTED"),
+        (COURIER, "GRANTED"),
+        (AGENCY, "WITHDRAWN"),
+    }
+    # and a customer the courier read sees it as a disclosure
+    assert summary.disclosures > 0
+    record = session.scalars(
+        select(models.AccessRecord).where(col(models.AccessRecord.recipient) == COURIER)
+    ).first()
+    assert record is not None
+    customer = session.get(models.Customer, record.customer_ids[0])
+    assert customer is not None
+    body = post(client, token(CUSTOMER, sub=customer.subject), DISCLOSURES)
+    [disclosure] = body["data"]["me"]["disclosures"]
+    assert disclosure["recipient"] == {"clientId": COURIER, "name": COURIER_NAME}
+    assert "Address.line1" in disclosure["fields"]
+    # loading again adds nothing
+    session.rollback()
+    with session.begin():
+        again = load_demo_partners(session, seed=5)
+    assert (again.partners, again.sharing_consents, again.disclosures) == (0, 0, 0)
