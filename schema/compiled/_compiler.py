@@ -423,7 +423,9 @@ class Compiler:
                 pairs.append((key, self.json.null()))
                 continue
             definition = graphql_type.fields[name]
-            value = self.value(level, alias, coordinate, definition, field_nodes)
+            # Below a field the caller sees on its own rows only, only those rows have children.
+            guard = access == "owned"
+            value = self.value(level, alias, coordinate, definition, field_nodes, guard=guard)
             if access == "owned":
                 if coordinate == "Order.shippingAddress" and self.access("Address.id") != "visible":
                     raise Decline("shipping address, owner")
@@ -448,6 +450,8 @@ class Compiler:
         coordinate: str,
         definition: GraphQLField,
         nodes: list[FieldNode],
+        *,
+        guard: bool = False,
     ) -> Expr:
         scalar = SCALARS.get(coordinate)
         if scalar is not None:
@@ -463,7 +467,9 @@ class Compiler:
         if relation.kind == "connection":
             connection = get_named_type(definition.type)
             assert isinstance(connection, GraphQLObjectType)
-            return self.nested_connection(level, alias, relation, connection, definition, nodes)
+            return self.nested_connection(
+                level, alias, relation, connection, definition, nodes, guard=guard
+            )
         table = _table(relation.target)
 
         def rows(parent: Alias | None) -> Rows:
@@ -471,6 +477,8 @@ class Compiler:
             child = self.alias(table)
             condition = child.c[relation.child_key] == parent.c[relation.parent_key]
             where = [condition] if relation.kind == "list" else [condition, self.rule(child)]
+            if guard:
+                where.append(self.owned(level.type_name, parent))
             order = [
                 child.c[name].desc() if desc else child.c[name] for name, desc in relation.order
             ]
@@ -502,6 +510,8 @@ class Compiler:
         connection: GraphQLObjectType,
         definition: GraphQLField,
         nodes: list[FieldNode],
+        *,
+        guard: bool,
     ) -> Expr:
         arguments = self.arguments(definition, nodes[0])
         table = _table(relation.target)
@@ -509,6 +519,8 @@ class Compiler:
         def where(child: Alias, parent: Alias | None) -> list[Expr]:
             assert parent is not None
             link = child.c[relation.child_key] == parent.c[relation.parent_key]
+            if guard:
+                return [link, self.rule(child), self.owned(level.type_name, parent)]
             return [link, self.rule(child)]
 
         def ordering(child: Alias) -> list[Expr]:

@@ -129,15 +129,13 @@ class SQLiteJson(JsonDialect):
             pieces.append(constant(("{" if index == 0 else ",") + f'"{key}":'))
             pieces.append(value)
         pieces.append(constant("}"))
-        return reduce(lambda left, right: left.op("||")(right), pieces)
+        return reduce(lambda left, right: left.concat(right), pieces)
 
     def array(self, select_json: Select[Any], json: Expr, order: Sequence[Expr]) -> Expr:
         rows = select_json.add_columns(json.label("j")).order_by(*order).subquery()
         joined = func.group_concat(rows.c.j, constant(","))
         return (
-            select(
-                constant("[").op("||")(func.coalesce(joined, constant(""))).op("||")(constant("]"))
-            )
+            select(constant("[").concat(func.coalesce(joined, constant(""))).concat(constant("]")))
             .select_from(rows)
             .scalar_subquery()
         )
@@ -207,10 +205,10 @@ class SQLiteJson(JsonDialect):
         )
         text = (
             constant('"')
-            .op("||")(func.substr(column, 1, 10))
-            .op("||")(constant("T"))
-            .op("||")(time)
-            .op("||")(constant(f'{UTC_SUFFIX}"'))
+            .concat(func.substr(column, 1, 10))
+            .concat(constant("T"))
+            .concat(time)
+            .concat(constant(f'{UTC_SUFFIX}"'))
         )
         return case((column.is_(None), constant("null")), else_=text)
 
@@ -288,8 +286,8 @@ class PostgresJson(JsonDialect):
         fraction = case((micros != 0, func.to_char(utc, constant(".US"))), else_=constant(""))
         return (
             func.to_char(utc, constant('YYYY-MM-DD"T"HH24:MI:SS'))
-            .op("||")(fraction)
-            .op("||")(constant(UTC_SUFFIX))
+            .concat(fraction)
+            .concat(constant(UTC_SUFFIX))
         )
 
 
