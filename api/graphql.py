@@ -26,7 +26,6 @@ from auth.policy.roots import needs_purpose
 from auth.policy.scope import Declared, declare, open_scope
 from auth.tokens.authentication import Authenticator
 from auth.tokens.errors import AuthError
-from privacy.audit import write
 from privacy.usage import record_profile_view
 from schema.audit import Auditor
 from schema.compiled import CompiledReads
@@ -209,11 +208,9 @@ class GraphQLEndpoint:
                 answer = self.compiled.answer(session, scope, document, operation, params.variables)
             if answer is not None:
                 # In the request's transaction, before its commit: durable before the response.
-                access = self.auditor.access_of(
-                    scope, answer.customers, document, operation, root_fields
+                self.auditor.record_of(
+                    session, scope, answer.customers, document, operation, root_fields
                 )
-                if access is not None:
-                    write(session, access)
                 if "me" in root_fields:
                     record_profile_view(session, scope)
                 scope.plan.hidden.update(answer.hidden)

@@ -32,6 +32,7 @@ from graphql import (
     SelectionSetNode,
     get_named_type,
 )
+from sqlalchemy.orm import Session
 
 from auth.policy.datatypes import DATA_TYPES
 from auth.policy.fields import policy_key
@@ -214,6 +215,21 @@ class Auditor:
         if access is None:
             return None
         return write(context.session, access)
+
+    def record_of(
+        self,
+        session: Session,
+        scope: RequestScope,
+        customers: AbstractSet[int],
+        document: Document,
+        operation: OperationDefinitionNode,
+        root_fields: set[str],
+    ) -> int | None:
+        """Write the access record of a request the compiled read path answered."""
+        access = self.access_of(scope, customers, document, operation, root_fields)
+        if access is None:
+            return None
+        return write(session, access)
 
 
 def _readable(scope: RequestScope, coordinate: str) -> bool:

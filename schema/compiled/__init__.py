@@ -57,6 +57,8 @@ log = logging.getLogger("steward.compiled")
 CACHE_SIZE = 1024
 SERVED = ROOT_FIELDS | {"__typename"}
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 DECLINED = "declined"
 FAILED = "failed"
 
@@ -246,6 +248,10 @@ class CompiledReads:
                     value = bind.process(value)
                 except (TypeError, ValueError):
                     raise Decline("parameter") from None
+            if isinstance(value, str) and "\x00" in value:
+                raise Decline("NUL")  # PostgreSQL refuses it: the reference path reports that
+            if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                raise Decline("out of range")
             values[name] = value
         return values
 
