@@ -10,6 +10,9 @@ defines; none comes from a person's data):
 ``steward_redactions_total``                  field (schema coordinate), reason
 ``steward_authentication_failures_total``     cause (``auth.tokens.errors.Cause`` and two more)
 ``steward_rate_limit_refusals_total``         reason (``limited``, ``store_unavailable``)
+``steward_compiled_fallbacks_total``          reason (``declined``, ``failed``): documents per
+                                              policy shape that compiled reads left to
+                                              Strawberry (each also logged once)
 ``steward_db_pool_size``                      connections the pool keeps
 ``steward_db_pool_checked_out``               connections in use
 ============================================  =========================================
