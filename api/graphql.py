@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from api import errors
 from api.errors import GRAPHQL_RESPONSE, JSON, internal_response, refusal_response
-from api.metrics import auth_failure_cause
+from api.metrics import auth_failure_cause, observe_compiled_fallback
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.telemetry import Outcome, outcome_of
@@ -30,6 +30,7 @@ from auth.tokens.errors import AuthError
 from auth.tokens.partners import document_id, find_document
 from privacy.usage import record_profile_view
 from schema.audit import Auditor
+from schema.compiled import CompiledReads
 from schema.context import Context, Options
 from schema.documents import Document, Documents, Limits, is_mutation
 from schema.errors import INTERNAL, DocumentError, format_error
@@ -100,6 +101,14 @@ class GraphQLEndpoint:
         self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
         self.auditor = Auditor(schema)
         self.options = Options(max_page_size=settings.max_page_size)
+        self.compiled: CompiledReads | None = None
+        if settings.compiled_reads:
+            self.compiled = CompiledReads(
+                schema,
+                sessions.kw["bind"].dialect,
+                max_page_size=settings.max_page_size,
+                observe=observe_compiled_fallback,
+            )
 
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
@@ -237,7 +246,21 @@ class GraphQLEndpoint:
         if declared.purpose is None and needs_purpose(root_fields):
             raise PurposeRequired
         with self.sessions() as session, session.begin():
-            context = Context.open(session, open_scope(session, principal, declared), self.options)
+            scope = open_scope(session, principal, declared)
+            answer = None
+            if self.compiled is not None:
+                answer = self.compiled.answer(session, scope, document, operation, params.variables)
+            if answer is not None:
+                # In the request's transaction, before its commit: durable before the response.
+                self.auditor.record_of(
+                    session, scope, answer.customers, document, operation, root_fields
+                )
+                if "me" in root_fields:
+                    record_profile_view(session, scope)
+                scope.plan.hidden.update(answer.hidden)
+                scope.plan.erased.update(answer.erased)
+                return ExecutionResult(answer.data), scope.plan.redactions()
+            context = Context.open(session, scope, self.options)
             result = execute_sync(
                 self.schema,
                 document.node,

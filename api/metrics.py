@@ -10,6 +10,9 @@ defines; none comes from a person's data):
 ``steward_redactions_total``                  field (schema coordinate), reason
 ``steward_authentication_failures_total``     cause (``auth.tokens.errors.Cause`` and two more)
 ``steward_rate_limit_refusals_total``         reason (``limited``, ``store_unavailable``)
+``steward_compiled_fallbacks_total``          reason (``declined``, ``failed``): documents per
+                                              policy shape that compiled reads left to
+                                              Strawberry (each also logged once)
 ``steward_db_pool_size``                      connections the pool keeps
 ``steward_db_pool_checked_out``               connections in use
 ============================================  =========================================
@@ -60,6 +63,7 @@ __all__ = [
     "instrument_pool",
     "multiprocess_dir",
     "observe_auth_failure",
+    "observe_compiled_fallback",
     "observe_errors",
     "observe_rate_limit",
     "observe_redactions",
@@ -107,6 +111,11 @@ AUTH_FAILURES = Counter(
 RATE_LIMIT_REFUSALS = Counter(
     "steward_rate_limit_refusals",
     "Requests refused by the rate limiter: over the limit, or its store unreachable.",
+    ["reason"],
+)
+COMPILED_FALLBACKS = Counter(
+    "steward_compiled_fallbacks",
+    "Documents (per policy shape) that compiled reads left to Strawberry: declined or failed.",
     ["reason"],
 )
 POOL_SIZE = Gauge(
@@ -179,6 +188,11 @@ def observe_redactions(redactions: list[dict[str, Any]]) -> None:
             field if _COORDINATE.fullmatch(field) else OTHER,
             reason if _CODE.fullmatch(reason) else OTHER,
         ).inc(int(entry.get("count", 1)))
+
+
+def observe_compiled_fallback(reason: str) -> None:
+    """Count one document the compiled read path left to Strawberry (``declined``, ``failed``)."""
+    COMPILED_FALLBACKS.labels(reason).inc()
 
 
 def observe_auth_failure(cause: str) -> None:

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=MIB, ge=1024)
     max_page_size: int = Field(default=100, ge=1)
     rate_limit: str = "1200/minute"
+    compiled_reads: bool = True
     redis_url: SecretStr | None = None
 
     @field_validator("cors_origins", mode="before")

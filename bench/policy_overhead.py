@@ -232,6 +232,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = prepare(args.database_url, Path(tmp), args.customers, args.seed)
+        # The Strawberry path's enforcement (the compiled path has no unenforced twin).
+        settings = settings.model_copy(update={"compiled_reads": False})
         token = issue_token(
             settings.tokens, load_or_create(settings.key_file), scope=SCOPE, subject="bench",
             client_id="bench",

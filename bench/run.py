@@ -30,6 +30,7 @@ from auth.policy.scopes import ALL_SCOPES
 from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
 from bench.floor import nested_page
+from bench.server import STATIC_ENV
 from store.database import make_engine, session_factory, transaction, upgrade
 
 NESTED = """query NestedPage { customers(first: 20) { edges { node {
@@ -48,7 +49,9 @@ ROWS = {
     "single lookup": (LOOKUP, {"id": "Q3VzdG9tZXI6MQ=="}, "customer_support"),
     "refused (no purpose)": (FLAT, {}, None),
 }
-VARIANTS = ("enforced", "unenforced", "floor")
+VARIANTS = ("compiled", "enforced", "unenforced", "floor", "static")
+ONLY_NESTED = ("floor", "static")
+"""The variants that answer only the nested page."""
 FLOOR_ROW = "nested page (20)"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RATE_LIMIT = "1000000/second"
@@ -255,10 +258,16 @@ def main() -> None:
         results: dict[tuple[str, str, str], dict[str, Any]] = {}
         for label, url in databases(args, folder):
             env = server_env(url, key_file)
-            servers = {variant: Server(variant, env) for variant in VARIANTS}
+            static = folder / "nested.json"
+            env[STATIC_ENV] = str(static)
+            servers = {variant: Server(variant, env) for variant in VARIANTS if variant != "static"}
+            static.write_bytes(_nested_bytes(servers["compiled"], token))
+            servers["static"] = Server("static", env)
             try:
                 same = _same_json(servers["enforced"], token, url)
                 print(f"{label}: floor returns the same JSON as Steward: {same}")
+                same = _same_json(servers["compiled"], token, url)
+                print(f"{label}: floor returns the same JSON as compiled Steward: {same}")
                 for row in ROWS:
                     body, headers = request_for(row, token)
                     chosen = servers if row == FLOOR_ROW else without_floor(servers)
@@ -276,8 +285,17 @@ def main() -> None:
 
 
 def without_floor(servers: dict[str, Server]) -> dict[str, Server]:
-    """The floor answers only the nested page."""
-    return {name: server for name, server in servers.items() if name != "floor"}
+    """The floors answer only the nested page."""
+    return {name: server for name, server in servers.items() if name not in ONLY_NESTED}
+
+
+def _nested_bytes(server: Server, token: str) -> bytes:
+    """The nested page's response exactly as Steward sends it, for the static floor."""
+    return httpx.post(
+        f"{server.url}/graphql",
+        json={"query": NESTED},
+        headers={"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"},
+    ).content
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -335,6 +353,21 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], args: argparse.N
     print()
     for label in sorted({key[0] for key in results}):
         for row in ROWS:
+            compiled = results.get((label, row, "compiled"))
+            strawberry = results.get((label, row, "enforced"))
+            floor = results.get((label, row, "floor"))
+            static = results.get((label, row, "static"))
+            if compiled and strawberry:
+                speedup = compiled["rps"] / strawberry["rps"]
+                line = f"{label:<11} {row:<21} compiled: req/s x{speedup:.1f} over Strawberry"
+                if floor:
+                    line += f", CPU compiled/floor {compiled['cpu'] / floor['cpu']:.2f}"
+                if static:
+                    line += f", req/s static/compiled {static['rps'] / compiled['rps']:.1f}"
+                print(line)
+    print()
+    for label in sorted({key[0] for key in results}):
+        for row in ROWS:
             enforced = results.get((label, row, "enforced"))
             unenforced = results.get((label, row, "unenforced"))
             floor = results.get((label, row, "floor"))
@@ -346,10 +379,10 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], args: argparse.N
                 print(line)
     print()
     for (label, row, variant), r in results.items():
-        if variant == "enforced" and row != "peak RSS" and r["audit_cpu"]:
+        if variant in ("compiled", "enforced") and row != "peak RSS" and r["audit_cpu"]:
             share = r["audit_cpu"] / r["cpu"] * 100
             print(
-                f"{label:<11} {row:<21} audit write {r['audit_cpu']:.2f} ms CPU/req "
+                f"{label:<11} {row:<21} {variant:<9} audit write {r['audit_cpu']:.2f} ms CPU/req "
                 f"({share:.1f} % of the request), {r['audit_sql']:.1f} SQL/req"
             )
 

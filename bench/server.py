@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,7 +44,12 @@ from schema.build import build_schema
 from schema.loaders import Batch
 from store.database import make_engine
 
-VARIANTS = ("enforced", "unenforced", "floor")
+VARIANTS = ("compiled", "enforced", "unenforced", "floor", "static")
+"""``compiled``: Steward as it ships; ``enforced``/``unenforced``: the Strawberry path
+(``STEWARD_COMPILED_READS=false``) with and without the policy; ``floor``: direct SQL;
+``static``: the nested page's bytes from a bare ASGI app (`STATIC_ENV` names the file)."""
+
+STATIC_ENV = "STEWARD_BENCH_STATIC_FILE"
 
 
 @contextmanager
@@ -139,7 +145,7 @@ class _Meter:
         return metered
 
 
-def build(variant: str, without: str | None = None) -> Starlette:
+def build(variant: str, without: str | None = None) -> Any:
     """The application of one variant, metered, with one known win switched off."""
     switch = WINS.get(without) if without else None
     switched_off = ExitStack()
@@ -147,13 +153,18 @@ def build(variant: str, without: str | None = None) -> Starlette:
         switched_off.enter_context(switch())
     meter = _Meter()
     settings = Settings()
+    if variant == "static":
+        return _static(Path(os.environ[STATIC_ENV]).read_bytes(), meter)
     if variant == "floor":
         engine = make_engine(settings.database_url)
         app = create_floor(engine)
         api.app.settle_heap()  # as `steward serve` does for Steward
     else:
         Auditor.record = meter.audit(Auditor.record)  # type: ignore[method-assign]
-        schema = build_schema(enforce=variant == "enforced")
+        Auditor.record_of = meter.audit(Auditor.record_of)  # type: ignore[method-assign]
+        schema = build_schema(enforce=variant != "unenforced")
+        if variant != "compiled":
+            settings = settings.model_copy(update={"compiled_reads": False})
         app = create_app(settings, schema=schema, serving=True)
         engine = app.state.engine
     event.listen(engine, "before_cursor_execute", meter.statement)
@@ -164,6 +175,28 @@ def build(variant: str, without: str | None = None) -> Starlette:
             return JSONResponse(dict(meter.counts))
 
     app.router.routes.append(Route("/bench/statements", statements))
+    return app
+
+
+def _static(body: bytes, meter: _Meter) -> Any:
+    """A bare ASGI app: the same bytes for every request; no database, no GraphQL."""
+    counts = json.dumps(meter.counts).encode()
+    headers = [(b"content-type", b"application/json")]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        answer = counts if scope["path"] == "/bench/statements" else body
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
     return app
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 from graphql import (
     FieldNode,
@@ -31,11 +32,13 @@ from graphql import (
     SelectionSetNode,
     get_named_type,
 )
+from sqlalchemy.orm import Session
 
 from auth.policy.datatypes import DATA_TYPES
 from auth.policy.fields import policy_key
 from auth.policy.purposes import Purpose
 from auth.policy.roots import always_audited
+from auth.policy.scope import RequestScope
 from privacy.audit import Access, write
 from schema.context import Context
 from schema.documents import Document
@@ -165,17 +168,30 @@ class Auditor:
             | set(loaders.order_owner.values())
             | context.customers_read
         )
+        return self.access_of(
+            context.scope, customers, document, operation, root_fields, context.fields_read
+        )
+
+    def access_of(
+        self,
+        scope: RequestScope,
+        customers: AbstractSet[int],
+        document: Document,
+        operation: OperationDefinitionNode,
+        root_fields: set[str],
+        fields_read: AbstractSet[str] = frozenset(),
+    ) -> Access | None:
+        """What a request that disclosed ``customers`` disclosed, whichever path answered it."""
         administration = always_audited(root_fields)
-        others = customers - {context.scope.owner_id}
-        scope = context.scope
+        others = customers - {scope.owner_id}
         if not administration and (scope.purpose is None or not others):
             return None
         roots = self.selection.roots
         fields = {
             coordinate
             for coordinate in self.selection.of(document, operation)
-            if coordinate.partition(".")[0] in roots or _readable(context, coordinate)
-        } | context.fields_read
+            if coordinate.partition(".")[0] in roots or _readable(scope, coordinate)
+        } | fields_read
         purpose = scope.purpose
         principal = scope.principal
         return Access(
@@ -202,7 +218,22 @@ class Auditor:
             return None
         return write(context.session, access)
 
+    def record_of(
+        self,
+        session: Session,
+        scope: RequestScope,
+        customers: AbstractSet[int],
+        document: Document,
+        operation: OperationDefinitionNode,
+        root_fields: set[str],
+    ) -> int | None:
+        """Write the access record of a request the compiled read path answered."""
+        access = self.access_of(scope, customers, document, operation, root_fields)
+        if access is None:
+            return None
+        return write(session, access)
 
-def _readable(context: Context, coordinate: str) -> bool:
+
+def _readable(scope: RequestScope, coordinate: str) -> bool:
     key = policy_key(coordinate)
-    return key is not None and context.plan.allows(key)
+    return key is not None and scope.plan.allows(key)

@@ -78,6 +78,22 @@ def _empty(url: str) -> None:
     engine.dispose()
 
 
+BOTH_EXECUTORS = ("test_policy_", "test_row_rules", "test_privacy_")
+"""Modules whose tests run against both executors: compiled reads, and Strawberry alone."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if "executor" in metafunc.fixturenames and module.startswith(BOTH_EXECUTORS):
+        metafunc.parametrize("executor", ["compiled", "strawberry"])
+
+
+@pytest.fixture
+def executor() -> str:
+    """Which executor answers queries: ``compiled`` (the default) or ``strawberry``."""
+    return "compiled"
+
+
 @pytest.fixture(scope="session")
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("keys") / "keys.json"
@@ -86,12 +102,13 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def settings(db_url: str, key_file: Path) -> Settings:
+def settings(db_url: str, key_file: Path, executor: str) -> Settings:
     return Settings(
         _env_file=None,
         database_url=db_url,
         key_file=key_file,
         public_url="http://testserver",
+        compiled_reads=executor == "compiled",
     )
 
 

@@ -37,9 +37,12 @@ def test_make_bench_prints_its_table_ratios_and_audit_line() -> None:
     out = _run("bench.run", "--databases", "sqlite", "--rate", "10")
     assert "SQLite: floor returns the same JSON as Steward: True" in out
     for row in ("nested page (20)", "flat list (100)", "single lookup", "refused (no purpose)"):
-        for variant in ("enforced", "unenforced"):
+        for variant in ("compiled", "enforced", "unenforced"):
             assert f"SQLite      {row:<21} {variant}" in out
     assert "SQLite      nested page (20)      floor" in out
+    assert "SQLite      nested page (20)      static" in out
+    assert "floor returns the same JSON as compiled Steward: True" in out
+    assert "over Strawberry" in out
     assert "CPU enforced/unenforced" in out
     assert "enforced/floor" in out
     assert "audit write" in out

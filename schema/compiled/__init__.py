@@ -1,0 +1,318 @@
+"""Compiled reads (SPEC section 9): a query answered by one SQL statement that builds its JSON.
+
+`CompiledReads.answer` serves a query whose root fields are among ``customers``, ``customer``,
+``orders``, ``order``, ``node`` and ``me``: the operation and the request's policy shape are
+compiled once (`schema.compiled._compiler`), cached, and run as one statement in the request's
+transaction. The database's JSON text goes into the response as it comes (`orjson.Fragment`);
+the statement also returns the customers it disclosed (for the access record) and how many
+places each hidden value took (for ``extensions.redactions``). Everything the compiler
+declines, or fails to compile, returns ``None``: the Strawberry path answers instead.
+
+Example:
+    One per endpoint, for its engine's dialect::
+
+        reads = CompiledReads(schema, engine.dialect, max_page_size=100)
+        answer = reads.answer(session, scope, document, operation, variables)
+        if answer is None:
+            ...  # execute with Strawberry
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import GraphQLSchema, OperationDefinitionNode, OperationType
+from graphql.execution.values import VariableValues, get_variable_values
+from sqlalchemy import Dialect, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from auth.policy.scope import RequestScope
+from schema.compiled._compiler import (
+    ROOT_FIELDS,
+    Bind,
+    Compiler,
+    Decline,
+    Root,
+    Runtime,
+    Shape,
+    parametrised,
+    rows_shape,
+)
+from schema.documents import Document
+from store.ids import InvalidGlobalId, from_global_id
+
+__all__ = ["Answer", "CompiledReads"]
+
+log = logging.getLogger("steward.compiled")
+
+CACHE_SIZE = 1024
+SERVED = ROOT_FIELDS | {"__typename"}
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+DECLINED = "declined"
+FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A compiled read's result.
+
+    Attributes:
+        data: the response's ``data``: each root field's JSON text as an `orjson.Fragment`.
+        customers: the customers whose data the response discloses (the access record's).
+        hidden: coordinate → places hidden by the policy.
+        erased: coordinate → places where a readable value was removed by erasure.
+    """
+
+    data: dict[str, Any]
+    customers: frozenset[int]
+    hidden: Counter[str]
+    erased: Counter[str]
+
+
+@dataclass(slots=True)
+class Statement:
+    """One compiled statement, as the database driver runs it."""
+
+    document: Document
+    sql: str
+    names: tuple[str, ...] | None
+    """The parameters' order for a positional driver (SQLite); ``None`` for named ones."""
+    constants: dict[str, Any]
+    binds: dict[str, Bind]
+    roots: list[Root]
+    customers: list[int]
+    probes: list[tuple[int, str, str, int]]
+    fixed: Counter[str]
+    proven: bool = False
+    """Whether it has run once: until then it runs in a savepoint, so that a failure falls back."""
+
+
+class CompiledReads:
+    """The compiled read path of one endpoint: a cache of statements for one database."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        dialect: Dialect,
+        *,
+        max_page_size: int,
+        observe: Callable[[str], None] | None = None,
+        size: int = CACHE_SIZE,
+    ) -> None:
+        """Args:
+        schema: the executable schema (the Strawberry path's), for types and coercion.
+        dialect: the engine's dialect (SQLite or PostgreSQL).
+        max_page_size: the largest ``first`` a connection accepts.
+        observe: called with ``declined`` or ``failed`` once per document and policy shape
+            that falls back (``/metrics``).
+        size: how many statements the cache keeps.
+        """
+        self._schema = schema
+        self._dialect = dialect
+        self._max_page_size = max_page_size
+        self._observe = observe
+        self._size = size
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[Any, ...], Statement | str] = OrderedDict()
+
+    def answer(
+        self,
+        session: Session,
+        scope: RequestScope,
+        document: Document,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any] | None,
+    ) -> Answer | None:
+        """The compiled answer to ``operation``, or ``None`` when Strawberry must answer."""
+        if operation.operation is not OperationType.QUERY:
+            return None
+        if not document.root_fields(operation) <= SERVED:
+            return None
+        coerced: VariableValues | None = None
+        if operation.variable_definitions:
+            values = get_variable_values(
+                self._schema, operation.variable_definitions, variables or {}, max_errors=1
+            )
+            if isinstance(values, list):
+                return None
+            coerced = values
+        request = Runtime(
+            variables=coerced,
+            rows=scope.rows,
+            owner_id=scope.owner_id,
+            today=dt.datetime.now(dt.UTC).date(),
+            max_page_size=self._max_page_size,
+        )
+        key = (
+            id(document),
+            id(operation),
+            scope.principal.scopes,
+            scope.owner_id is not None,
+            rows_shape(scope.rows),
+            None if coerced is None else _signature(coerced.coerced),
+        )
+        statement = self._statement(key, scope, document, operation, request)
+        if isinstance(statement, str):
+            return None
+        try:
+            parameters = self._parameters(statement, request)
+        except Decline:
+            return None
+        return self._run(session, statement, parameters)
+
+    def _statement(
+        self,
+        key: tuple[Any, ...],
+        scope: RequestScope,
+        document: Document,
+        operation: OperationDefinitionNode,
+        request: Runtime,
+    ) -> Statement | str:
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and (isinstance(cached, str) or cached.document is document):
+                self._cache.move_to_end(key)
+                return cached
+        name = operation.name.value if operation.name else "(anonymous)"
+        try:
+            compiled: Statement | str = self._compile(scope, document, operation, request)
+        except Decline as decline:
+            log.info("compiled reads: %s runs on Strawberry (%s)", name, decline)
+            compiled = DECLINED
+        except Exception:
+            log.exception("compiled reads: %s failed to compile; it runs on Strawberry", name)
+            compiled = FAILED
+        if isinstance(compiled, str) and self._observe is not None:
+            self._observe(compiled)
+        with self._lock:
+            self._cache[key] = compiled
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return compiled
+
+    def _compile(
+        self,
+        scope: RequestScope,
+        document: Document,
+        operation: OperationDefinitionNode,
+        request: Runtime,
+    ) -> Statement:
+        rows, row_binds = parametrised(scope.rows)
+        shape = Shape(
+            scopes=scope.principal.scopes,
+            visible=scope.plan.visible,
+            owner=scope.owner_id is not None,
+            rows=rows,
+        )
+        compiler = Compiler(self._schema, self._dialect, shape, document.fragments, request)
+        output = compiler.compile(operation)
+        binds = {**row_binds, **output.binds}
+        if not output.columns:
+            return Statement(document, "", None, {}, {}, output.roots, [], [], output.fixed)
+        statement = select(*(column.label(f"c{i}") for i, column in enumerate(output.columns)))
+        compiled = statement.compile(
+            dialect=self._dialect, compile_kwargs={"render_postcompile": True}
+        )
+        names = tuple(compiled.positiontup or ()) if compiled.positional else None
+        constants = {name: value for name, value in compiled.params.items() if name not in binds}
+        return Statement(
+            document,
+            compiled.string,
+            names,
+            constants,
+            binds,
+            output.roots,
+            output.customers,
+            output.probes,
+            output.fixed,
+        )
+
+    @staticmethod
+    def _parameters(statement: Statement, request: Runtime) -> dict[str, Any]:
+        values = dict(statement.constants)
+        for name, bind in statement.binds.items():
+            value = bind.get(request)
+            if bind.process is not None:
+                try:
+                    value = bind.process(value)
+                except (TypeError, ValueError):
+                    raise Decline("parameter") from None
+            if isinstance(value, str) and "\x00" in value:
+                raise Decline("NUL")  # PostgreSQL refuses it: the reference path reports that
+            if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                raise Decline("out of range")
+            values[name] = value
+        return values
+
+    def _run(
+        self, session: Session, statement: Statement, parameters: dict[str, Any]
+    ) -> Answer | None:
+        row: Any = ()
+        if statement.sql:
+            arguments: Any = parameters
+            if statement.names is not None:
+                arguments = tuple(parameters[name] for name in statement.names)
+            connection = session.connection()
+            if statement.proven:
+                row = connection.exec_driver_sql(statement.sql, arguments).one()
+            else:
+                try:
+                    with session.begin_nested():
+                        row = connection.exec_driver_sql(statement.sql, arguments).one()
+                except DBAPIError:
+                    log.exception("compiled reads: a statement failed; it runs on Strawberry")
+                    statement.sql = ""
+                    statement.roots = []
+                    if self._observe is not None:
+                        self._observe(FAILED)
+                    return None
+                statement.proven = True
+        data: dict[str, Any] = {}
+        for root in statement.roots:
+            if root.index is None:
+                data[root.key] = root.constant
+            else:
+                text = row[root.index]
+                data[root.key] = None if text is None else orjson.Fragment(text)
+        customers: set[int] = set()
+        for index in statement.customers:
+            value = row[index]
+            if isinstance(value, int):
+                customers.add(value)
+            elif value:
+                customers.update(int(pk) for pk in str(value).split(","))
+        hidden: Counter[str] = Counter(statement.fixed)
+        erased: Counter[str] = Counter()
+        for index, counter, coordinate, times in statement.probes:
+            places = int(row[index]) * times
+            if places:
+                (hidden if counter == "hidden" else erased)[coordinate] += places
+        return Answer(data, frozenset(customers), hidden, erased)
+
+
+def _signature(value: Any) -> Any:
+    """What of the variables' values the SQL depends on: which are set, the booleans
+    (``@skip``/``@include``), the enums (``orderBy``), the type a global id names (``node``)."""
+    if value is None or isinstance(value, bool | enum.Enum):
+        return value
+    if isinstance(value, dict):
+        return tuple((key, _signature(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return tuple(_signature(item) for item in value)
+    if isinstance(value, str):
+        try:
+            return from_global_id(value)[0]
+        except InvalidGlobalId:
+            return ""
+    return type(value)
