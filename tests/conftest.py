@@ -78,12 +78,12 @@ def _empty(url: str) -> None:
     engine.dispose()
 
 
-BOTH_EXECUTORS = ("test_policy_", "test_row_rules", "test_privacy_")
-"""Modules whose tests run against both executors: compiled reads, and Strawberry alone."""
+BOTH_EXECUTORS = ("tests.policy.", "tests.privacy.")
+"""Packages whose tests run against both executors: compiled reads, and Strawberry alone."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    module = metafunc.module.__name__.rpartition(".")[2]
+    module = metafunc.module.__name__
     if "executor" in metafunc.fixturenames and module.startswith(BOTH_EXECUTORS):
         metafunc.parametrize("executor", ["compiled", "strawberry"])
 

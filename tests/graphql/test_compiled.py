@@ -22,8 +22,8 @@ from api.app import create_app
 from api.settings import Settings
 from auth.policy.scopes import ALL_SCOPES
 from store import models
-from tests.conftest import TokenFactory
-from tests.policy_model import seed
+from tests.support.auth import TokenFactory
+from tests.support.policy_model import seed
 
 HUGE = "9" * 200
 HOSTILE = [

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -29,9 +30,9 @@ from api.settings import Settings
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
 from store import models
-from tests.conftest import TokenFactory
-from tests.policy_model import Field, Seeded, canonical, render, seed
-from tests.test_policy_properties import Names, operations, scope_sets, selections
+from tests.policy.test_properties import Names, operations, scope_sets, selections
+from tests.support.auth import TokenFactory
+from tests.support.policy_model import Field, Seeded, canonical, render, seed
 
 CUSTOMER_PAGE = (
     "totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } "
@@ -189,7 +190,7 @@ class Run:
     def _written(self, after: int) -> list[tuple[Any, ...]]:
         self.session.rollback()
         rows = self.session.scalars(
-            select(models.AccessRecord).where(models.AccessRecord.id > after)
+            select(models.AccessRecord).where(col(models.AccessRecord.id) > after)
         ).all()
         return [
             (
@@ -210,13 +211,15 @@ class Run:
         with self.session.begin():
             self.session.execute(
                 delete(models.AccessRecordCustomer).where(
-                    models.AccessRecordCustomer.access_record_id > records
+                    col(models.AccessRecordCustomer.access_record_id) > records
                 )
             )
             self.session.execute(
-                delete(models.AccessRecord).where(models.AccessRecord.id > records)
+                delete(models.AccessRecord).where(col(models.AccessRecord.id) > records)
             )
-            self.session.execute(delete(models.UsageEvent).where(models.UsageEvent.id > events))
+            self.session.execute(
+                delete(models.UsageEvent).where(col(models.UsageEvent.id) > events)
+            )
 
 
 def _errors(body: Any) -> list[tuple[str, Any, Any]]:
