@@ -39,7 +39,7 @@ from auth.policy import scopes
 from auth.policy.purposes import Purpose
 from auth.tokens.issuer import issue_token
 from store.ids import InvalidGlobalId, pk_of, to_global_id
-from store.models import Customer, CustomerStatus
+from store.models import BUILTIN_ISSUER, Customer, CustomerStatus
 
 __all__ = ["CLIENT_ID", "CUSTOMER_SCOPES", "PATH", "STAFF_SCOPES", "TTL", "DevTokenPage"]
 
@@ -173,11 +173,15 @@ class DevTokenPage:
             pk = pk_of(customer_id, "Customer")
         except InvalidGlobalId:
             raise DevTokenError(400, "customer is not a customer id.") from None
-        query = select(col(Customer.subject)).where(col(Customer.id) == pk)
+        query = select(col(Customer.subject), col(Customer.subject_issuer)).where(
+            col(Customer.id) == pk
+        )
         with self.sessions() as session:
             row = session.execute(query).first()
         if row is None:
             raise DevTokenError(400, "No customer has that id.")
+        if row.subject_issuer != BUILTIN_ISSUER:
+            raise DevTokenError(400, "That customer signs in with the external provider.")
         return row.subject or to_global_id("Customer", pk)
 
     def _customers(self) -> list[tuple[str, str, str]]:

@@ -84,6 +84,7 @@ class GraphQLEndpoint:
         self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
         self.auditor = Auditor(schema)
         self.options = Options(max_page_size=settings.max_page_size)
+        self.issuers = settings.issuers
 
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
@@ -193,7 +194,8 @@ class GraphQLEndpoint:
         if declared.purpose is None and needs_purpose(root_fields):
             raise PurposeRequired
         with self.sessions() as session, session.begin():
-            context = Context.open(session, open_scope(session, principal, declared), self.options)
+            scope = open_scope(session, principal, declared, self.issuers)
+            context = Context.open(session, scope, self.options)
             result = execute_sync(
                 self.schema,
                 document.node,

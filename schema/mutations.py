@@ -38,7 +38,18 @@ class CreateCustomerInput:
     mobile_phone: str | None = None
     landline_phone: str | None = None
     subject: str | None = strawberry.field(
-        default=None, description="The `sub` the customer's identity provider uses."
+        default=None,
+        description=(
+            "The `sub` the customer's identity provider uses. Default: the customer's id, "
+            "for tokens of Steward's own issuer."
+        ),
+    )
+    subject_issuer: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The `iss` of that provider: the external one's or Steward's own (its public "
+            "URL). Default: the external provider's when one is trusted, else Steward's own."
+        ),
     )
 
 
@@ -145,7 +156,10 @@ class Mutation:
         with atomic(context):
             fields = given(input)
             subject = fields.pop("subject", None)
-            customer = customers.create_customer(context.session, fields, subject)
+            issuer = fields.pop("subject_issuer", None)
+            customer = customers.create_customer(
+                context.session, fields, subject, context.scope.issuers, issuer
+            )
         context.loaders.saw_customers([customer])
         return customer  # type: ignore[return-value]
 

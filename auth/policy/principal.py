@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from store.models import BUILTIN_ISSUER
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -28,3 +30,31 @@ class Principal:
     def has(self, scope: str) -> bool:
         """Whether the token grants ``scope``."""
         return scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class Issuers:
+    """The issuers whose subjects customers are linked to, by (issuer, subject) pairs.
+
+    Built from the settings (``api.settings.Settings.issuers``) and handed to `open_scope`:
+    the policy reads no environment.
+
+    Attributes:
+        builtin: the built-in issuer's ``iss`` (Steward's public URL), ``None`` when it is off.
+        external: the external identity provider's ``iss``, if one is trusted.
+
+    Example:
+        >>> Issuers(builtin="https://steward.example").stored("https://steward.example")
+        ''
+    """
+
+    builtin: str | None = None
+    external: str | None = None
+
+    def stored(self, issuer: str) -> str:
+        """How the subjects of ``issuer`` are stored: the built-in marker, else its ``iss``."""
+        return BUILTIN_ISSUER if issuer == self.builtin else issuer
+
+    def link(self, principal: Principal) -> tuple[str, str]:
+        """The stored (issuer, subject) pair of the caller."""
+        return self.stored(principal.issuer), principal.subject
