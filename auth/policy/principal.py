@@ -16,7 +16,7 @@ class Principal:
         client_id: the OAuth client (``client_id``, else ``azp``, else ``cid``).
         scopes: the granted scopes.
         issuer: the token's ``iss``.
-        jti: the token's id, when it has one (built-in tokens always do).
+        jti: the token's id (RFC 9068 requires one of every access token).
         expires_at: the token's ``exp``, in seconds since the epoch.
     """
 
@@ -24,7 +24,7 @@ class Principal:
     client_id: str
     scopes: frozenset[str]
     issuer: str
-    jti: str | None
+    jti: str
     expires_at: int
 
     def has(self, scope: str) -> bool:
