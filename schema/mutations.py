@@ -261,7 +261,7 @@ class Mutation:
             order = order_by_pk(context, pk_argument(id, "Order", "id"))
             if order is None:
                 raise NotFound("order")
-            orders.update_order_status(context.session, order, status)
+            orders.update_order_status(context.session, context.scope, order, status)
         return order  # type: ignore[return-value]
 
     @strawberry.mutation(
