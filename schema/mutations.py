@@ -141,9 +141,7 @@ def _customer(context: Context, customer_id: str, field: str) -> models.Customer
 
 def _address(context: Context, address_id: str) -> models.Address:
     pk = pk_argument(address_id, "Address", "id")
-    address = rows.address(context.session, context.scope, pk)
-    context.customers_read.add(address.customer_id)
-    return address
+    return rows.address(context.session, context.scope, pk)
 
 
 @strawberry.type
@@ -216,7 +214,9 @@ class Mutation:
     def remove_address(self, info: Info, id: strawberry.ID) -> strawberry.ID | None:
         context = info.context
         with atomic(context):
-            addresses.remove_address(context.session, _address(context, id))
+            address = _address(context, id)
+            addresses.remove_address(context.session, address)
+        context.customers_read.add(address.customer_id)  # no object returned: noted here
         return id
 
     @strawberry.mutation(
