@@ -9,7 +9,9 @@ Guards:
 
 - the route exists only with ``STEWARD_DEV_MODE`` (and GraphiQL and the built-in issuer);
 - the peer must be a loopback address and the ``Host`` a loopback name (against DNS
-  rebinding), else the page does not exist (404);
+  rebinding), and the request may carry no proxy header (``Forwarded``, ``X-Forwarded-For``,
+  ``X-Real-IP``: a reverse proxy on the same host makes every client look local), else the
+  page does not exist (404);
 - ``POST`` takes only ``application/json``, which a cross-site form cannot send, and needs an
   ``Origin`` equal to the page's own (403 otherwise): no other site can mint a token.
 """
@@ -84,8 +86,15 @@ class Choice:
     customer: str | None
 
 
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+"""Headers a reverse proxy adds: the request did not come from this machine's browser."""
+
+
 def is_local(request: Request) -> bool:
-    """Whether the peer is a loopback address and the ``Host`` names loopback too."""
+    """Whether the peer is a loopback address, the ``Host`` names loopback too, and no proxy
+    relayed the request."""
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
     peer = request.client.host if request.client else ""
     host = request.url.hostname or ""
     return _loopback(peer) and (host == "localhost" or _loopback(host))
