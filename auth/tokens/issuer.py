@@ -11,7 +11,6 @@ Routes (see :func:`routes`):
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from auth.policy.scopes import ALL_SCOPES
 from auth.tokens._server import AUTH_METHODS
 from auth.tokens._token_endpoint import TokenEndpoint
+from auth.tokens.clients import new_identifier
 from auth.tokens.config import TokenSettings
 from auth.tokens.keys import public_jwks, signing_algorithm
 
@@ -71,7 +71,7 @@ def issue_token(
         "sub": subject,
         "client_id": client_id,
         "scope": scope,
-        "jti": secrets.token_urlsafe(16),
+        "jti": new_identifier(16),
         "iat": now,
         "nbf": now,
         "exp": now + ttl,
