@@ -22,6 +22,7 @@ from store.models import BUILTIN_ISSUER, utcnow
 
 NAME = 100
 SUBJECT = 255
+SUBJECT_TAKEN = "input.subject is already linked to a customer"
 
 FIELD_NAMES = {
     "first_name": "firstName",
@@ -84,9 +85,9 @@ def create_customer(
     """
     country = v.country(given["country"], field="input.country")
     values = customer_fields(given, country, "input.")
-    link = None if subject is None else _link(subject, subject_issuer, issuers)
     if subject is None and subject_issuer is not None:
         raise InputError("input.subjectIssuer", "input.subjectIssuer needs input.subject")
+    link = None if subject is None else _link(subject, subject_issuer, issuers)
     if link is not None and _is_linked(session, link):
         raise InputError("input.subject", SUBJECT_TAKEN)
     customer = models.Customer(country=country, **values)
@@ -103,9 +104,6 @@ def create_customer(
         customer.subject = to_global_id("Customer", customer.id)
         session.flush()
     return customer
-
-
-SUBJECT_TAKEN = "input.subject is already linked to a customer"
 
 
 def _link(subject: str, issuer: str | None, issuers: Issuers) -> tuple[str, str]:
