@@ -19,12 +19,17 @@ app = typer.Typer(
 db = typer.Typer(help="The database.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db, name="db")
 
+MAX_WORKERS = 256
+IDS_MAY_START_WITH_A_DASH = {"ignore_unknown_options": True}
+"""For commands that take an id: one that begins with ``-`` (older ids may) is still an id,
+not an option; ``--`` before it works as well."""
+
 
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on (1-65535)."),
+    workers: int = typer.Option(1, min=1, max=MAX_WORKERS, help="Worker processes."),
     graceful_timeout: int = typer.Option(
         30, min=0, help="On SIGTERM, seconds to let in-flight requests finish."
     ),
@@ -158,7 +163,9 @@ app.add_typer(partners_app, name="partners")
 @app.command()
 def token(
     scope: str = typer.Option(..., help='Space-separated scopes, e.g. "me:read me:write".'),
-    sub: str = typer.Option("steward-cli", help="The subject (a customer's subject for me:*)."),
+    sub: str | None = typer.Option(
+        None, help="The subject; required with me:* scopes (the customer's). Default: steward-cli."
+    ),
     client_id: str = typer.Option("steward-cli", help="The client the token is for."),
     ttl: int = typer.Option(3600, min=1, help="Lifetime in seconds."),
     as_json: bool = typer.Option(
@@ -168,6 +175,7 @@ def token(
     """Print a signed access token from the built-in issuer, and nothing else."""
     import json
 
+    from auth.policy.scopes import ME_READ, ME_WRITE
     from auth.tokens.clients import normalize_scope
     from auth.tokens.issuer import issue
     from auth.tokens.keys import load_or_create
@@ -179,8 +187,16 @@ def token(
         scope = normalize_scope(scope)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--scope") from None
+    if sub is None and {ME_READ, ME_WRITE} & set(scope.split()):
+        raise typer.BadParameter(
+            "me:read and me:write act as a customer: give the customer's subject",
+            param_hint="--sub",
+        )
+    subject = sub or "steward-cli"
     keys = load_or_create(settings.key_file)
-    issued = issue(settings.tokens, keys, scope=scope, subject=sub, client_id=client_id, ttl=ttl)
+    issued = issue(
+        settings.tokens, keys, scope=scope, subject=subject, client_id=client_id, ttl=ttl
+    )
     if not as_json:
         typer.echo(issued.access_token)
         return
@@ -244,7 +260,7 @@ def clients_list() -> None:
         typer.echo("no clients", err=True)
 
 
-@clients_app.command("remove")
+@clients_app.command("remove", context_settings=IDS_MAY_START_WITH_A_DASH)
 def clients_remove(
     client_id: str = typer.Argument(..., help="The client's id."),
 ) -> None:
@@ -264,7 +280,7 @@ def clients_remove(
     typer.echo(f"removed {client_id}")
 
 
-@app.command()
+@app.command(context_settings=IDS_MAY_START_WITH_A_DASH)
 def revoke(jti: str = typer.Argument(..., help="The token's jti claim.")) -> None:
     """Refuse the token with this jti from the next request on."""
     from auth.tokens.clients import revoke as revoke_token

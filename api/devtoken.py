@@ -10,7 +10,9 @@ Guards:
 
 - the route exists only with ``STEWARD_DEV_MODE`` (and GraphiQL and the built-in issuer);
 - the peer must be a loopback address and the ``Host`` a loopback name (against DNS
-  rebinding), else the page does not exist (404);
+  rebinding), and the request may carry no proxy header (``Forwarded``, ``X-Forwarded-For``,
+  ``X-Real-IP``: a reverse proxy on the same host makes every client look local), else the
+  page does not exist (404);
 - ``POST`` takes only ``application/json``, which a cross-site form cannot send, and needs an
   ``Origin`` equal to the page's own (403 otherwise): no other site can mint a token.
 """
@@ -40,7 +42,7 @@ from auth.policy import scopes
 from auth.policy.purposes import DECLARABLE, Purpose
 from auth.tokens.issuer import issue
 from store.ids import InvalidGlobalId, pk_of, to_global_id
-from store.models import Customer, CustomerStatus
+from store.models import BUILTIN_ISSUER, Customer, CustomerStatus
 
 __all__ = [
     "CLIENT_ID",
@@ -97,8 +99,15 @@ class Choice:
     legal_reference: str | None = None
 
 
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+"""Headers a reverse proxy adds: the request did not come from this machine's browser."""
+
+
 def is_local(request: Request) -> bool:
-    """Whether the peer is a loopback address and the ``Host`` names loopback too."""
+    """Whether the peer is a loopback address, the ``Host`` names loopback too, and no proxy
+    relayed the request."""
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
     peer = request.client.host if request.client else ""
     host = request.url.hostname or ""
     return _loopback(peer) and (host == "localhost" or _loopback(host))
@@ -195,11 +204,15 @@ class DevTokenPage:
             pk = pk_of(customer_id, "Customer")
         except InvalidGlobalId:
             raise DevTokenError(400, "customer is not a customer id.") from None
-        query = select(col(Customer.subject)).where(col(Customer.id) == pk)
+        query = select(col(Customer.subject), col(Customer.subject_issuer)).where(
+            col(Customer.id) == pk
+        )
         with self.sessions() as session:
             row = session.execute(query).first()
         if row is None:
             raise DevTokenError(400, "No customer has that id.")
+        if row.subject_issuer != BUILTIN_ISSUER:
+            raise DevTokenError(400, "That customer signs in with the external provider.")
         return row.subject or to_global_id("Customer", pk)
 
     def _customers(self) -> list[tuple[str, str, str]]:

@@ -109,6 +109,7 @@ class GraphQLEndpoint:
                 max_page_size=settings.max_page_size,
                 observe=observe_compiled_fallback,
             )
+        self.issuers = settings.issuers
 
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
@@ -246,7 +247,7 @@ class GraphQLEndpoint:
         if declared.purpose is None and needs_purpose(root_fields):
             raise PurposeRequired
         with self.sessions() as session, session.begin():
-            scope = open_scope(session, principal, declared)
+            scope = open_scope(session, principal, declared, self.issuers)
             answer = None
             if self.compiled is not None:
                 answer = self.compiled.answer(session, scope, document, operation, params.variables)

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auth.policy.principal import Issuers
 from auth.tokens.config import TokenSettings
 
 MIB = 1024 * 1024
@@ -25,7 +26,7 @@ class Settings(BaseSettings):
     database_prepared_statements: bool = True
     public_url: str = "http://127.0.0.1:8000"
     audience: str = "steward"
-    issuer: str | None = None
+    issuer: str | None = Field(default=None, max_length=255)
     jwks_url: str | None = None
     allow_plain_jwt: bool = False
     builtin_issuer: bool = True
@@ -70,4 +71,11 @@ class Settings(BaseSettings):
             jwks_url=self.jwks_url,
             allow_plain_jwt=self.allow_plain_jwt,
             builtin_issuer=self.builtin_issuer,
+        )
+
+    @property
+    def issuers(self) -> Issuers:
+        """Which issuers customers are linked under, for the policy."""
+        return Issuers(
+            builtin=self.public_url if self.builtin_issuer else None, external=self.issuer or None
         )

@@ -93,7 +93,9 @@ def main() -> None:
     for round_ in range(args.rounds + 20):
         for name, run in variants.items():
             with transaction(sessions) as session:
-                scope = open_scope(session, principal, Declared(Purpose.CUSTOMER_SUPPORT))
+                scope = open_scope(
+                    session, principal, Declared(Purpose.CUSTOMER_SUPPORT), settings.issuers
+                )
                 context = Context.open(session, scope, Options(settings.max_page_size))
                 start = time.process_time()
                 answers[name] = run(context)

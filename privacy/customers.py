@@ -9,17 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
+from auth.policy.principal import Issuers
 from privacy import validation as v
 from privacy.errors import InputError
 from store import models
-from store.ids import to_global_id
-from store.models import utcnow
+from store.ids import InvalidGlobalId, from_global_id, to_global_id
+from store.models import BUILTIN_ISSUER, utcnow
 
 NAME = 100
 SUBJECT = 255
+SUBJECT_TAKEN = "input.subject is already linked to a customer"
 
 FIELD_NAMES = {
     "first_name": "firstName",
@@ -66,26 +69,75 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def create_customer(
-    session: Session, given: Mapping[str, Any], subject: str | None
+    session: Session,
+    given: Mapping[str, Any],
+    subject: str | None,
+    issuers: Issuers,
+    subject_issuer: str | None = None,
 ) -> models.Customer:
-    """Validate and insert a customer; its subject defaults to its global id."""
+    """Validate and insert a customer, linked to the tokens of one (issuer, subject) pair.
+
+    Without ``subject``, the pair is the built-in issuer and the customer's global id. An
+    explicit ``subject`` belongs to ``subject_issuer``: by default the external provider when
+    one is trusted, else the built-in issuer. A pair already linked is refused, even when a
+    concurrent request links it first (the unique index decides; its violation rolls back a
+    savepoint and is refused the same way).
+    """
     country = v.country(given["country"], field="input.country")
     values = customer_fields(given, country, "input.")
-    if subject is not None:
-        subject = v.identifier(subject, field="input.subject", max_length=SUBJECT)
+    if subject is None and subject_issuer is not None:
+        raise InputError("input.subjectIssuer", "input.subjectIssuer needs input.subject")
+    link = None if subject is None else _link(subject, subject_issuer, issuers)
+    if link is not None and _is_linked(session, link):
+        raise InputError("input.subject", SUBJECT_TAKEN)
     customer = models.Customer(country=country, **values)
-    session.add(customer)
-    session.flush()
+    if link is not None:
+        customer.subject_issuer, customer.subject = link
+    try:
+        with session.begin_nested():
+            session.add(customer)
+            session.flush()
+    except IntegrityError:
+        raise InputError("input.subject", SUBJECT_TAKEN) from None
     assert customer.id is not None
-    customer.subject = subject or to_global_id("Customer", customer.id)
-    if subject is not None and session.scalar(
-        select(col(models.Customer.id)).where(
-            col(models.Customer.subject) == subject, col(models.Customer.id) != customer.id
-        )
-    ):
-        raise InputError("input.subject", "input.subject is already linked to a customer")
-    session.flush()
+    if link is None:
+        customer.subject = to_global_id("Customer", customer.id)
+        session.flush()
     return customer
+
+
+def _link(subject: str, issuer: str | None, issuers: Issuers) -> tuple[str, str]:
+    """The stored (issuer, subject) pair an explicit subject links to."""
+    subject = v.identifier(subject, field="input.subject", max_length=SUBJECT)
+    trusted = [each for each in (issuers.external, issuers.builtin) if each]
+    if issuer is None:
+        issuer = trusted[0] if trusted else None
+    if issuer is None or issuer not in trusted:
+        raise InputError("input.subjectIssuer", "input.subjectIssuer is not a trusted issuer")
+    stored = issuers.stored(issuer)
+    if stored == BUILTIN_ISSUER and _is_customer_id(subject):
+        # The built-in issuer's default subjects are customers' global ids: taking one now
+        # would block the creation of the customer that gets that id later.
+        raise InputError("input.subject", "input.subject may not be a customer id")
+    return stored, subject
+
+
+def _is_customer_id(subject: str) -> bool:
+    try:
+        kind, _ = from_global_id(subject)
+    except InvalidGlobalId:
+        return False
+    return kind == "Customer"
+
+
+def _is_linked(session: Session, link: tuple[str, str]) -> bool:
+    issuer, subject = link
+    found = session.scalar(
+        select(col(models.Customer.id)).where(
+            col(models.Customer.subject_issuer) == issuer, col(models.Customer.subject) == subject
+        )
+    )
+    return found is not None
 
 
 def update_customer(

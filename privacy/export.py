@@ -50,6 +50,8 @@ Serializer = Mapping[str, Callable[[Any], Any]]
 CUSTOMER: Serializer = {
     "id": _gid("Customer"),
     "subject": attrgetter("subject"),
+    # null: Steward's own issuer (stored as the empty marker, whatever its public URL)
+    "subjectIssuer": lambda row: row.subject_issuer or None,
     "status": attrgetter("status"),
     "country": attrgetter("country"),
     "preferredLanguage": attrgetter("preferred_language"),

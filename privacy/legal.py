@@ -61,6 +61,7 @@ def create_legal_request(
         authority=authority,
         order_document=order_document,
         created_by=actor.principal.subject,
+        created_by_issuer=actor.issuers.stored(actor.principal.issuer),
         valid_from=now,
         valid_until=valid_until,
     )

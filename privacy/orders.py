@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
+from auth.policy.scope import RequestScope
 from privacy import validation as v
 from privacy.addresses import LINE
 from privacy.errors import InputError
@@ -55,10 +57,10 @@ def place_order(
     total = sum(line.quantity * line.unit_price for line in lines)
     if total > v.INT64_MAX:
         raise InputError("input.items", "the order total is too large")
-    if shipping_address_id is not None:
-        address = session.get(models.Address, shipping_address_id)
-        if address is None or address.customer_id != customer.id:
-            raise InputError("input.shippingAddressId", "no such address of this customer")
+    if shipping_address_id is not None and not _address_of(session, customer, shipping_address_id):
+        # One answer, and one statement, whether the address does not exist or is another
+        # customer's: the caller learns nothing about addresses it was not given.
+        raise InputError("input.shippingAddressId", "no such address of this customer")
     assert customer.id is not None
     order = models.Order(
         customer_id=customer.id,
@@ -81,14 +83,30 @@ def place_order(
     return order
 
 
+def _address_of(session: Session, customer: models.Customer, pk: int) -> bool:
+    found = session.scalar(
+        select(col(models.Address.id)).where(
+            col(models.Address.id) == pk, col(models.Address.customer_id) == customer.id
+        )
+    )
+    return found is not None
+
+
 def _identifier(value: str | None, field: str) -> str | None:
     return None if value is None else v.identifier(value, field=field)
 
 
-def update_order_status(session: Session, order: models.Order, status: OrderStatus) -> None:
-    """Move an order to ``status`` if its life cycle allows it."""
+def update_order_status(
+    session: Session, actor: RequestScope, order: models.Order, status: OrderStatus
+) -> None:
+    """Move an order to ``status`` if its life cycle allows it.
+
+    A refusal names the order's current status only to a caller who may read it.
+    """
     current = OrderStatus(order.status)
     if status not in TRANSITIONS[current]:
-        raise InputError("status", f"an order that is {current} cannot become {status}")
+        if actor.plan.allows("Order.status"):
+            raise InputError("status", f"an order that is {current} cannot become {status}")
+        raise InputError("status", f"the order cannot become {status} from its current status")
     order.status = status.value
     session.flush()

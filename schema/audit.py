@@ -3,8 +3,10 @@
 Which fields: the schema coordinates the operation selects (computed once per document, through
 fragments and interfaces) that the request's plan lets the caller read, plus the root fields
 (``Query.customers``, ``Mutation.eraseCustomer``) so that the record says what was done whatever
-the client named its operation. Which customers: those loaded for the response (lookups, pages,
-the owners of returned orders, what a resolver noted in ``Context.customers_read``).
+the client named its operation. Which customers: those whose data the response discloses, as
+``Context.customers_read`` collected them during execution — the owners of every data object in
+the response, and the customers that lists of ids name after the row rules — never the rows
+loaded but not returned.
 
 Example:
     Once per request, after execution and inside its transaction::
@@ -162,14 +164,13 @@ class Auditor:
         data of customers other than the caller under a purpose. A customer's reads of their
         own record (``me``, self-service) are not access records.
         """
-        loaders = context.loaders
-        customers = (
-            set(loaders.customer_ids_seen)
-            | set(loaders.order_owner.values())
-            | context.customers_read
-        )
         return self.access_of(
-            context.scope, customers, document, operation, root_fields, context.fields_read
+            context.scope,
+            context.customers_read,
+            document,
+            operation,
+            root_fields,
+            context.fields_read,
         )
 
     def access_of(

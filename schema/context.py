@@ -34,7 +34,8 @@ class Context:
         scope: the policy of the request: caller, purpose, field plan, row rules, owner.
         loaders: the batched loaders.
         options: the schema's configuration.
-        customers_read: ids of customers whose data the response carries (for the audit).
+        customers_read: ids of customers whose data the response discloses (for the audit):
+            noted as objects are put into the response, and by resolvers that name customers.
         fields_read: coordinates disclosed outside the selection set, e.g. by an export.
     """
 

@@ -98,6 +98,7 @@ class Loaders:
         self.address_by_id: Batch[int, Address | None] = Batch(self._address_by_id, _none)
         self.customer_by_id: Batch[int, Customer | None] = Batch(self._customer_by_id, _none)
         self.legal_customers: Batch[int, list[int]] = Batch(self._legal_customers, list)
+        self.visible_customers: Batch[int, bool] = Batch(self._visible_customers, bool)
         self._orders: dict[tuple[int, int], Batch[int, tuple[list[Order], bool]]] = {}
         self._order_counts: Batch[int, int] | None = None
         self._customer_batches: list[Batch[int, Any]] = [
@@ -132,6 +133,23 @@ class Loaders:
             order.shipping_address_id for order in orders if order.shipping_address_id
         )
         self.customer_by_id.want(order.customer_id for order in orders)
+
+    def visible(self, customer_ids: Iterable[int]) -> list[int]:
+        """Those of ``customer_ids`` that exist for the caller (row rules), in their order.
+
+        Lists of customer ids (an access record's, a legal request's) obey the row rules like
+        any other path to a customer.
+        """
+        customer_ids = list(customer_ids)
+        if not self.scope.restricted:
+            return customer_ids
+        self.visible_customers.want(customer_ids)
+        return [pk for pk in customer_ids if self.visible_customers.get(pk)]
+
+    def saw_records(self, records: Iterable[AccessRecord]) -> None:
+        """Put the customers that access records name into the row-rule batch."""
+        if self.scope.restricted:
+            self.visible_customers.want(pk for record in records for pk in record.customer_ids)
 
     def orders_of(self, customer_id: int, offset: int, limit: int) -> tuple[list[Order], bool]:
         """One page of a customer's orders (newest first) and whether more follow."""
@@ -174,9 +192,11 @@ class Loaders:
         )
         if partners_only:
             statement = statement.where(col(AccessRecord.recipient).is_not(None))
+        rows = self.session.execute(statement).all()
         groups: dict[int, list[AccessRecord]] = defaultdict(list)
-        for customer_id, record in self.session.execute(statement).all():
+        for customer_id, record in rows:
             groups[customer_id].append(record)
+        self.saw_records(record for _, record in rows)
         return groups
 
     def _disclosures(self, ids: list[int]) -> dict[int, list[AccessRecord]]:
@@ -209,6 +229,12 @@ class Loaders:
             select(Customer).where(col(Customer.id).in_(ids), self.scope.customer_rows())
         )
         return {row.id: row for row in rows}
+
+    def _visible_customers(self, ids: list[int]) -> dict[int, bool]:
+        rows = self.session.scalars(
+            select(col(Customer.id)).where(col(Customer.id).in_(ids), self.scope.customer_rows())
+        )
+        return {pk: True for pk in rows if pk is not None}
 
     def _legal_customers(self, ids: list[int]) -> dict[int, list[int]]:
         request_id, customer_id = (

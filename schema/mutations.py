@@ -38,7 +38,18 @@ class CreateCustomerInput:
     mobile_phone: str | None = None
     landline_phone: str | None = None
     subject: str | None = strawberry.field(
-        default=None, description="The `sub` the customer's identity provider uses."
+        default=None,
+        description=(
+            "The `sub` the customer's identity provider uses. Default: the customer's id, "
+            "for tokens of Steward's own issuer."
+        ),
+    )
+    subject_issuer: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The `iss` of that provider: the external one's or Steward's own (its public "
+            "URL). Default: the external provider's when one is trusted, else Steward's own."
+        ),
     )
 
 
@@ -130,9 +141,7 @@ def _customer(context: Context, customer_id: str, field: str) -> models.Customer
 
 def _address(context: Context, address_id: str) -> models.Address:
     pk = pk_argument(address_id, "Address", "id")
-    address = rows.address(context.session, context.scope, pk)
-    context.customers_read.add(address.customer_id)
-    return address
+    return rows.address(context.session, context.scope, pk)
 
 
 @strawberry.type
@@ -147,7 +156,10 @@ class Mutation:
         with atomic(context):
             fields = given(input)
             subject = fields.pop("subject", None)
-            customer = customers.create_customer(context.session, fields, subject)
+            issuer = fields.pop("subject_issuer", None)
+            customer = customers.create_customer(
+                context.session, fields, subject, context.scope.issuers, issuer
+            )
         context.loaders.saw_customers([customer])
         return customer
 
@@ -208,7 +220,9 @@ class Mutation:
     def remove_address(self, info: Info, id: strawberry.ID) -> strawberry.ID | None:
         context = info.context
         with atomic(context):
-            addresses.remove_address(context.session, _address(context, id))
+            address = _address(context, id)
+            addresses.remove_address(context.session, address)
+        context.customers_read.add(address.customer_id)  # no object returned: noted here
         return id
 
     @strawberry.mutation(
@@ -256,7 +270,7 @@ class Mutation:
             order = order_by_pk(context, pk_argument(id, "Order", "id"))
             if order is None:
                 raise NotFound("order")
-            orders.update_order_status(context.session, order, status)
+            orders.update_order_status(context.session, context.scope, order, status)
         return order
 
     @strawberry.mutation(

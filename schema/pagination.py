@@ -8,6 +8,12 @@ import binascii
 from privacy.errors import InputError
 from schema.errors import PageSizeExceeded
 
+MAX_OFFSET = 2**31 - 1
+"""The furthest a cursor may point: more rows than an id column (INTEGER) can number.
+
+A page's SQL adds its size to the offset; bounded here, that sum always fits a BIGINT.
+"""
+
 
 def encode_cursor(offset: int) -> str:
     """The opaque cursor of the row at ``offset``."""
@@ -22,7 +28,7 @@ def decode_cursor(cursor: str) -> int:
         offset = int(number)
     except (UnicodeError, binascii.Error, ValueError):
         raise InputError("after", "after is not a valid cursor.") from None
-    if prefix != "o" or offset < 0 or str(offset) != number:
+    if prefix != "o" or not 0 <= offset <= MAX_OFFSET or str(offset) != number:
         raise InputError("after", "after is not a valid cursor.")
     return offset
 

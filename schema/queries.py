@@ -204,15 +204,12 @@ def _node(context: Context, type_name: str, pk: int) -> SQLModel | None:
         return order_by_pk(context, pk)
     model: Any = DATA_TYPES[type_name].model
     if type_name in ("Address", "Consent", "UsageEvent"):
-        row = context.session.scalars(
+        return context.session.scalars(
             select(model).where(model.id == pk, context.rows.customers(model.customer_id))
         ).first()
-        if row is not None:
-            context.customers_read.add(row.customer_id)
-        return row
     record = context.session.get(model, pk)
     if isinstance(record, models.AccessRecord):
-        context.customers_read.update(record.customer_ids)
+        context.loaders.saw_records([record])
     return record
 
 
@@ -397,11 +394,4 @@ class Query:
             col(models.AccessRecord.occurred_at).desc(),
             col(models.AccessRecord.id).desc(),
         ]
-        return _page(
-            context, statement, first, after, order, lambda rows: _saw_records(context, rows)
-        )
-
-
-def _saw_records(context: Context, records: list[models.AccessRecord]) -> None:
-    """Note the customers the returned access records concern (for the audit)."""
-    context.customers_read.update(pk for record in records for pk in record.customer_ids)
+        return _page(context, statement, first, after, order, context.loaders.saw_records)

@@ -69,6 +69,18 @@ def _context(info: GraphQLResolveInfo[Any]) -> Context:
     return context
 
 
+def _completes(obj: Any, info: GraphQLResolveInfo[Any], model: type[Any], owner: str) -> bool:
+    """Whether ``obj`` is a row of ``model``; if so, the response discloses its customer.
+
+    graphql-core asks this of every object it puts into the response, so the audit learns
+    exactly whose data was disclosed: not the rows loaded, only the rows returned.
+    """
+    if not isinstance(obj, model):
+        return False
+    _context(info).customers_read.add(getattr(obj, owner))
+    return True
+
+
 @strawberry.interface(description="An object with a global id.")
 class Node:
     id: strawberry.ID
@@ -89,8 +101,8 @@ class Address(Node):
     is_default: bool | None = guarded()
 
     @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, models.Address)
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return _completes(obj, info, models.Address, "customer_id")
 
 
 @strawberry.type(description="One line of an order. Prices are in the currency's minor units.")
@@ -137,8 +149,8 @@ class Order(Node):
     customer: Annotated[Customer, strawberry.lazy("schema.types")] | None = guarded(_order_customer)
 
     @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, models.Order)
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return _completes(obj, info, models.Order, "customer_id")
 
 
 @strawberry.type(description="One record of the append-only consent ledger.")
@@ -154,8 +166,8 @@ class Consent(Node):
     )
 
     @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, models.Consent)
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return _completes(obj, info, models.Consent, "customer_id")
 
 
 @strawberry.type(description="How the customer used the service.")
@@ -166,16 +178,24 @@ class UsageEvent(Node):
     detail: str | None = guarded()
 
     @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, models.UsageEvent)
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return _completes(obj, info, models.UsageEvent, "customer_id")
 
 
 def _customer_ids(source: models.AccessRecord, info: GraphQLResolveInfo[Any]) -> list[str]:
-    plan = _context(info).plan
-    customer_ids = source.customer_ids
-    if not plan.allows("AccessRecord.*"):
+    context = _context(info)
+    plan = context.plan
+    if plan.allows("AccessRecord.*"):
+        customer_ids = context.loaders.visible(source.customer_ids)
+    else:
         # Shown to a customer as their own (``me { accessLog }``): the others it names stay hidden.
-        customer_ids = [pk for pk in customer_ids if pk == plan.owner_id]
+        customer_ids = [pk for pk in source.customer_ids if pk == plan.owner_id]
+    return _disclosed_ids(context, customer_ids)
+
+
+def _disclosed_ids(context: Context, customer_ids: list[int]) -> list[str]:
+    """Global ids of customers the response names, noted for the audit."""
+    context.customers_read.update(customer_ids)
     return [to_global_id("Customer", pk) for pk in customer_ids]
 
 
@@ -230,8 +250,9 @@ class Disclosure:
 def _legal_customer_ids(
     source: models.LegalRequest, info: GraphQLResolveInfo[Context]
 ) -> list[str]:
-    customer_ids = _context(info).loaders.legal_customers.get(source.id)  # type: ignore[arg-type]
-    return [to_global_id("Customer", pk) for pk in customer_ids]
+    context = _context(info)
+    named = context.loaders.legal_customers.get(source.id)  # type: ignore[arg-type]
+    return _disclosed_ids(context, context.loaders.visible(named))
 
 
 @strawberry.type(description="A written judicial or legal order that allows disclosure.")
@@ -369,8 +390,8 @@ class Customer(Node):
         return Connection.of(rows, offset, has_next, lambda: loaders.order_count_of(customer_id))
 
     @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, models.Customer)
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return _completes(obj, info, models.Customer, "id")
 
 
 __all__ = [

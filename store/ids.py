@@ -5,6 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 
+MAX_PK = 2**63 - 1
+"""The largest primary key a global id may name: SQL's BIGINT, SQLite's INTEGER.
+
+A larger number names no row, and would not even reach the database (SQLite's driver raises
+``OverflowError`` for it), so it is not an id at all.
+"""
+
 
 class InvalidGlobalId(ValueError):
     """The value is not a global id of the expected type."""
@@ -30,7 +37,7 @@ def from_global_id(value: str) -> tuple[str, int]:
         number = int(pk)
     except (UnicodeError, binascii.Error, ValueError):
         raise InvalidGlobalId from None
-    if not type_name or number < 1 or str(number) != pk:
+    if not type_name or not 1 <= number <= MAX_PK or str(number) != pk:
         raise InvalidGlobalId
     return type_name, number
 

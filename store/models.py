@@ -81,6 +81,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+BUILTIN_ISSUER = ""
+"""The stored issuer of subjects from Steward's own issuer, whatever its public URL.
+
+Subjects are linked by (issuer, subject) pairs (SPEC section 7). An external provider's pair
+holds its exact ``iss``, which is never empty; the built-in issuer's holds this marker, so
+that links survive a change of ``STEWARD_PUBLIC_URL`` and migrations need no settings.
+"""
+
+
 def _ts(**kwargs: Any) -> Any:
     """A timezone-aware timestamp column."""
     return Field(sa_type=UTCDateTime, **kwargs)
@@ -93,10 +102,16 @@ class Customer(SQLModel, table=True):
         Index("ix_customer_last_name", "last_name", "id"),
         Index("ix_customer_email", "email"),
         Index("ix_customer_status_country", "status", "country"),
+        UniqueConstraint("subject_issuer", "subject", name="uq_customer_issuer_subject"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    subject: str | None = Field(default=None, max_length=255, unique=True)
+    subject: str | None = Field(default=None, max_length=255)
+    subject_issuer: str = Field(
+        default=BUILTIN_ISSUER,
+        max_length=255,
+        sa_column_kwargs={"server_default": BUILTIN_ISSUER},
+    )
     status: str = Field(default=CustomerStatus.ACTIVE, max_length=16)
     country: str = Field(max_length=2)
     preferred_language: str = Field(max_length=35)
@@ -230,6 +245,11 @@ class LegalRequest(SQLModel, table=True):
     authority: str = Field(max_length=200)
     order_document: str = Field(max_length=200)
     created_by: str = Field(max_length=255)
+    created_by_issuer: str = Field(
+        default=BUILTIN_ISSUER,
+        max_length=255,
+        sa_column_kwargs={"server_default": BUILTIN_ISSUER},
+    )
     valid_from: datetime = _ts(default_factory=utcnow)
     valid_until: datetime = _ts()
 

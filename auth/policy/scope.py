@@ -20,7 +20,7 @@ from auth.policy.errors import (
     UnknownPurpose,
 )
 from auth.policy.plan import Plan
-from auth.policy.principal import Principal
+from auth.policy.principal import Issuers, Principal
 from auth.policy.purposes import Purpose
 from auth.policy.rows import RowScope
 from store.models import Customer, LegalRequest, utcnow
@@ -65,6 +65,7 @@ class RequestScope:
         plan: the field decisions (and what was hidden, as execution goes).
         rows: the row rules, as SQL conditions.
         owner_id: the customer the caller is, when its token links to one (``me``).
+        issuers: which issuer is the built-in one, and the external provider's.
     """
 
     principal: Principal
@@ -73,10 +74,16 @@ class RequestScope:
     plan: Plan
     rows: RowScope
     owner_id: int | None
+    issuers: Issuers
 
 
-def open_scope(session: Session, principal: Principal, declared: Declared) -> RequestScope:
+def open_scope(
+    session: Session, principal: Principal, declared: Declared, issuers: Issuers
+) -> RequestScope:
     """Decide the policy of one request, in its transaction.
+
+    The caller is a customer when its (issuer, subject) pair is a customer's: a subject alone
+    links nothing, since two issuers may use the same one.
 
     Raises:
         InvalidLegalReference: ``legal_order`` under a reference that is unknown, not valid
@@ -84,12 +91,17 @@ def open_scope(session: Session, principal: Principal, declared: Declared) -> Re
     """
     owner_id = None
     if scopes.ME_READ in principal.scopes or scopes.ME_WRITE in principal.scopes:
+        issuer, subject = issuers.link(principal)
         owner_id = session.scalar(
-            select(col(Customer.id)).where(col(Customer.subject) == principal.subject)
+            select(col(Customer.id)).where(
+                col(Customer.subject_issuer) == issuer, col(Customer.subject) == subject
+            )
         )
     legal_request_id = None
     if declared.purpose is Purpose.LEGAL_ORDER:
-        legal_request_id = _legal_request(session, principal, declared.legal_reference)
+        legal_request_id = _legal_request(
+            session, issuers.link(principal), declared.legal_reference
+        )
     return RequestScope(
         principal=principal,
         purpose=declared.purpose,
@@ -101,17 +113,18 @@ def open_scope(session: Session, principal: Principal, declared: Declared) -> Re
             partner=principal.client_id if principal.partner else None,
         ),
         owner_id=owner_id,
+        issuers=issuers,
     )
 
 
-def _legal_request(session: Session, principal: Principal, reference: str | None) -> int:
+def _legal_request(session: Session, caller: tuple[str, str], reference: str | None) -> int:
     request = session.scalar(select(LegalRequest).where(col(LegalRequest.reference) == reference))
     now = utcnow()
     if (
         request is None
         or request.id is None
         or not request.valid_from <= now < request.valid_until
-        or request.created_by == principal.subject
+        or (request.created_by_issuer, request.created_by) == caller
     ):
         raise InvalidLegalReference
     return request.id

@@ -7,6 +7,7 @@ the caller (:mod:`auth.tokens._token_endpoint`) to turn into a response.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +22,7 @@ from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant  # type: ignore
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth.policy.scopes import ALL_SCOPES
-from auth.tokens.clients import find_active, verify_secret
-from store.models import OAuthClient
+from auth.tokens.clients import find_active, hash_secret, verify_secret
 
 __all__ = ["AUTH_METHODS", "Issue", "OAuthRequest", "TokenServer"]
 
@@ -63,12 +63,18 @@ class OAuthRequest(OAuth2Request):  # type: ignore[misc]
 
 
 class _Client(ClientMixin):  # type: ignore[misc]
-    """A registered client, as Authlib sees it: confidential, client_credentials only."""
+    """A client as Authlib sees it: confidential, client_credentials only.
 
-    def __init__(self, row: OAuthClient) -> None:
-        self.client_id = row.client_id
-        self.scope = row.scope
-        self._secret_hash = row.secret_hash
+    An unknown (or removed) client id gets a stand-in whose secret never matches, checked
+    against a hash of the same cost: the answer, and the work behind it, are those of a
+    wrong secret, so the endpoint does not tell which client ids exist.
+    """
+
+    def __init__(self, client_id: str, scope: str, secret_hash: str, *, known: bool) -> None:
+        self.client_id = client_id
+        self.scope = scope
+        self._secret_hash = secret_hash
+        self._known = known
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -84,7 +90,7 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return verify_secret(client_secret, self._secret_hash)
+        return verify_secret(client_secret, self._secret_hash) and self._known
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return endpoint == "token" and method in AUTH_METHODS
@@ -115,13 +121,16 @@ class TokenServer(AuthorizationServer):  # type: ignore[misc]
         super().__init__(scopes_supported=list(ALL_SCOPES))
         self._sessions = sessions
         self._issue = issue
+        self._unknown_hash = hash_secret(secrets.token_urlsafe(32))
         self.register_grant(_ClientCredentials)
         self.register_token_generator("default", self._generate)
 
-    def query_client(self, client_id: str) -> _Client | None:
+    def query_client(self, client_id: str) -> _Client:
         with self._sessions() as session:
             row = find_active(session, client_id)
-        return _Client(row) if row is not None else None
+        if row is None:
+            return _Client(client_id, "", self._unknown_hash, known=False)
+        return _Client(row.client_id, row.scope, row.secret_hash, known=True)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Nothing to store: the access token is a self-contained JWT."""

@@ -49,12 +49,15 @@ def principal_from(claims: AccessTokenClaims, *, builtin: bool) -> Principal:
     if not isinstance(client_id, str):
         cause = Cause.MISSING_CLAIM if client_id is None else Cause.INVALID_CLAIM
         raise InvalidToken(cause, claim="client_id")
+    jti = claims["jti"]
+    if not isinstance(jti, str):
+        raise InvalidToken(Cause.INVALID_CLAIM, claim="jti")
     return Principal(
         subject=claims["sub"],
         client_id=client_id,
         scopes=scopes_of(claims),
         issuer=claims["iss"],
-        jti=claims.get("jti"),
+        jti=jti,
         expires_at=int(claims["exp"]),
     )
 

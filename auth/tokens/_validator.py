@@ -2,12 +2,13 @@
 
 Authlib's ``JWTBearerTokenValidator`` decodes with whatever algorithm the token names (the
 default registry still includes HMAC), accepts a token without ``typ``, has no leeway, and
-insists on ``client_id`` and ``jti`` that external providers often leave out. Here:
+insists on ``client_id``, which external providers often leave out. Here:
 
 - :meth:`AccessTokenValidator.authenticate_token` decodes with an asymmetric allow-list;
 - :class:`AccessTokenClaims` requires ``typ`` (``at+jwt``, or ``JWT`` when allowed);
 - :meth:`AccessTokenValidator.validate_token` validates with a 30-second leeway;
-- required claims depend on the issuer (built-in tokens need ``client_id`` and ``jti``).
+- ``jti`` is required of every token (RFC 9068 section 2.2), ``client_id`` of built-in ones
+  (external providers may name the client ``azp`` or ``cid``).
 
 Every failure is raised as :class:`auth.tokens.errors.InvalidToken` with a machine-readable cause.
 """
@@ -67,7 +68,7 @@ class AccessTokenValidator(JWTBearerTokenValidator):  # type: ignore[misc]
         issuer: the exact ``iss``.
         audience: the value ``aud`` must contain.
         keys: returns the issuer's current key set (the caller refreshes it beforehand).
-        builtin: whether the issuer is Steward's own (``client_id`` and ``jti`` required).
+        builtin: whether the issuer is Steward's own (``client_id`` required).
         allow_plain_jwt: accept ``typ: JWT`` as well as ``at+jwt``.
     """
 
@@ -123,7 +124,7 @@ class AccessTokenValidator(JWTBearerTokenValidator):  # type: ignore[misc]
             "iat": {"essential": True},
             "sub": {"essential": True},
             "client_id": {"essential": self.builtin},
-            "jti": {"essential": self.builtin},
+            "jti": {"essential": True},
             "scope": {"essential": False, "allow_blank": True},
         }
 

@@ -37,17 +37,23 @@ class _Trust:
 
 @dataclass(frozen=True, slots=True)
 class _Verified:
+    """A verified token, and the key set of its issuer that verified it."""
+
     principal: Principal
     builtin: bool
+    kid: str | None
+    keys: KeySet | None
 
 
 class Authenticator:
     """Verifies access tokens of the built-in issuer and/or one external provider.
 
     Verified tokens are cached (by hash, bounded, least recently used first out) until they
-    expire; revocation, client removal and the client's standing as a partner (registered,
-    removed, trusted documents only) are still read from the database on every request, so
-    that a change holds on every replica from the next request on.
+    expire, or until their issuer's key set changes: a token verified against a key set that
+    Steward has since refetched is verified again, so a key that left the set verifies
+    nothing from the next request on. Revocation, client removal and the client's standing as
+    a partner (registered, removed, trusted documents only) are still read from the database
+    on every request, so that a change holds on every replica from the next request on.
 
     Args:
         settings: ``public_url``/``builtin_issuer``, ``issuer``/``jwks_url``, ``audience``,
@@ -110,7 +116,7 @@ class Authenticator:
         token = bearer_token(authorization)
         digest = hashlib.sha256(token.encode()).digest()
         verified = self._cache.get(digest)
-        if verified is not None and verified.principal.expires_at + LEEWAY > time.time():
+        if verified is not None and await self._still_verified(verified):
             self._cache.move_to_end(digest)
         else:
             self._cache.pop(digest, None)
@@ -138,6 +144,15 @@ class Authenticator:
         if self._own_http:
             await self._http.aclose()
 
+    async def _still_verified(self, verified: _Verified) -> bool:
+        """Whether a cached token is unexpired and its issuer's keys are those that verified it."""
+        if verified.principal.expires_at + LEEWAY <= time.time():
+            return False
+        trust = self._trusts[verified.principal.issuer]
+        if trust.remote is not None:
+            await trust.remote.ensure(verified.kid)  # refetches once the keys are old
+        return trust.validator.get_jwks() is verified.keys
+
     async def _verify(self, token: str) -> _Verified:
         header, claims = peek(token)
         if header.get("alg") not in ALGORITHMS:
@@ -153,11 +168,11 @@ class Authenticator:
             raise InvalidToken(Cause.MALFORMED)
         if trust.remote is not None:
             await trust.remote.ensure(kid)
+        keys = trust.validator.get_jwks()
         verified = trust.validator.authenticate_token(token)
         trust.validator.validate_token(verified)
-        return _Verified(
-            principal_from(verified, builtin=trust.validator.builtin), trust.remote is None
-        )
+        principal = principal_from(verified, builtin=trust.validator.builtin)
+        return _Verified(principal, trust.remote is None, kid, keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +185,7 @@ class _Standing:
 def _standing(sessions: sessionmaker[Session], principal: Principal, builtin: bool) -> _Standing:
     """Whether the token was revoked or its client removed, and whether the client is a
     partner: one statement over unique indexes."""
-    revoked = exists().where(col(RevokedToken.jti) == principal.jti) if principal.jti else false()
+    revoked = exists().where(col(RevokedToken.jti) == principal.jti)
     # Only the built-in issuer's clients live in oauth_client; an external provider's
     # client may share an id with one of them by chance.
     removed = (

@@ -25,6 +25,7 @@ __all__ = [
     "find_active",
     "hash_secret",
     "list_clients",
+    "new_identifier",
     "normalize_scope",
     "register",
     "remove",
@@ -63,6 +64,18 @@ def normalize_scope(scope: str) -> str:
     return " ".join(item for item in ALL_SCOPES if item in requested)
 
 
+def new_identifier(nbytes: int) -> str:
+    """A random URL-safe identifier of ``nbytes`` random bytes that never begins with ``-``.
+
+    Such ids (client ids, token ids, secrets) are typed as command-line arguments, where a
+    leading ``-`` reads as an option; one in 64 ``token_urlsafe`` values has one.
+    """
+    while True:
+        value = secrets.token_urlsafe(nbytes)
+        if not value.startswith("-"):
+            return value
+
+
 def register(session: Session, name: str, scope: str) -> tuple[str, str]:
     """Register a client allowed ``scope``; returns ``(client_id, client_secret)``.
 
@@ -73,8 +86,8 @@ def register(session: Session, name: str, scope: str) -> tuple[str, str]:
     """
     if not name.strip():
         raise ValueError("a client needs a name")
-    client_id = secrets.token_urlsafe(16)
-    secret = secrets.token_urlsafe(32)
+    client_id = new_identifier(16)
+    secret = new_identifier(32)
     session.add(
         OAuthClient(
             client_id=client_id,

@@ -11,7 +11,6 @@ Routes (see :func:`routes`):
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from auth.policy.scopes import ALL_SCOPES
 from auth.tokens._server import AUTH_METHODS
 from auth.tokens._token_endpoint import TokenEndpoint
+from auth.tokens.clients import new_identifier
 from auth.tokens.config import TokenSettings
 from auth.tokens.keys import public_jwks, signing_algorithm
 
@@ -80,7 +80,7 @@ def issue(
     key = keys.keys[0]
     algorithm = signing_algorithm(key)
     now = int(time.time())
-    jti = secrets.token_urlsafe(16)
+    jti = new_identifier(16)
     claims = {
         "iss": settings.public_url,
         "aud": settings.audience,

@@ -99,9 +99,15 @@ def test_clients_list_and_remove(
     steward: CliRunner, client: TestClient, settings: Settings
 ) -> None:
     # given two clients, and a token of the first
-    first = json.loads(steward.invoke(cli, ["clients", "add", "a", "--scope", "me:read"]).stdout)
-    second = json.loads(steward.invoke(cli, ["clients", "add", "b", "--scope", "me:read"]).stdout)
-    issued = steward.invoke(cli, ["token", "--scope", "me:read", "--client-id", first["client_id"]])
+    first = json.loads(
+        steward.invoke(cli, ["clients", "add", "a", "--scope", "orders:read"]).stdout
+    )
+    second = json.loads(
+        steward.invoke(cli, ["clients", "add", "b", "--scope", "orders:read"]).stdout
+    )
+    issued = steward.invoke(
+        cli, ["token", "--scope", "orders:read", "--client-id", first["client_id"]]
+    )
     token = issued.stdout.strip()
     assert call(client, token).status_code == 200
     # when the first is removed

@@ -121,8 +121,12 @@ class Provider:
     def token(
         self, key: Key | None = None, header: dict[str, Any] | None = None, **claims: Any
     ) -> str:
-        """A token as the provider issues it (no ``client_id`` or ``jti`` unless given)."""
-        defaults: dict[str, Any] = {"client_id": DROP, "jti": DROP, "azp": "partner-app"}
+        """A token as the provider issues it (no ``client_id`` unless given; a fresh ``jti``)."""
+        defaults: dict[str, Any] = {
+            "client_id": DROP,
+            "jti": secrets.token_urlsafe(8),
+            "azp": "partner-app",
+        }
         return sign(
             claims_for(self.ISSUER, **{**defaults, **claims}), key or self.keys[0], **(header or {})
         )

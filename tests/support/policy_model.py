@@ -296,10 +296,6 @@ def _age_band(customer: models.Customer) -> str | None:
     return age_band(customer.date_of_birth, dt.datetime.now(dt.UTC).date())
 
 
-def _customer_ids(row: Any) -> list[str]:
-    return [to_global_id("Customer", pk) for pk in row.customer_ids]
-
-
 SCALARS: dict[str, Callable[[Any], Any]] = {
     "Customer.id": _id("Customer"),
     "Customer.status": _attribute("status"),
@@ -356,7 +352,7 @@ SCALARS: dict[str, Callable[[Any], Any]] = {
     "AccessRecord.legalReference": _attribute("legal_reference"),
     "AccessRecord.operationName": _attribute("operation_name"),
     "AccessRecord.recipient": _attribute("recipient"),
-    "AccessRecord.customerIds": _customer_ids,
+    "AccessRecord.customerIds": lambda record: None,  # filled by the model (row rules)
     "AccessRecord.fields": _attribute("fields"),
     "LegalRequest.id": _id("LegalRequest"),
     "LegalRequest.reference": _attribute("reference"),
@@ -601,11 +597,14 @@ class Model:
             return None
         if coordinate in OBJECTS:
             return self._related(coordinate, row, selection)
-        if coordinate == "LegalRequest.customerIds":
-            return [
-                to_global_id("Customer", pk)
-                for pk in sorted(self.data.legal_customers.get(row.id, ()))
-            ]
+        if coordinate in ("LegalRequest.customerIds", "AccessRecord.customerIds"):
+            # Lists of customer ids obey the row rules (SPEC section 7).
+            named = (
+                sorted(self.data.legal_customers.get(row.id, ()))
+                if type_name == "LegalRequest"
+                else row.customer_ids
+            )
+            return [to_global_id("Customer", pk) for pk in named if pk in self.visible_customers]
         if coordinate not in SCALARS:
             raise AssertionError(f"the model does not know how {coordinate} reads its value")
         value = SCALARS[coordinate](row)
