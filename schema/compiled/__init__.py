@@ -268,7 +268,9 @@ class CompiledReads:
                 row = connection.exec_driver_sql(statement.sql, arguments).one()
             else:
                 try:
-                    with session.begin_nested():
+                    # A savepoint of the connection's own: the session's would begin lazily,
+                    # after the statement, and a failure would abort the whole transaction.
+                    with connection.begin_nested():
                         row = connection.exec_driver_sql(statement.sql, arguments).one()
                 except DBAPIError:
                     log.exception("compiled reads: a statement failed; it runs on Strawberry")

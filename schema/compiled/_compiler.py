@@ -39,6 +39,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_directive_values
 from sqlalchemy import (
     Alias,
+    BigInteger,
     BindParameter,
     ColumnElement,
     Integer,
@@ -314,7 +315,10 @@ class Compiler:
             assert isinstance(target, GraphQLObjectType)
             type_name = "Customer" if name == "customers" else "Order"
             json, ids = self.root_connection(type_name, target, definition, nodes)
-            self.out.customers.append(self.column(ids))
+            if self.emits_nodes(target, nodes):
+                # Only the objects a response carries disclose their customers, not the rows
+                # it counts (``totalCount``) or points at (cursors).
+                self.out.customers.append(self.column(ids))
             return Root(key, self.column(self.json.result(json)))
         if name == "me":
             if not self.shape.owner:
@@ -370,6 +374,20 @@ class Compiler:
         self.out.customers.append(self.column(found.select.add_columns(owner).scalar_subquery()))
         return Root(
             key, self.column(self.json.result(found.select.add_columns(json).scalar_subquery()))
+        )
+
+    def emits_nodes(self, connection: GraphQLObjectType, nodes: list[FieldNode]) -> bool:
+        """Whether a connection's selection puts objects into the response (``edges.node``)."""
+        edges = get_named_type(connection.fields["edges"].type)
+        assert isinstance(edges, GraphQLObjectType)
+        fields = self.collect(connection, [n.selection_set for n in nodes if n.selection_set])
+        return any(
+            field_nodes[0].name.value == "node"
+            for selected in fields.values()
+            if selected[0].name.value == "edges"
+            for field_nodes in self.collect(
+                edges, [n.selection_set for n in selected if n.selection_set]
+            ).values()
         )
 
     def root_connection(
@@ -545,10 +563,11 @@ class Compiler:
                 raise Decline("page") from None
 
         return {
+            # BIGINT: an offset near 2**31 plus a page is past PostgreSQL's INTEGER.
             "first": self.bind(Bind(lambda rt: page(rt)[1]), Integer),
-            "offset": self.bind(Bind(lambda rt: page(rt)[0]), Integer),
+            "offset": self.bind(Bind(lambda rt: page(rt)[0]), BigInteger),
             "limit": self.bind(Bind(lambda rt: page(rt)[1] + 1), Integer),
-            "end": self.bind(Bind(lambda rt: sum(page(rt))), Integer),
+            "end": self.bind(Bind(lambda rt: sum(page(rt))), BigInteger),
         }
 
     def page_rows(
