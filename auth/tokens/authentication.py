@@ -8,7 +8,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 
-import anyio.to_thread
 import httpx
 from joserfc.jwk import KeySet
 from sqlalchemy import exists, false, select
@@ -22,6 +21,7 @@ from auth.tokens._validator import LEEWAY, AccessTokenValidator
 from auth.tokens.config import TokenSettings
 from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
+from store.database import DEFAULT_TIMEOUTS, run_in_thread
 from store.models import OAuthClient, RevokedToken
 
 __all__ = ["Authenticator"]
@@ -54,6 +54,7 @@ class Authenticator:
         keys: the built-in issuer's keys (required when ``settings.builtin_issuer``).
         http: the client to fetch the external key set with (one with a timeout is made
             when omitted).
+        database_deadline: seconds the revocation check may wait for the database.
 
     Example:
         >>> principal = await authenticator.authenticate(request.headers.get("authorization"))
@@ -66,8 +67,10 @@ class Authenticator:
         keys: KeySet | None,
         *,
         http: httpx.AsyncClient | None = None,
+        database_deadline: float = DEFAULT_TIMEOUTS.deadline,
     ) -> None:
         self._sessions = sessions
+        self._database_deadline = database_deadline
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
@@ -104,6 +107,7 @@ class Authenticator:
             MissingToken: no bearer token.
             InvalidToken: the token is not acceptable (``cause`` says why).
             ProviderUnavailable: the external provider's keys cannot be fetched.
+            DatabaseUnavailable: the revocation check cannot reach the database in time.
         """
         token = bearer_token(authorization)
         digest = hashlib.sha256(token.encode()).digest()
@@ -118,8 +122,9 @@ class Authenticator:
                 self._cache.popitem(last=False)
         # A thread, not the event loop: the database may be remote or its pool exhausted,
         # and the loop must never wait on either.
-        refusal = await anyio.to_thread.run_sync(
-            partial(_refusal, self._sessions, verified.principal, verified.builtin)
+        refusal = await run_in_thread(
+            partial(_refusal, self._sessions, verified.principal, verified.builtin),
+            deadline=self._database_deadline,
         )
         if refusal is not None:
             raise InvalidToken(refusal)
