@@ -91,8 +91,10 @@ class _WithBaseHTTPMiddleware(Starlette):
 
 
 WINS: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
-    # lru_cache(maxsize=0): every request parses and validates
-    "document cache": lambda: _replaced(schema.documents, "CACHE_SIZE", 0),
+    # every request parses and validates
+    "document cache": lambda: _replaced(
+        schema.documents.Documents, "get", schema.documents.Documents._load
+    ),
     "orjson": lambda: _replaced(api.graphql, "orjson", _standard_json()),
     # every request verifies the signature and the claims
     "token cache": lambda: _replaced(auth.tokens.authentication, "CACHE_SIZE", 0),
