@@ -28,16 +28,18 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from api.app import create_app
+from api.demo import load_demo_data
 from api.settings import Settings
 from auth.tokens import clients
 from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
-from store.database import transaction, upgrade
+from store.database import make_engine, session_factory, transaction, upgrade
 from tests.fault_helpers import Mode, proxy_to
 from tests.ops_helpers import Server, fresh_postgres_database, running, server_env
 
 PUBLIC_URL = "http://127.0.0.1:8000"  # Authlib's token endpoint wants https or loopback
 PROBE = "query Probe { customers(first: 1) { totalCount } }"
+READ = "query Read { customers(first: 3) { edges { node { id country } } } }"
 READER = "customers:read purpose:customer_support metrics:read"
 CLIENT_SCOPE = "customers:read"
 DEADLINE = 3.0
@@ -352,3 +354,54 @@ def _locked(url: str) -> Iterator[None]:
             lock.rollback()
     finally:
         locker.dispose()
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_readyz_is_unready_while_the_database_refuses_writes(
+    tmp_path: Path, key_file: Path, database: str
+) -> None:
+    with contextlib.ExitStack() as stack:
+        # given a migrated database that is ready
+        if database == "sqlite":
+            path = tmp_path / "steward.db"
+            url = f"sqlite:///{path}"
+            upgrade(url)
+        else:
+            url = stack.enter_context(fresh_postgres_database())
+        engine = make_engine(url)
+        with transaction(session_factory(engine)) as session:
+            load_demo_data(session, customers=3, seed=1)
+        engine.dispose()
+        settings = _settings(url, key_file)
+        with TestClient(create_app(settings)) as web:
+            assert web.get("/readyz").status_code == 200
+        # when it turns read-only (a standby, or writes refused)
+        if database == "sqlite":
+            read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+        else:
+            read_only = url
+            admin = create_engine(
+                make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+            )
+            name = make_url(url).database
+            with admin.connect() as connection:
+                connection.execute(
+                    text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+                )
+            admin.dispose()
+        settings = _settings(read_only, key_file)
+        token = _token(settings)
+        with TestClient(create_app(settings)) as web:
+            ready = web.get("/readyz")
+            data = web.post(
+                "/graphql",
+                json={"query": READ},
+                headers={"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"},
+            )
+        # then the replica is unready, as every request that reads customers fails (its
+        # access record cannot be written)
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["checks"]["database"] is False
+        _assert_graphql_unavailable(data)
