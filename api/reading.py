@@ -56,16 +56,21 @@ class BodyDeadline:
             await self.app(scope, receive, send)
             return
         deadline: float | None = None
+        complete = False
 
         async def bounded() -> Message:
-            nonlocal deadline
+            nonlocal deadline, complete
+            if complete:  # later reads wait for a disconnect, which has no deadline
+                return await receive()
             if deadline is None:
                 deadline = time.monotonic() + self.timeout
             try:
                 with anyio.fail_after(max(0.0, deadline - time.monotonic())):
-                    return await receive()
+                    message = await receive()
             except TimeoutError:
                 raise RequestTimeout(self.timeout) from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
 
         await self.app(scope, bounded, send)
 
