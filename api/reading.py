@@ -13,7 +13,7 @@ memory of what it sent so far, for as long as it likes. Two places enforce the b
   all is closed without a word.
 
 uvicorn's protocol class is subclassed here and nowhere else;
-``tests/test_bounds.py::test_the_header_deadline_is_written_against_this_uvicorn`` pins the
+``tests/test_request_bounds.py::test_the_header_deadline_is_written_against_this_uvicorn`` pins the
 release it was written against.
 """
 
