@@ -72,6 +72,7 @@ def _plain_frame(function: Callable[..., Any], *args: Any) -> Any:
 def _unpooled(url: Any, **options: Any) -> Engine:
     options.pop("pool_size", None)
     options.pop("max_overflow", None)
+    options.pop("pool_timeout", None)
     return create_engine(url, poolclass=NullPool, **options)  # a new connection per request
 
 
