@@ -102,12 +102,13 @@ class GraphQLEndpoint:
                 and "text/html" in request.headers.get("accept", "")
             ):
                 return await self.graphiql(request)
-            self._check(request)
+            params = self._check(request)
             principal = await self.authenticator.authenticate(request.headers.get("authorization"))
             outcome.client_id = principal.client_id
             await self.limiter.check(principal)
-            # Only now, for a caller that passed: a body costs memory while it arrives.
-            params = await self._params(request)
+            if params is None:
+                # Only now, for a caller that passed: a body costs memory while it arrives.
+                params = await self._read(request)
             declared = declare(
                 request.headers.get("x-purpose"),
                 request.headers.get("x-legal-reference"),
@@ -153,10 +154,15 @@ class GraphQLEndpoint:
             outcome.redactions = redactions
         return Response(orjson.dumps(body), status_code=status, media_type=media)
 
-    def _check(self, request: Request) -> None:
-        """Refuse what the method and headers alone tell is wrong, before anything is read."""
+    def _check(self, request: Request) -> Params | None:
+        """Refuse what the method and headers alone tell is wrong, before a body is read.
+
+        Returns:
+            A GET's parameters (they came with its URL); ``None`` for a POST, whose body is
+            read once its caller passed.
+        """
         if request.method == "GET":
-            return
+            return _parse_params(dict(request.query_params), get=True)
         if request.method != "POST":
             raise errors.MethodNotAllowed("Use GET or POST.", headers={"Allow": "GET, POST"})
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -166,10 +172,9 @@ class GraphQLEndpoint:
         limit = self.settings.max_body_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise errors.PayloadTooLarge(f"The body is larger than {limit} bytes.")
+        return None
 
-    async def _params(self, request: Request) -> Params:
-        if request.method == "GET":
-            return _parse_params(dict(request.query_params), get=True)
+    async def _read(self, request: Request) -> Params:
         body = await _read_body(request, self.settings.max_body_bytes)
         try:
             payload = orjson.loads(body)
