@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import SHUTTING_DOWN, unavailable_response
+from api.telemetry import outcome_of
 
 __all__ = ["Unfinished"]
 
@@ -48,8 +49,10 @@ class Unfinished:
                 raise
             # The server cancels this request's task and waits for it no more: answer, and
             # end the task (re-raising would have uvicorn log a traceback per request).
+            request = Request(scope)
+            outcome_of(request).codes.append(SHUTTING_DOWN)
             response = unavailable_response(
-                SHUTTING_DOWN, scope["path"], Headers(scope=scope).get("accept")
+                SHUTTING_DOWN, scope["path"], request.headers.get("accept")
             )
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
