@@ -16,17 +16,21 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from api import devtoken, metrics
+from api.errors import RequestTimeout
 from api.graphiql import DevMode, GraphiQL
 from api.graphql import GraphQLEndpoint
 from api.health import Health
 from api.ratelimit import RateLimiter
+from api.reading import BodyDeadline
 from api.settings import Settings
-from api.telemetry import MetricsEndpoint, Telemetry
+from api.shutdown import Unfinished
+from api.telemetry import MetricsEndpoint, Telemetry, on_database_unavailable, on_request_timeout
 from auth.tokens import issuer
 from auth.tokens.authentication import Authenticator
 from auth.tokens.keys import load_or_create
 from schema.build import build_schema, graphql_schema
 from store.database import make_engine, session_factory
+from store.errors import DatabaseUnavailable
 
 GC_THRESHOLD = 10_000
 """Allocations between young-generation collections in a serving process (CPython: 700)."""
@@ -71,11 +75,15 @@ def create_app(
         settings.database_url,
         pool_size=settings.database_pool_size,
         prepared=settings.database_prepared_statements,
+        timeouts=settings.database_timeouts,
     )
     metrics.instrument_pool(engine)
     sessions = session_factory(engine)
     keys = load_or_create(settings.key_file) if settings.builtin_issuer else None
-    authenticator = Authenticator(settings.tokens, sessions, keys, http=http)
+    deadline = settings.database_timeouts.deadline
+    authenticator = Authenticator(
+        settings.tokens, sessions, keys, http=http, database_deadline=deadline
+    )
     limiter = RateLimiter(settings)
     # The token page is GraphiQL's companion: development mode, the IDE and the issuer.
     dev = None
@@ -112,12 +120,14 @@ def create_app(
         Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *health.routes(),
         Route("/metrics", scrape.handle, methods=["GET"]),
-        *issuer.routes(settings.tokens, sessions, keys),
+        *issuer.routes(settings.tokens, sessions, keys, deadline),
         *(ide.routes() if ide else []),
         *(dev.routes() if dev else []),
     ]
     middleware = [
         Middleware(Telemetry, routes=[getattr(route, "path", "") for route in routes]),
+        Middleware(Unfinished),
+        Middleware(BodyDeadline, timeout=settings.request_read_timeout),
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
@@ -126,7 +136,15 @@ def create_app(
             max_age=600,
         ),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            DatabaseUnavailable: on_database_unavailable,
+            RequestTimeout: on_request_timeout,
+        },
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 
@@ -53,6 +54,9 @@ def serve(
         raise typer.BadParameter("json or text", param_hint="--log-format")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise typer.BadParameter("debug, info, warning or error", param_hint="--log-level")
+    log_config = logging_config("json" if log_format == "json" else "text", log_level)
+    if settings.builtin_issuer:
+        _check_key_file(settings, log_config)
     with multiprocess_dir(workers):
         uvicorn.run(
             "api.app:serving_app",
@@ -62,8 +66,9 @@ def serve(
             workers=workers,
             access_log=False,
             proxy_headers=False,
-            log_config=logging_config("json" if log_format == "json" else "text", log_level),
+            log_config=log_config,
             timeout_graceful_shutdown=graceful_timeout,
+            http="api.reading:HeaderDeadline",
         )
 
 
@@ -77,6 +82,29 @@ def served_url(host: str, port: int) -> str:
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 (every interface: name the loopback one)
         host = "127.0.0.1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _check_key_file(settings: Settings, log_config: dict[str, Any]) -> None:
+    """Exit with one log line when the key file is unusable, before any worker starts.
+
+    Every worker would fail the same way, and uvicorn would start them again and again.
+    """
+    import logging
+    import logging.config
+
+    from auth.tokens.keys import load_or_create
+
+    try:
+        load_or_create(settings.key_file)
+    except (OSError, ValueError) as error:
+        reason = (
+            f"{settings.key_file}: {error.strerror}" if isinstance(error, OSError) else str(error)
+        )
+        logging.config.dictConfig(log_config)
+        logging.getLogger("steward.serve").critical(
+            "cannot serve: the key file (STEWARD_KEY_FILE) is unusable: %s", reason
+        )
+        raise typer.Exit(1) from None
 
 
 @db.command("upgrade")

@@ -1,9 +1,11 @@
 """Every refusal of a request, mapped to its HTTP response in one place.
 
 The layers below raise their own errors (`auth.tokens.errors.AuthError`,
-`auth.policy.errors.PolicyError`, `schema.errors.DocumentError`); this module adds the HTTP
-ones (`RequestError`) and gives each error its status. Every body is GraphQL-shaped:
-``{"errors": [{"message": ..., "extensions": {"code": ...}}]}``.
+`auth.policy.errors.PolicyError`, `schema.errors.DocumentError`,
+`store.errors.DatabaseUnavailable`); this module adds the HTTP ones (`RequestError`) and gives
+each error its status. Every body is GraphQL-shaped:
+``{"errors": [{"message": ..., "extensions": {"code": ...}}]}``, except on the built-in
+issuer's ``/oauth/token``, whose errors have the shape of RFC 6749 section 5.2.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from schema.errors import INTERNAL, DocumentError, ParseFailed, ValidationFailed
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+TOKEN_PATH = "/oauth/token"  # noqa: S105  # a path, not a secret
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+SHUTTING_DOWN = "SHUTTING_DOWN"
+RETRY_AFTER = "5"
+"""Seconds a client is asked to wait before it retries after a 503."""
 
 
 class RequestError(CodedError):
@@ -103,12 +110,25 @@ class DocumentIdMismatch(RequestError):
         super().__init__("The query text does not hash (SHA-256) to the document id.")
 
 
+class RequestTimeout(RequestError):
+    """The body arrived slower than ``STEWARD_REQUEST_READ_TIMEOUT``; the connection closes."""
+
+    code: ClassVar[str] = "REQUEST_TIMEOUT"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"The request did not arrive within {seconds:g} seconds.",
+            headers={"Connection": "close"},
+        )
+
+
 STATUS: dict[type[Exception], int] = {
     MethodNotAllowed: 405,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     RateLimited: 429,
     RateLimitUnavailable: 503,
+    RequestTimeout: 408,
     PurposeNotPermitted: 403,
     InvalidLegalReference: 403,
     DocumentNotTrusted: 403,
@@ -145,6 +165,42 @@ def refusal_response(
         if graphql and media == JSON and isinstance(error, ParseFailed | ValidationFailed):
             status = 200
     return error_response(status, error.code, error.message, media, headers)
+
+
+def unavailable_response(code: str, path: str, accept: str | None) -> Response:
+    """503: the database is unavailable, or the server shuts down before the request finished.
+
+    GraphQL-shaped, except on ``/oauth/token``: there RFC 6749's ``temporarily_unavailable``.
+    Both ask the client to retry (``Retry-After``).
+
+    Args:
+        code: `DATABASE_UNAVAILABLE` or `SHUTTING_DOWN`.
+        path: the request's path.
+        accept: the request's ``Accept`` header.
+    """
+    message = (
+        "The database is temporarily unavailable; retry later."
+        if code == DATABASE_UNAVAILABLE
+        else "The server is shutting down; retry the request."
+    )
+    headers = {"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"}
+    if path == TOKEN_PATH:
+        body = {"error": "temporarily_unavailable", "error_description": message}
+        return Response(orjson.dumps(body), status_code=503, media_type=JSON, headers=headers)
+    media = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in (accept or "") else JSON
+    return error_response(503, code, message, media, headers)
+
+
+def timeout_response(error: RequestTimeout, path: str) -> Response:
+    """408 for a body that arrived too slowly, outside ``/graphql`` (which refuses its own).
+
+    On ``/oauth/token`` in the shape of RFC 6749 (``invalid_request``: it has no code of its
+    own for this), elsewhere GraphQL-shaped; the connection closes.
+    """
+    if path == TOKEN_PATH:
+        body = {"error": "invalid_request", "error_description": error.message}
+        return Response(orjson.dumps(body), status_code=408, media_type=JSON, headers=error.headers)
+    return error_response(408, error.code, error.message, JSON, error.headers)
 
 
 def internal_response(media: str, request_id: str) -> Response:

@@ -6,9 +6,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
-import anyio
+import anyio.from_thread
 import orjson
 from graphql import ExecutionResult, GraphQLSchema, execute_sync
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +21,7 @@ from api.errors import GRAPHQL_RESPONSE, JSON, internal_response, refusal_respon
 from api.metrics import auth_failure_cause, observe_compiled_fallback
 from api.ratelimit import RateLimiter
 from api.settings import Settings
-from api.telemetry import Outcome, outcome_of
+from api.telemetry import Outcome, database_unavailable, outcome_of
 from auth.policy.errors import PolicyError, PurposeRequired
 from auth.policy.principal import Principal
 from auth.policy.roots import needs_purpose
@@ -34,6 +35,8 @@ from schema.compiled import CompiledReads
 from schema.context import Context, Options
 from schema.documents import Document, Documents, Limits, is_mutation
 from schema.errors import INTERNAL, DocumentError, format_error
+from store.database import run_in_thread
+from store.errors import DatabaseUnavailable, unavailable
 
 log = logging.getLogger("steward.graphql")
 
@@ -69,9 +72,10 @@ class Params:
 class GraphQLEndpoint:
     """The ``/graphql`` endpoint.
 
-    Order of checks: method, size and media type; the token; the purpose headers; then the
-    document (parsed and validated once per distinct text), its limits and its purpose
-    needs; execution runs in a worker thread with one database transaction.
+    Order of checks: method, declared size and media type; the token; the rate limit; only
+    then the body is read; the purpose headers; then the document (parsed and validated
+    once per distinct text), its limits and its purpose needs; execution runs in a worker
+    thread with one database transaction, within the database deadline.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class GraphQLEndpoint:
                 tokens=settings.max_tokens,
                 introspection=settings.introspection,
             ),
+            settings.document_cache_bytes,
         )
         self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
         self.auditor = Auditor(schema)
@@ -124,30 +129,38 @@ class GraphQLEndpoint:
                 and "text/html" in request.headers.get("accept", "")
             ):
                 return await self.graphiql(request)
-            params = await self._params(request)
+            params = self._check(request)
             principal = await self.authenticator.authenticate(request.headers.get("authorization"))
             outcome.client_id = principal.client_id
             await self.limiter.check(principal)
+            if params is None:
+                # Only now, for a caller that passed: a body costs memory while it arrives.
+                params = await self._read(request)
             declared = declare(
                 request.headers.get("x-purpose"),
                 request.headers.get("x-legal-reference"),
                 principal,
             )
             outcome.purpose = declared.purpose.id if declared.purpose else None
-            result, redactions = await anyio.to_thread.run_sync(
-                _in_roomy_frame,
-                self._named_run,
-                outcome,
-                request.method,
-                params,
-                principal,
-                declared,
+            result, redactions = await run_in_thread(
+                partial(
+                    _in_roomy_frame,
+                    self._named_run,
+                    outcome,
+                    request.method,
+                    params,
+                    principal,
+                    declared,
+                ),
+                deadline=self.settings.database_timeouts.deadline,
             )
         except (AuthError, PolicyError, DocumentError, errors.RequestError) as error:
             if isinstance(error, AuthError):
                 outcome.auth_failure = auth_failure_cause(error)
             outcome.codes.append(error.code)
             return refusal_response(error, media, self.resource_metadata)
+        except DatabaseUnavailable as error:
+            return database_unavailable(request, error)
         except Exception:
             outcome.codes.append(INTERNAL)
             log.exception("unexpected failure, request %s", outcome.request_id)
@@ -168,7 +181,13 @@ class GraphQLEndpoint:
             outcome.redactions = redactions
         return Response(orjson.dumps(body), status_code=status, media_type=media)
 
-    async def _params(self, request: Request) -> Params:
+    def _check(self, request: Request) -> Params | None:
+        """Refuse what the method and headers alone tell is wrong, before a body is read.
+
+        Returns:
+            A GET's parameters (they came with its URL); ``None`` for a POST, whose body is
+            read once its caller passed.
+        """
         if request.method == "GET":
             return _parse_params(dict(request.query_params), get=True)
         if request.method != "POST":
@@ -176,6 +195,13 @@ class GraphQLEndpoint:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON:
             raise errors.UnsupportedMediaType("Send the request as application/json.")
+        declared = request.headers.get("content-length")
+        limit = self.settings.max_body_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise errors.PayloadTooLarge(f"The body is larger than {limit} bytes.")
+        return None
+
+    async def _read(self, request: Request) -> Params:
         body = await _read_body(request, self.settings.max_body_bytes)
         try:
             payload = orjson.loads(body)
@@ -271,11 +297,19 @@ class GraphQLEndpoint:
                 hide_suggestions=True,
             )
             assert isinstance(result, ExecutionResult)
+            for error in result.errors or ():
+                # The database failed under a resolver: the whole request is 503, not a
+                # field error per row, and it is rolled back.
+                fault = unavailable(error.original_error) if error.original_error else None
+                if fault is not None:
+                    raise fault
             # In the request's transaction, before its commit: durable before the response.
             self.auditor.record(context, document, operation, root_fields)
             if "me" in root_fields:
                 record_profile_view(session, context.scope)
             redactions = context.plan.redactions()
+            # The caller stopped waiting (the deadline, or shutdown): nothing is committed.
+            anyio.from_thread.check_cancelled()
         return result, redactions
 
 
@@ -351,9 +385,6 @@ def _document_id(given: Any, extensions: dict[str, Any] | None) -> str | None:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise errors.PayloadTooLarge(f"The body is larger than {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -2,7 +2,10 @@
 
 Readiness checks, each reported by name:
 
-- ``database``: a ``SELECT 1`` through the app's own pool, within :data:`TIMEOUT`;
+- ``database``: through the app's own pool, within :data:`TIMEOUT`, the database answers and
+  accepts writes: a PostgreSQL server in recovery or with read-only transactions (a standby,
+  ``default_transaction_read_only``) fails every request, since every request writes its
+  access record; on SQLite, a write rolled back at once;
 - ``migrations``: the database is at the newest Alembic revision of this code, or at a newer
   one (a replica of a newer release stays unready until ``steward db upgrade`` has run; the
   replicas of the release before keep serving once it has);
@@ -24,6 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from joserfc.jwk import KeySet
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -37,6 +41,10 @@ log = logging.getLogger("steward.health")
 
 TIMEOUT = 3.0
 """Seconds each readiness check may take before it counts as failed."""
+
+
+class ReadOnly(Exception):
+    """The database answers but refuses writes."""
 
 
 class Health:
@@ -75,6 +83,8 @@ class Health:
                 revision = await anyio.to_thread.run_sync(self._revision, abandon_on_cancel=True)
             checks["database"] = True
             checks["migrations"] = self._current(revision)
+        except ReadOnly:
+            log.warning("readiness: the database refuses writes")
         except Exception as error:
             log.warning("readiness: database unavailable (%s)", type(error).__name__)
         if self.limiter.pool is not None:  # Redis
@@ -86,8 +96,27 @@ class Health:
         )
 
     def _revision(self) -> str | None:
+        """The database's migration; raises `ReadOnly` when it refuses writes."""
         with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            if connection.dialect.name == "postgresql":
+                read_only = connection.execute(
+                    text(
+                        "SELECT pg_is_in_recovery()"
+                        " OR current_setting('transaction_read_only') = 'on'"
+                    )
+                ).scalar_one()
+            else:
+                # The engine's transactions take SQLite's write lock up front; writing the
+                # header's user version (unchanged, rolled back) fails on a read-only file.
+                version = connection.execute(text("PRAGMA user_version")).scalar_one()
+                try:
+                    connection.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+                    read_only = False
+                except OperationalError:
+                    read_only = True
+                connection.rollback()
+            if read_only:
+                raise ReadOnly
             return MigrationContext.configure(connection).get_current_revision()
 
     def _current(self, revision: str | None) -> bool:

@@ -10,12 +10,17 @@ from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.errors import RateLimited, RateLimitUnavailable, RequestError
 from api.settings import Settings
 from auth.policy.principal import Principal
 
 log = logging.getLogger("steward.ratelimit")
+
+MAX_CAUSE = 200
+"""Characters of a Redis failure's description in its log line."""
 
 
 class RateLimiter:
@@ -50,7 +55,7 @@ class RateLimiter:
         except Exception as error:
             if isinstance(error, RequestError):
                 raise
-            log.error("rate-limit store unavailable: %s", type(error).__name__)
+            log.error("rate-limit store unavailable: %s", _cause(error))
             raise RateLimitUnavailable from None
         raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
 
@@ -58,3 +63,17 @@ class RateLimiter:
         """Close the connections to Redis, if any."""
         if self.pool is not None:
             await self.pool.aclose()
+
+
+def _cause(error: Exception) -> str:
+    """What failed under ``limits``' wrapper: Redis's own error and its first line.
+
+    Redis's connection and timeout messages name the server and the failure, never a key
+    (keys hold client ids and subjects); other errors are named by their class only.
+    """
+    cause: BaseException = getattr(error, "storage_error", None) or error.__cause__ or error
+    name = f"{type(cause).__module__}.{type(cause).__qualname__}"
+    if isinstance(cause, RedisConnectionError | RedisTimeoutError | OSError):
+        message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        return f"{name}: {message}"[:MAX_CAUSE] if message else name
+    return name

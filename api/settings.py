@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth.policy.principal import Issuers
 from auth.tokens.config import TokenSettings
+from store.database import Timeouts
 
 MIB = 1024 * 1024
 
@@ -24,6 +25,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///steward.db"
     database_pool_size: int = Field(default=10, ge=1, le=1000)
     database_prepared_statements: bool = True
+    database_connect_timeout: float = Field(default=5.0, gt=0)
+    database_statement_timeout: float = Field(default=10.0, gt=0)
+    database_pool_timeout: float = Field(default=5.0, gt=0)
     public_url: str = "http://127.0.0.1:8000"
     audience: str = "steward"
     issuer: str | None = Field(default=None, max_length=255)
@@ -40,6 +44,8 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=5000, ge=1)
     max_body_bytes: int = Field(default=MIB, ge=1024)
     max_page_size: int = Field(default=100, ge=1)
+    document_cache_bytes: int = Field(default=32 * MIB, ge=0)
+    request_read_timeout: float = Field(default=10.0, gt=0)
     rate_limit: str = "1200/minute"
     compiled_reads: bool = True
     redis_url: SecretStr | None = None
@@ -60,6 +66,15 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the configured database is SQLite."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def database_timeouts(self) -> Timeouts:
+        """What the store needs of these settings: how long to wait for the database."""
+        return Timeouts(
+            connect=self.database_connect_timeout,
+            statement=self.database_statement_timeout,
+            pool=self.database_pool_timeout,
+        )
 
     @property
     def tokens(self) -> TokenSettings:

@@ -29,12 +29,32 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
-from api.errors import JSON, RateLimited, RateLimitUnavailable, error_response, refusal_response
+from api.errors import (
+    DATABASE_UNAVAILABLE,
+    JSON,
+    RateLimited,
+    RateLimitUnavailable,
+    RequestTimeout,
+    error_response,
+    refusal_response,
+    timeout_response,
+    unavailable_response,
+)
 from auth.policy import scopes
 from auth.tokens.authentication import Authenticator
 from auth.tokens.errors import AuthError
+from store.errors import DatabaseUnavailable
 
-__all__ = ["REQUEST_ID_HEADER", "MetricsEndpoint", "Outcome", "Telemetry", "outcome_of"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "MetricsEndpoint",
+    "Outcome",
+    "Telemetry",
+    "database_unavailable",
+    "on_database_unavailable",
+    "on_request_timeout",
+    "outcome_of",
+]
 
 log = logging.getLogger("steward.access")
 
@@ -57,6 +77,7 @@ class Outcome:
         codes: the ``extensions.code`` of every error in the response.
         auth_failure: why authentication failed (a label of :mod:`api.metrics`).
         redactions: the response's ``extensions.redactions`` entries.
+        fault: why a service the request needed failed (the database), for its log line.
     """
 
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -66,6 +87,7 @@ class Outcome:
     codes: list[str] = field(default_factory=list)
     auth_failure: str | None = None
     redactions: list[dict[str, Any]] = field(default_factory=list)
+    fault: str | None = None
 
 
 def outcome_of(request: Request) -> Outcome:
@@ -143,12 +165,39 @@ class Telemetry:
         }
         if outcome.auth_failure is not None:
             fields["auth_failure"] = outcome.auth_failure
+        if outcome.fault is not None:
+            fields["fault"] = outcome.fault
         if graphql:
             fields["operation"] = (
                 outcome.operation[:MAX_OPERATION_NAME] if outcome.operation is not None else None
             )
             fields["redacted"] = sum(int(entry.get("count", 1)) for entry in outcome.redactions)
         log.log(level, "request", extra={"fields": fields})
+
+
+def database_unavailable(request: Request, error: DatabaseUnavailable) -> Response:
+    """503 ``DATABASE_UNAVAILABLE`` for ``request``; the cause goes to its one log line."""
+    outcome = outcome_of(request)
+    outcome.codes.append(DATABASE_UNAVAILABLE)
+    outcome.fault = error.cause
+    return unavailable_response(
+        DATABASE_UNAVAILABLE, request.url.path, request.headers.get("accept")
+    )
+
+
+async def on_database_unavailable(request: Request, error: Exception) -> Response:
+    """The app's handler of `DatabaseUnavailable`, raised by any endpoint."""
+    if not isinstance(error, DatabaseUnavailable):
+        raise error
+    return database_unavailable(request, error)
+
+
+async def on_request_timeout(request: Request, error: Exception) -> Response:
+    """The app's handler of `RequestTimeout` (``/graphql`` answers its own)."""
+    if not isinstance(error, RequestTimeout):
+        raise error
+    outcome_of(request).codes.append(error.code)
+    return timeout_response(error, request.url.path)
 
 
 class MetricsEndpoint:

@@ -78,6 +78,7 @@ def _plain_frame(function: Callable[..., Any], *args: Any) -> Any:
 def _unpooled(url: Any, **options: Any) -> Engine:
     options.pop("pool_size", None)
     options.pop("max_overflow", None)
+    options.pop("pool_timeout", None)
     return create_engine(url, poolclass=NullPool, **options)  # a new connection per request
 
 
@@ -97,8 +98,10 @@ class _WithBaseHTTPMiddleware(Starlette):
 
 
 WINS: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
-    # lru_cache(maxsize=0): every request parses and validates
-    "document cache": lambda: _replaced(schema.documents, "CACHE_SIZE", 0),
+    # every request parses and validates
+    "document cache": lambda: _replaced(
+        schema.documents.Documents, "get", schema.documents.Documents._load
+    ),
     "orjson": lambda: _replaced(api.graphql, "orjson", _standard_json()),
     # every request verifies the signature and the claims
     "token cache": lambda: _replaced(auth.tokens.authentication, "CACHE_SIZE", 0),

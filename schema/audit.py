@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
@@ -52,7 +53,9 @@ class Selection:
     """The schema coordinates an operation selects, computed once per document.
 
     Documents are cached by ``schema.documents.Documents`` and reused across requests; this cache
-    holds them by identity (keeping each alive while cached, so an identity is never reused).
+    knows them by identity through a weak reference: it never keeps a document (and its source
+    text) alive beyond that cache's bound, and a reused identity is told apart by its dead
+    reference.
     """
 
     def __init__(self, schema: GraphQLSchema, size: int = CACHE_SIZE) -> None:
@@ -64,19 +67,21 @@ class Selection:
             if root is not None
         )
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[int, int], tuple[Document, frozenset[str]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], tuple[weakref.ref[Document], frozenset[str]]] = (
+            OrderedDict()
+        )
 
     def of(self, document: Document, operation: OperationDefinitionNode) -> frozenset[str]:
         """Every ``Type.field`` the operation selects on the root and on the data types."""
         key = (id(document), id(operation))
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None and cached[0] is document:
+            if cached is not None and cached[0]() is document:
                 self._cache.move_to_end(key)
                 return cached[1]
         coordinates = self._walk(document, operation)
         with self._lock:
-            self._cache[key] = (document, coordinates)
+            self._cache[key] = (weakref.ref(document), coordinates)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return coordinates

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 
 from graphql import (
     DocumentNode,
@@ -24,7 +26,8 @@ from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 
 from schema.errors import ParseFailed, QueryTooComplex, ValidationFailed
 
-CACHE_SIZE = 1024
+CACHE_BYTES = 32 * 1024 * 1024
+"""Default bound of the cache: the memory its documents' source texts take."""
 MAX_DIRECTIVES = 50
 MAX_SELECTIONS = 10_000
 INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
@@ -40,7 +43,7 @@ class Limits:
     introspection: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Document:
     """A parsed, validated document and what execution needs to know of it."""
 
@@ -80,15 +83,56 @@ class Documents:
     pipeline the nested page costs 1.31-1.50x the CPU per request of this cache with graphql-core's
     ``execute_sync`` (``python -m bench.builtins``, 2026-11-29, SQLite, 200 demo customers), and
     Strawberry's caches are bounded by entries, where SPEC section 7 bounds them by bytes.
+
+    Bounded by bytes, not entries: the source texts it keeps (the keys, and what a document's
+    size grows with; its syntax tree is bounded by the token limit) take at most
+    ``cache_bytes``, least recently used out first. Refusals (a document that does not parse
+    or validate) are kept under the same bound; a text larger than the whole bound is never
+    kept.
+
+    Args:
+        schema: what documents are validated against.
+        limits: the shape a document may have.
+        cache_bytes: the bound; 0 keeps nothing.
     """
 
-    def __init__(self, schema: GraphQLSchema, limits: Limits) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, limits: Limits, cache_bytes: int = CACHE_BYTES
+    ) -> None:
         self._schema = schema
         self._limits = limits
         self._rules = list(specified_rules)
         if not limits.introspection:
             self._rules.append(NoSchemaIntrospectionCustomRule)
-        self.get = lru_cache(maxsize=CACHE_SIZE)(self._load)
+        self._capacity = cache_bytes
+        self._entries: OrderedDict[str, Document | GraphQLError] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """Bytes of source text the cache holds now."""
+        return self._bytes
+
+    def get(self, source: str) -> Document | GraphQLError:
+        """The document for ``source``, or why it is refused; parsed once while it is kept."""
+        with self._lock:
+            cached = self._entries.get(source)
+            if cached is not None:
+                self._entries.move_to_end(source)
+                return cached
+        loaded = self._load(source)  # outside the lock: other threads' documents go on
+        size = sys.getsizeof(source)
+        if size > self._capacity:
+            return loaded
+        with self._lock:
+            if source not in self._entries:
+                self._entries[source] = loaded
+                self._bytes += size
+                while self._bytes > self._capacity:
+                    evicted, _ = self._entries.popitem(last=False)
+                    self._bytes -= sys.getsizeof(evicted)
+        return loaded
 
     def _load(self, source: str) -> Document | GraphQLError:
         try:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -15,13 +19,52 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.errors import DatabaseUnavailable, unavailable
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 PREPARE_THRESHOLD = 1
 """psycopg prepares a statement when a connection runs it for the second time."""
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long Steward waits for the database (``api.settings`` builds it from the environment).
+
+    Attributes:
+        connect: seconds to open a connection (PostgreSQL's client counts whole seconds, at
+            least 2).
+        statement: seconds one statement may run (PostgreSQL's ``statement_timeout``); on
+            SQLite, seconds to wait for the write lock (the busy timeout).
+        pool: seconds to wait for a connection of the pool when all are in use.
+    """
+
+    connect: float = 5.0
+    statement: float = 10.0
+    pool: float = 5.0
+
+    @property
+    def deadline(self) -> float:
+        """Seconds a request waits for its database work in all (`run_in_thread`).
+
+        A connection to open and a statement to run: what a request whose database answers
+        at all needs. It bounds what the driver alone cannot: a connection that was open when
+        the network went silent.
+        """
+        return self.connect + self.statement
+
+
+DEFAULT_TIMEOUTS = Timeouts()
+
 
 def make_engine(
-    url: str, *, pool_size: int = 10, prepared: bool = True, write_lock: bool = True
+    url: str,
+    *,
+    pool_size: int = 10,
+    prepared: bool = True,
+    write_lock: bool = True,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
 ) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout.
 
@@ -34,29 +77,51 @@ def make_engine(
 
     SQL parameters are kept out of exception messages and logs (``hide_parameters``): they
     are customers' personal data.
+
+    ``timeouts`` bound each wait: for a connection of the pool, for a new connection, for a
+    statement (on SQLite, for the write lock). On PostgreSQL the kernel also gives up on a
+    connection whose sent data goes unacknowledged for `Timeouts.deadline`
+    (``tcp_user_timeout``): a network that went silent fails the connection rather than
+    hang it.
     """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": timeouts.statement},
             pool_size=pool_size,
             max_overflow=pool_size,
+            pool_timeout=timeouts.pool,
             hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin if write_lock else _sqlite_begin_deferred)
         return engine
-    connect_args: dict[str, Any] = {}
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(2, math.ceil(timeouts.connect)),
+        "tcp_user_timeout": math.ceil(timeouts.deadline * 1000),
+    }
     if make_url(url).get_dialect().driver == "psycopg":
         connect_args["prepare_threshold"] = PREPARE_THRESHOLD if prepared else None
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=timeouts.pool,
         pool_pre_ping=True,
         hide_parameters=True,
         connect_args=connect_args,
     )
+    milliseconds = str(math.ceil(timeouts.statement * 1000))
+
+    def statement_timeout(dbapi_connection: Any, _record: Any) -> None:
+        # A session setting, not a startup parameter: poolers (PgBouncer) refuse `options`.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT set_config('statement_timeout', %s, false)", (milliseconds,))
+        cursor.close()
+        dbapi_connection.commit()
+
+    event.listen(engine, "connect", statement_timeout)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -89,6 +154,30 @@ def _sqlite_begin(connection: Any) -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+async def run_in_thread(function: Callable[[], T], *, deadline: float) -> T:
+    """``function()``, which uses the database, run in a worker thread and awaited at most
+    ``deadline`` seconds.
+
+    Past the deadline the caller stops waiting and the thread is left to fail on its own (its
+    driver timeouts end it); a thread that reaches the end of a transaction after that should
+    roll back (``anyio.from_thread.check_cancelled``).
+
+    Raises:
+        DatabaseUnavailable: the deadline passed, or the database failed rather than the work
+            (see `store.errors.unavailable`).
+    """
+    try:
+        with anyio.fail_after(deadline):
+            return await anyio.to_thread.run_sync(function, abandon_on_cancel=True)
+    except TimeoutError:
+        raise DatabaseUnavailable(f"no answer within {deadline:g} s") from None
+    except Exception as error:
+        fault = unavailable(error)
+        if fault is None:
+            raise
+        raise fault from None
 
 
 @contextmanager

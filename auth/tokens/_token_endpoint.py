@@ -6,9 +6,9 @@ runs in a worker thread rather than on the event loop.
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import parse_qs
 
-import anyio.to_thread
 from authlib.oauth2.rfc6749 import OAuth2Error  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749.errors import InvalidRequestError  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from auth.tokens._server import Issue, OAuthRequest, TokenServer
+from store.database import DEFAULT_TIMEOUTS, run_in_thread
 
 __all__ = ["TokenEndpoint"]
 
@@ -25,12 +26,24 @@ MAX_REQUEST_BYTES = 16 * 1024
 class TokenEndpoint:
     """``POST /oauth/token``: errors as RFC 6749 section 5.2 says, never cached."""
 
-    def __init__(self, public_url: str, sessions: sessionmaker[Session], issue: Issue) -> None:
+    def __init__(
+        self,
+        public_url: str,
+        sessions: sessionmaker[Session],
+        issue: Issue,
+        database_deadline: float = DEFAULT_TIMEOUTS.deadline,
+    ) -> None:
         self._uri = f"{public_url}/oauth/token"
         self._server = TokenServer(sessions, issue)
+        self._database_deadline = database_deadline
 
     async def handle(self, request: Request) -> Response:
-        """Answer one token request."""
+        """Answer one token request.
+
+        Raises:
+            DatabaseUnavailable: the client cannot be looked up in time (``api.errors``
+                answers it in the shape of RFC 6749).
+        """
         try:
             form = await _read_form(request)
             # Authlib refuses plain http unless on loopback: OAuth 2.0 needs TLS.
@@ -38,8 +51,9 @@ class TokenEndpoint:
         except OAuth2Error as error:
             status, body, headers = error()
         else:
-            status, body, headers = await anyio.to_thread.run_sync(
-                self._server.create_token_response, oauth_request
+            status, body, headers = await run_in_thread(
+                partial(self._server.create_token_response, oauth_request),
+                deadline=self._database_deadline,
             )
         return JSONResponse(body, status_code=status, headers=dict(headers))
 

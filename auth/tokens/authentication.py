@@ -8,7 +8,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import partial
 
-import anyio.to_thread
 import httpx
 from joserfc.jwk import KeySet
 from sqlalchemy import exists, false, select
@@ -22,6 +21,7 @@ from auth.tokens._validator import LEEWAY, AccessTokenValidator
 from auth.tokens.config import TokenSettings
 from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
+from store.database import DEFAULT_TIMEOUTS, run_in_thread
 from store.models import OAuthClient, Partner, RevokedToken
 
 __all__ = ["Authenticator"]
@@ -62,6 +62,7 @@ class Authenticator:
         keys: the built-in issuer's keys (required when ``settings.builtin_issuer``).
         http: the client to fetch the external key set with (one with a timeout is made
             when omitted).
+        database_deadline: seconds the revocation check may wait for the database.
 
     Example:
         >>> principal = await authenticator.authenticate(request.headers.get("authorization"))
@@ -74,8 +75,10 @@ class Authenticator:
         keys: KeySet | None,
         *,
         http: httpx.AsyncClient | None = None,
+        database_deadline: float = DEFAULT_TIMEOUTS.deadline,
     ) -> None:
         self._sessions = sessions
+        self._database_deadline = database_deadline
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
@@ -112,6 +115,7 @@ class Authenticator:
             MissingToken: no bearer token.
             InvalidToken: the token is not acceptable (``cause`` says why).
             ProviderUnavailable: the external provider's keys cannot be fetched.
+            DatabaseUnavailable: the revocation check cannot reach the database in time.
         """
         token = bearer_token(authorization)
         digest = hashlib.sha256(token.encode()).digest()
@@ -126,8 +130,9 @@ class Authenticator:
                 self._cache.popitem(last=False)
         # A thread, not the event loop: the database may be remote or its pool exhausted,
         # and the loop must never wait on either.
-        standing = await anyio.to_thread.run_sync(
-            partial(_standing, self._sessions, verified.principal, verified.builtin)
+        standing = await run_in_thread(
+            partial(_standing, self._sessions, verified.principal, verified.builtin),
+            deadline=self._database_deadline,
         )
         if standing.refusal is not None:
             raise InvalidToken(standing.refusal)

@@ -28,6 +28,7 @@ from auth.tokens._token_endpoint import TokenEndpoint
 from auth.tokens.clients import new_identifier
 from auth.tokens.config import TokenSettings
 from auth.tokens.keys import public_jwks, signing_algorithm
+from store.database import DEFAULT_TIMEOUTS
 
 __all__ = [
     "TOKEN_TTL",
@@ -152,9 +153,15 @@ def protected_resource_metadata(settings: TokenSettings) -> dict[str, Any]:
 
 
 def routes(
-    settings: TokenSettings, sessions: sessionmaker[Session], keys: KeySet | None
+    settings: TokenSettings,
+    sessions: sessionmaker[Session],
+    keys: KeySet | None,
+    database_deadline: float = DEFAULT_TIMEOUTS.deadline,
 ) -> list[BaseRoute]:
-    """The issuer's routes; only the protected-resource metadata when the issuer is off."""
+    """The issuer's routes; only the protected-resource metadata when the issuer is off.
+
+    ``database_deadline``: seconds the token endpoint may wait for the database.
+    """
     resource = _document(protected_resource_metadata(settings))
     served: list[BaseRoute] = [Route(METADATA_PATH, resource, methods=["GET"])]
     if not settings.builtin_issuer:
@@ -168,7 +175,7 @@ def routes(
         )
         return token, TOKEN_TTL
 
-    endpoint = TokenEndpoint(settings.public_url, sessions, issue)
+    endpoint = TokenEndpoint(settings.public_url, sessions, issue, database_deadline)
     served += [
         Route("/oauth/token", endpoint.handle, methods=["POST"]),
         Route("/.well-known/jwks.json", _document(public_jwks(keys)), methods=["GET"]),

@@ -1,0 +1,209 @@
+"""Bounds: memory by bytes, the body read only after the token, slow clients dropped (408)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from graphql import GraphQLError
+
+from api.reading import WRITTEN_AGAINST
+from api.settings import Settings
+from auth.tokens.issuer import issue_token
+from auth.tokens.keys import load_or_create
+from schema.build import build_schema
+from schema.documents import Document, Documents, Limits
+from store.database import upgrade
+from tests.support.auth import TokenFactory
+from tests.support.servers import Server, running, server_env
+
+MIB = 1024 * 1024
+READER = "customers:read purpose:customer_support"
+PROBE = "query Probe { customers(first: 1) { totalCount } }"
+SOCKET_WAIT = 10.0
+"""Seconds a test waits for the server to answer a raw socket (the timeouts here are 1 s)."""
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"request_read_timeout": 1.0})
+
+
+def test_the_document_cache_is_bounded_by_bytes_failures_included() -> None:
+    # given a cache of 1 MiB of source text
+    documents = Documents(
+        build_schema()._schema, Limits(depth=10, aliases=30, tokens=5000, introspection=True), MIB
+    )
+    # when it sees a stream of distinct 100 KB documents, valid and not
+    for number in range(40):
+        padding = "#" + "x" * 100_000 + "\n"
+        valid = documents.get(f"{padding}query Q{number} {{ __typename }}")
+        broken = documents.get(f"!{number} " + "x" * 100_000)
+        assert isinstance(valid, Document)
+        assert isinstance(broken, GraphQLError)
+        # then what it holds never exceeds its bound
+        assert documents.size <= MIB
+    # and a document larger than the whole bound is answered but never kept
+    assert isinstance(documents.get("!" + "x" * 2 * MIB), GraphQLError)
+    assert documents.size <= MIB
+    # and a recent document is still there: parsed once
+    recent = "#" + "x" * 100_000 + "\nquery Q39 { __typename }"
+    assert documents.get(recent) is documents.get(recent)
+
+
+def test_a_worker_serving_distinct_large_documents_stays_within_200_mib_of_its_idle_rss(
+    tmp_path: Path,
+) -> None:
+    # given a real server, authenticated, and its resident memory once it has served a request
+    url = f"sqlite:///{tmp_path / 'steward.db'}"
+    upgrade(url)
+    key_file = tmp_path / "keys.json"
+    env = server_env(database_url=url, key_file=str(key_file), public_url="https://steward.test")
+    server = Server(env, tmp_path)
+    with running(server), httpx.Client(timeout=30) as client:
+        token = _token(key_file, url)
+        headers = {"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"}
+        assert client.post(f"{server.url}/graphql", json={"query": PROBE}, headers=headers)
+        assert server.process is not None
+        idle = _rss(server.process.pid)
+        # when it is sent 300 distinct documents of about 1 MB (bounded: about 300 MB in all)
+        for number in range(300):
+            query = f"!{number} " + "x" * 1_000_000
+            response = client.post(f"{server.url}/graphql", json={"query": query}, headers=headers)
+            assert response.status_code == 200
+            assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+        # then its resident memory grew by less than 200 MiB
+        grown = _rss(server.process.pid) - idle
+    assert grown < 200 * MIB, f"grew by {grown / MIB:.0f} MiB"
+
+
+def test_the_body_is_read_only_after_the_token_passed(live_server: str) -> None:
+    # given a client that announces a large body and sends none of it, without a token
+    with _connect(live_server) as sock:
+        sock.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: steward\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000\r\n\r\n"
+        )
+        # when it waits / then it is refused at once, the body never awaited
+        status, body = _response(sock)
+    assert status == 401
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    ("path", "authorized"), [("/graphql", True), ("/oauth/token", False)], ids=["graphql", "token"]
+)
+def test_a_body_slower_than_the_read_timeout_is_dropped_with_408(
+    live_server: str, token: TokenFactory, path: str, authorized: bool
+) -> None:
+    # given a caller whose body arrives too slowly (the read timeout is 1 s here)
+    content_type = "application/json" if path == "/graphql" else "application/x-www-form-urlencoded"
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+    if authorized:
+        head += f"Authorization: Bearer {token(READER)}\r\nX-Purpose: customer_support\r\n"
+    head += "Content-Length: 100\r\n\r\n"
+    with _connect(live_server) as sock:
+        sock.sendall(head.encode() + b'{"query": ')
+        # when it stalls / then the server answers 408, in the endpoint's shape, and closes
+        status, body = _response(sock)
+        assert status == 408
+        if path == "/graphql":
+            assert body["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
+        else:
+            assert body["error"] == "invalid_request"
+        assert _closed(sock)
+
+
+def test_headers_slower_than_the_read_timeout_are_dropped_with_408(tmp_path: Path) -> None:
+    # given `steward serve` with a read timeout of 1 s
+    url = f"sqlite:///{tmp_path / 'steward.db'}"
+    upgrade(url)
+    env = server_env(
+        database_url=url, key_file=str(tmp_path / "keys.json"), request_read_timeout="1"
+    )
+    server = Server(env, tmp_path)
+    with running(server):
+        # when a client begins its headers and stalls
+        with _connect(server.url) as sock:
+            sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: steward\r\nContent-Type: app")
+            # then it gets a GraphQL-shaped 408 and the connection is closed
+            status, body = _response(sock)
+            assert status == 408
+            assert body["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
+            assert _closed(sock)
+        # and a connection that sends nothing at all is closed, without an answer
+        with _connect(server.url) as sock:
+            assert sock.recv(1024) == b""
+        # and a client that sends in time is served on the same server
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+def test_the_header_deadline_is_written_against_this_uvicorn() -> None:
+    # `api.reading.HeaderDeadline` subclasses uvicorn's httptools protocol: recheck it when
+    # uvicorn changes, then move this pin.
+    assert uvicorn.__version__.startswith(WRITTEN_AGAINST + ".")
+
+
+def _token(key_file: Path, url: str) -> str:
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        key_file=key_file,
+        public_url="https://steward.test",
+    )
+    keys = load_or_create(key_file)
+    return issue_token(settings.tokens, keys, scope=READER, subject="ops-1", client_id="ops")
+
+
+def _rss(pid: int) -> int:
+    """The process's resident set size, in bytes, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@contextlib.contextmanager
+def _connect(base_url: str) -> Iterator[socket.socket]:
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=SOCKET_WAIT) as sock:
+        yield sock
+
+
+def _response(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    """Read one response (status and JSON body) from a raw socket, within SOCKET_WAIT."""
+    data = b""
+    deadline = time.monotonic() + SOCKET_WAIT
+    while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head, "no response"
+    headers = dict(
+        line.split(": ", 1) for line in head.decode().lower().split("\r\n")[1:] if ": " in line
+    )
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(head.split()[1]), json.loads(body)
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the server closed the connection (within SOCKET_WAIT)."""
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
