@@ -204,9 +204,10 @@ def token(
     import json
 
     from auth.policy.scopes import ME_READ, ME_WRITE
-    from auth.tokens.clients import normalize_scope
+    from auth.tokens.clients import normalize_scope, record_issued
     from auth.tokens.issuer import issue
     from auth.tokens.keys import load_or_create
+    from store.database import make_engine, session_factory, transaction
 
     settings = Settings()
     if not settings.builtin_issuer:
@@ -225,6 +226,12 @@ def token(
     issued = issue(
         settings.tokens, keys, scope=scope, subject=subject, client_id=client_id, ttl=ttl
     )
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            record_issued(session, issued.jti, client_id, issued.expires_at)
+    finally:
+        engine.dispose()
     if not as_json:
         typer.echo(issued.access_token)
         return
@@ -311,6 +318,7 @@ def clients_remove(
 @app.command(context_settings=IDS_MAY_START_WITH_A_DASH)
 def revoke(jti: str = typer.Argument(..., help="The token's jti claim.")) -> None:
     """Refuse the token with this jti from the next request on."""
+    from auth.tokens.clients import Revocation
     from auth.tokens.clients import revoke as revoke_token
     from store.database import make_engine, session_factory, transaction
 
@@ -320,4 +328,12 @@ def revoke(jti: str = typer.Argument(..., help="The token's jti claim.")) -> Non
             revoked = revoke_token(session, jti)
     finally:
         engine.dispose()
-    typer.echo(f"revoked {jti}" if revoked else f"{jti} was already revoked")
+    answers = {
+        Revocation.REVOKED: f"revoked {jti}",
+        Revocation.NOT_SEEN: (
+            f"{jti} was not seen: the built-in issuer never signed it; recorded all the same, "
+            "so a token with this id (an external provider's) is refused from the next request on"
+        ),
+        Revocation.ALREADY: f"{jti} was already revoked",
+    }
+    typer.echo(answers[revoked])

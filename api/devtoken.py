@@ -40,7 +40,9 @@ from api.graphiql import STATIC, page_response
 from api.settings import Settings
 from auth.policy import scopes
 from auth.policy.purposes import DECLARABLE, Purpose
+from auth.tokens.clients import record_issued
 from auth.tokens.issuer import issue
+from store.database import transaction
 from store.ids import InvalidGlobalId, pk_of, to_global_id
 from store.models import BUILTIN_ISSUER, Customer, CustomerStatus
 
@@ -183,6 +185,8 @@ class DevTokenPage:
             client_id=CLIENT_ID,
             ttl=TTL,
         )
+        with transaction(self.sessions) as session:
+            record_issued(session, issued.jti, CLIENT_ID, issued.expires_at)
         return {
             "access_token": issued.access_token,
             "token_type": "Bearer",

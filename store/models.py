@@ -305,6 +305,19 @@ class TrustedDocument(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow)
 
 
+class IssuedToken(SQLModel, table=True):
+    """An access token the built-in issuer signed: its id, for whom, until when.
+
+    Only ``steward revoke`` reads it, to tell a token Steward issued from one it never saw.
+    """
+
+    __tablename__ = "issued_token"
+
+    jti: str = Field(max_length=128, primary_key=True)
+    client_id: str = Field(max_length=255)
+    expires_at: datetime = _ts()
+
+
 class RevokedToken(SQLModel, table=True):
     __tablename__ = "revoked_token"
 

@@ -9,24 +9,28 @@ The functions take a session and leave the transaction to the caller::
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from auth.policy.scopes import ALL_SCOPES
-from store.models import OAuthClient, RevokedToken, utcnow
+from store.models import IssuedToken, OAuthClient, RevokedToken, utcnow
 
 __all__ = [
+    "Revocation",
     "UnknownScopeError",
     "find_active",
     "hash_secret",
     "list_clients",
     "new_identifier",
     "normalize_scope",
+    "record_issued",
     "register",
     "remove",
     "revoke",
@@ -131,13 +135,37 @@ def remove(session: Session, client_id: str) -> bool:
     return True
 
 
-def revoke(session: Session, jti: str) -> bool:
-    """Refuse the token ``jti`` from the next request on; returns ``False`` if already."""
+def record_issued(session: Session, jti: str, client_id: str, expires_at: int) -> None:
+    """Remember that the built-in issuer signed the token ``jti`` (for `revoke`'s answer)."""
+    session.add(
+        IssuedToken(
+            jti=jti, client_id=client_id, expires_at=datetime.fromtimestamp(expires_at, UTC)
+        )
+    )
+    session.flush()
+
+
+class Revocation(enum.Enum):
+    """What `revoke` did."""
+
+    REVOKED = "revoked"
+    """A token the built-in issuer signed is refused from the next request on."""
+    NOT_SEEN = "not seen"
+    """Steward never issued a token with this id (an external provider's, or a typo); it is
+    refused all the same, should it ever come."""
+    ALREADY = "already revoked"
+    """Nothing changed."""
+
+
+def revoke(session: Session, jti: str) -> Revocation:
+    """Refuse the token ``jti`` from the next request on, whether or not Steward issued it."""
     if session.get(RevokedToken, jti) is not None:
-        return False
+        return Revocation.ALREADY
     session.add(RevokedToken(jti=jti))
     session.flush()
-    return True
+    if session.get(IssuedToken, jti) is None:
+        return Revocation.NOT_SEEN
+    return Revocation.REVOKED
 
 
 def hash_secret(secret: str) -> str:

@@ -25,10 +25,10 @@ from starlette.routing import BaseRoute, Route
 from auth.policy.scopes import ALL_SCOPES
 from auth.tokens._server import AUTH_METHODS
 from auth.tokens._token_endpoint import TokenEndpoint
-from auth.tokens.clients import new_identifier
+from auth.tokens.clients import new_identifier, record_issued
 from auth.tokens.config import TokenSettings
 from auth.tokens.keys import public_jwks, signing_algorithm
-from store.database import DEFAULT_TIMEOUTS
+from store.database import DEFAULT_TIMEOUTS, transaction
 
 __all__ = [
     "TOKEN_TTL",
@@ -169,13 +169,15 @@ def routes(
     if keys is None:
         raise ValueError("the built-in issuer needs its keys")
 
-    def issue(client_id: str, scope: str) -> tuple[str, int]:
-        token = issue_token(
+    def issue_for(client_id: str, scope: str) -> tuple[str, int]:
+        issued = issue(
             settings, keys, scope=scope, subject=client_id, client_id=client_id, ttl=TOKEN_TTL
         )
-        return token, TOKEN_TTL
+        with transaction(sessions) as session:
+            record_issued(session, issued.jti, client_id, issued.expires_at)
+        return issued.access_token, TOKEN_TTL
 
-    endpoint = TokenEndpoint(settings.public_url, sessions, issue, database_deadline)
+    endpoint = TokenEndpoint(settings.public_url, sessions, issue_for, database_deadline)
     served += [
         Route("/oauth/token", endpoint.handle, methods=["POST"]),
         Route("/.well-known/jwks.json", _document(public_jwks(keys)), methods=["GET"]),

@@ -7,6 +7,8 @@ import json
 
 import pytest
 from joserfc import jwt
+from sqlalchemy.orm import Session
+from sqlmodel import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -14,7 +16,9 @@ from api.app import create_app
 from api.cli import app as cli
 from api.settings import Settings
 from auth.tokens.errors import Cause, InvalidToken
+from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
+from store.models import IssuedToken
 from tests.support.auth import call, error_of
 
 PUBLIC_URL = "http://127.0.0.1:8000"  # loopback: the token endpoint runs over plain http
@@ -131,5 +135,52 @@ def test_revoke_refuses_the_token_from_the_next_request(
     jti = jwt.decode(token, load_or_create(settings.key_file)).claims["jti"]
     result = steward.invoke(cli, ["revoke", jti])
     assert result.exit_code == 0
+    assert result.stdout == f"revoked {jti}\n"
     assert error_of(call(client, token))[1] == str(InvalidToken(Cause.REVOKED))
-    assert steward.invoke(cli, ["revoke", jti]).exit_code == 0
+    again = steward.invoke(cli, ["revoke", jti])
+    assert again.exit_code == 0
+    assert again.stdout == f"{jti} was already revoked\n"
+
+
+def test_revoking_a_token_steward_never_issued_says_so_and_refuses_it_all_the_same(
+    steward: CliRunner, client: TestClient, settings: Settings
+) -> None:
+    # given a token signed with the issuer's key but never issued through Steward's issuer
+    token = issue_token(
+        settings.tokens,
+        load_or_create(settings.key_file),
+        scope="customers:read",
+        subject="s",
+        client_id="c",
+    )
+    jti = jwt.decode(token, load_or_create(settings.key_file)).claims["jti"]
+    # when its jti is revoked
+    result = steward.invoke(cli, ["revoke", jti])
+    # then the answer says it was not seen, and the token is refused all the same
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"{jti} was not seen")
+    assert error_of(call(client, token))[1] == str(InvalidToken(Cause.REVOKED))
+
+
+def test_tokens_from_the_token_endpoint_and_the_cli_are_recorded_as_issued(
+    steward: CliRunner, settings: Settings, session: Session
+) -> None:
+    # given a registered client, and a token from each way the built-in issuer signs
+    created = json.loads(
+        steward.invoke(cli, ["clients", "add", "app", "--scope", "orders:read"]).stdout
+    )
+    loopback = settings.model_copy(update={"public_url": PUBLIC_URL})
+    with TestClient(create_app(loopback), base_url=PUBLIC_URL) as web:
+        answer = web.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(created["client_id"], created["client_secret"]),
+        )
+    assert answer.status_code == 200, answer.text
+    printed = json.loads(steward.invoke(cli, ["token", "--scope", "orders:read", "--json"]).stdout)
+    # then both are in the ledger of issued tokens, with the client each was issued to
+    keys = load_or_create(settings.key_file)
+    endpoint_jti = jwt.decode(answer.json()["access_token"], keys).claims["jti"]
+    recorded = {row.jti: row.client_id for row in session.scalars(select(IssuedToken))}
+    assert recorded[endpoint_jti] == created["client_id"]
+    assert recorded[printed["jti"]] == "steward-cli"
