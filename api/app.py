@@ -25,8 +25,9 @@ from api.reading import BodyDeadline
 from api.settings import Settings
 from api.shutdown import Unfinished
 from api.telemetry import MetricsEndpoint, Telemetry, on_database_unavailable, on_request_timeout
+from api.tuning import ALL_WINS, PassThrough, Tuning
 from auth.tokens import issuer
-from auth.tokens.authentication import Authenticator
+from auth.tokens.authentication import CACHE_SIZE, Authenticator
 from auth.tokens.keys import load_or_create
 from schema.build import build_schema, graphql_schema
 from store.database import make_engine, session_factory
@@ -61,6 +62,7 @@ def create_app(
     http: httpx.AsyncClient | None = None,
     schema: strawberry.Schema | None = None,
     serving: bool = False,
+    tuning: Tuning = ALL_WINS,
 ) -> Starlette:
     """Steward's ASGI application.
 
@@ -69,6 +71,7 @@ def create_app(
         http: the client for an external identity provider's key set (tests fake it).
         schema: the schema to serve; the enforced one unless a benchmark says otherwise.
         serving: the process exists to serve this application: `settle_heap` at startup.
+        tuning: the performance wins in place (all; benchmarks switch one off at a time).
     """
     settings = settings or Settings()
     engine = make_engine(
@@ -76,13 +79,19 @@ def create_app(
         pool_size=settings.database_pool_size,
         prepared=settings.database_prepared_statements,
         timeouts=settings.database_timeouts,
+        pooled=tuning.connection_pool,
     )
     metrics.instrument_pool(engine)
     sessions = session_factory(engine)
     keys = load_or_create(settings.key_file) if settings.builtin_issuer else None
     deadline = settings.database_timeouts.deadline
     authenticator = Authenticator(
-        settings.tokens, sessions, keys, http=http, database_deadline=deadline
+        settings.tokens,
+        sessions,
+        keys,
+        http=http,
+        database_deadline=deadline,
+        cache_size=CACHE_SIZE if tuning.token_cache else 0,
     )
     limiter = RateLimiter(settings)
     # The token page is GraphiQL's companion: development mode, the IDE and the issuer.
@@ -100,6 +109,7 @@ def create_app(
         authenticator,
         limiter,
         ide.page if ide else None,
+        tuning,
     )
 
     health = Health(engine, keys, limiter)
@@ -107,7 +117,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if serving:
+        if serving and tuning.settled_heap:
             settle_heap()
         yield
         await authenticator.aclose()
@@ -135,6 +145,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Purpose", "X-Legal-Reference"],
             max_age=600,
         ),
+        *([] if tuning.pure_asgi_middleware else [Middleware(PassThrough)]),
     ]
     app = Starlette(
         routes=routes,

@@ -22,6 +22,7 @@ from api.metrics import auth_failure_cause, observe_compiled_fallback
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.telemetry import Outcome, database_unavailable, outcome_of
+from api.tuning import ALL_WINS, Tuning
 from auth.policy.errors import PolicyError, PurposeRequired
 from auth.policy.principal import Principal
 from auth.policy.roots import needs_purpose
@@ -86,6 +87,7 @@ class GraphQLEndpoint:
         authenticator: Authenticator,
         limiter: RateLimiter,
         graphiql: Callable[[Request], Awaitable[Response]] | None,
+        tuning: Tuning = ALL_WINS,
     ) -> None:
         self.schema = schema
         self.settings = settings
@@ -101,11 +103,15 @@ class GraphQLEndpoint:
                 tokens=settings.max_tokens,
                 introspection=settings.introspection,
             ),
-            settings.document_cache_bytes,
+            settings.document_cache_bytes if tuning.document_cache else 0,
         )
+        self._dumps = tuning.dumps
+        self._frame = _in_roomy_frame if tuning.roomy_frame else _called
         self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
         self.auditor = Auditor(schema)
-        self.options = Options(max_page_size=settings.max_page_size)
+        self.options = Options(
+            max_page_size=settings.max_page_size, batched_loaders=tuning.batched_loaders
+        )
         self.compiled: CompiledReads | None = None
         if settings.compiled_reads:
             self.compiled = CompiledReads(
@@ -144,7 +150,7 @@ class GraphQLEndpoint:
             outcome.purpose = declared.purpose.id if declared.purpose else None
             result, redactions = await run_in_thread(
                 partial(
-                    _in_roomy_frame,
+                    self._frame,
                     self._named_run,
                     outcome,
                     request.method,
@@ -179,7 +185,7 @@ class GraphQLEndpoint:
         if redactions:
             body["extensions"] = {"redactions": redactions}
             outcome.redactions = redactions
-        return Response(orjson.dumps(body), status_code=status, media_type=media)
+        return Response(self._dumps(body), status_code=status, media_type=media)
 
     def _check(self, request: Request) -> Params | None:
         """Refuse what the method and headers alone tell is wrong, before a body is read.
@@ -327,6 +333,11 @@ def _in_roomy_frame(function: Callable[..., T], *args: Any) -> T:
 
 
 _in_roomy_frame.__code__ = _in_roomy_frame.__code__.replace(co_stacksize=ROOM)
+
+
+def _called(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` from an ordinary frame (`Tuning.roomy_frame` off)."""
+    return function(*args)
 
 
 def _parse_params(payload: Mapping[str, Any], *, get: bool) -> Params:

@@ -5,8 +5,8 @@ It pins itself to CPU 0, counts SQL statements, meters the audit write (thread C
 statements spent in `Auditor.record`), and serves the counts at ``/bench/statements``.
 
 ``WIN`` names one of the known wins (`WINS`) to switch off, so that its worth is measured
-as the difference from the server with every win in place. The switches are monkeypatches
-that exist only here: no setting reaches them.
+as the difference from the server with every win in place. The switch is an `api.tuning.Tuning`
+handed to the app by this code: no setting reaches it.
 """
 
 from __future__ import annotations
@@ -16,32 +16,24 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import uvicorn
-from sqlalchemy import Engine, NullPool, create_engine, event
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from sqlalchemy import event
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import api.app
 import api.graphql
-import auth.tokens.authentication
-import schema.documents
-import store.database
 from api.app import create_app
 from api.settings import Settings
+from api.tuning import ALL_WINS, Tuning
 from bench.floor import create_floor
 from schema.audit import Auditor
 from schema.build import build_schema
-from schema.loaders import Batch
 from store.database import make_engine
 
 VARIANTS = ("compiled", "enforced", "unenforced", "floor", "static")
@@ -52,70 +44,27 @@ VARIANTS = ("compiled", "enforced", "unenforced", "floor", "static")
 STATIC_ENV = "STEWARD_BENCH_STATIC_FILE"
 
 
-@contextmanager
-def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
-    """``owner.name`` is ``value`` inside the block, what it was again after it."""
-    old = getattr(owner, name)
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        setattr(owner, name, old)
-
-
-def _standard_json() -> SimpleNamespace:
-    return SimpleNamespace(
-        dumps=lambda value: json.dumps(value, ensure_ascii=False).encode(),
-        loads=json.loads,
-        JSONDecodeError=json.JSONDecodeError,
-    )
-
-
-def _plain_frame(function: Callable[..., Any], *args: Any) -> Any:
-    return function(*args)
-
-
-def _unpooled(url: Any, **options: Any) -> Engine:
-    options.pop("pool_size", None)
-    options.pop("max_overflow", None)
-    options.pop("pool_timeout", None)
-    return create_engine(url, poolclass=NullPool, **options)  # a new connection per request
-
-
-class _PassThrough(BaseHTTPMiddleware):
-    """A middleware that does nothing, the way `BaseHTTPMiddleware` does it."""
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        return await call_next(request)
-
-
-class _WithBaseHTTPMiddleware(Starlette):
-    """The application class with one `BaseHTTPMiddleware` more, innermost."""
-
-    def __init__(self, **options: Any) -> None:
-        middleware = [*(options.pop("middleware", None) or []), Middleware(_PassThrough)]
-        super().__init__(middleware=middleware, **options)
-
-
-WINS: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
-    # every request parses and validates
-    "document cache": lambda: _replaced(
-        schema.documents.Documents, "get", schema.documents.Documents._load
-    ),
-    "orjson": lambda: _replaced(api.graphql, "orjson", _standard_json()),
-    # every request verifies the signature and the claims
-    "token cache": lambda: _replaced(auth.tokens.authentication, "CACHE_SIZE", 0),
-    "uvloop + httptools": None,  # see main()
-    "pure ASGI middleware": lambda: _replaced(api.app, "Starlette", _WithBaseHTTPMiddleware),
-    # each parent fetched on its own
-    "batched loaders": lambda: _replaced(Batch, "want", lambda _self, _keys: None),
-    "roomy worker frame": lambda: _replaced(api.graphql, "_in_roomy_frame", _plain_frame),
-    "settled heap (gc)": lambda: _replaced(api.app, "settle_heap", lambda: None),
-    "prepared statements": lambda: _replaced(store.database, "PREPARE_THRESHOLD", None),
-    "connection pool": lambda: _replaced(store.database, "create_engine", _unpooled),
+WINS: dict[str, Tuning | None] = {
+    "document cache": Tuning(document_cache=False),  # every request parses and validates
+    "orjson": Tuning(orjson=False),
+    "token cache": Tuning(token_cache=False),  # every request verifies signature and claims
+    "uvloop + httptools": None,  # the server's loop and parser: see main()
+    "pure ASGI middleware": Tuning(pure_asgi_middleware=False),
+    "batched loaders": Tuning(batched_loaders=False),  # each parent fetched on its own
+    "roomy worker frame": Tuning(roomy_frame=False),
+    "settled heap (gc)": Tuning(settled_heap=False),
+    "prepared statements": None,  # a setting: STEWARD_DATABASE_PREPARED_STATEMENTS
+    "connection pool": Tuning(connection_pool=False),
 }
-"""The known wins of SPEC section 6, each with what switches it off while it is entered:
-in a benchmark server for its whole life, in `bench.wins --in-process` around each request."""
+"""The known wins of SPEC section 6, each with the tuning that switches it off (`None`: not an
+application switch; see `configured`)."""
+
+
+def configured(settings: Settings, without: str | None) -> tuple[Settings, Tuning]:
+    """The settings and tuning of a Steward with the win ``without`` switched off."""
+    if without == "prepared statements":
+        return settings.model_copy(update={"database_prepared_statements": False}), ALL_WINS
+    return settings, WINS.get(without or "") or ALL_WINS
 
 
 class _Meter:
@@ -150,12 +99,8 @@ class _Meter:
 
 def build(variant: str, without: str | None = None) -> Any:
     """The application of one variant, metered, with one known win switched off."""
-    switch = WINS.get(without) if without else None
-    switched_off = ExitStack()
-    if switch is not None:
-        switched_off.enter_context(switch())
     meter = _Meter()
-    settings = Settings()
+    settings, tuning = configured(Settings(), without)
     if variant == "static":
         return _static(Path(os.environ[STATIC_ENV]).read_bytes(), meter)
     if variant == "floor":
@@ -168,10 +113,9 @@ def build(variant: str, without: str | None = None) -> Any:
         schema = build_schema(enforce=variant != "unenforced")
         if variant != "compiled":
             settings = settings.model_copy(update={"compiled_reads": False})
-        app = create_app(settings, schema=schema, serving=True)
+        app = create_app(settings, schema=schema, serving=True, tuning=tuning)
         engine = app.state.engine
     event.listen(engine, "before_cursor_execute", meter.statement)
-    app.state.switched_off = switched_off  # held, never closed: off for the process's life
 
     async def statements(_request: Request) -> Response:
         with meter.lock:

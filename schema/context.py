@@ -20,9 +20,12 @@ class Options:
 
     Attributes:
         max_page_size: the largest ``first`` a connection accepts.
+        batched_loaders: nested lists are fetched for all the parents of a page at once
+            (off only in benchmarks, to measure what batching is worth).
     """
 
     max_page_size: int = 100
+    batched_loaders: bool = True
 
 
 @dataclass(slots=True)
@@ -49,7 +52,8 @@ class Context:
     @classmethod
     def open(cls, session: Session, scope: RequestScope, options: Options) -> Context:
         """The context of a request whose policy is ``scope``."""
-        return cls(session, scope, Loaders(session, scope.rows), options)
+        loaders = Loaders(session, scope.rows, batched=options.batched_loaders)
+        return cls(session, scope, loaders, options)
 
     @property
     def plan(self) -> Plan:

@@ -39,16 +39,25 @@ CHUNK = 500
 class Batch(Generic[K, V]):
     """Values by key, fetched for every pending key at the first miss."""
 
-    __slots__ = ("_default", "_fetch", "_pending", "_values")
+    __slots__ = ("_batched", "_default", "_fetch", "_pending", "_values")
 
-    def __init__(self, fetch: Callable[[list[K]], dict[K, V]], default: Callable[[], V]) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[list[K]], dict[K, V]],
+        default: Callable[[], V],
+        *,
+        batched: bool = True,
+    ) -> None:
         self._fetch = fetch
         self._default = default
+        self._batched = batched
         self._values: dict[K, V] = {}
         self._pending: set[K] = set()
 
     def want(self, keys: Iterable[K]) -> None:
-        """Note keys whose values will likely be asked for."""
+        """Note keys whose values will likely be asked for (unbatched: each key on its own)."""
+        if not self._batched:
+            return
         values = self._values
         self._pending.update(key for key in keys if key not in values)
 
@@ -83,22 +92,33 @@ def _grouped(rows: Iterable[Any], key: str) -> dict[Any, list[Any]]:
 class Loaders:
     """The batches of one request, bound to its session and row rules."""
 
-    def __init__(self, session: Session, scope: RowScope) -> None:
+    def __init__(self, session: Session, scope: RowScope, *, batched: bool = True) -> None:
         self.session = session
         self.scope = scope
+        self.batched = batched
         self.customer_ids_seen: list[int] = []
         self.order_owner: dict[int, int] = {}
-        self.addresses = Batch(self._addresses, list)
-        self.consents = Batch(self._consents, list)
-        self.usage_events = Batch(self._usage_events, list)
-        self.access_log = Batch(self._access_log, list)
-        self.disclosures = Batch(self._disclosures, list)
-        self.partner_by_client_id: Batch[str, Partner | None] = Batch(self._partners, _none)
-        self.items = Batch(self._items, list)
-        self.address_by_id: Batch[int, Address | None] = Batch(self._address_by_id, _none)
-        self.customer_by_id: Batch[int, Customer | None] = Batch(self._customer_by_id, _none)
-        self.legal_customers: Batch[int, list[int]] = Batch(self._legal_customers, list)
-        self.visible_customers: Batch[int, bool] = Batch(self._visible_customers, bool)
+        self.addresses = Batch(self._addresses, list, batched=self.batched)
+        self.consents = Batch(self._consents, list, batched=self.batched)
+        self.usage_events = Batch(self._usage_events, list, batched=self.batched)
+        self.access_log = Batch(self._access_log, list, batched=self.batched)
+        self.disclosures = Batch(self._disclosures, list, batched=self.batched)
+        self.partner_by_client_id: Batch[str, Partner | None] = Batch(
+            self._partners, _none, batched=self.batched
+        )
+        self.items = Batch(self._items, list, batched=self.batched)
+        self.address_by_id: Batch[int, Address | None] = Batch(
+            self._address_by_id, _none, batched=self.batched
+        )
+        self.customer_by_id: Batch[int, Customer | None] = Batch(
+            self._customer_by_id, _none, batched=self.batched
+        )
+        self.legal_customers: Batch[int, list[int]] = Batch(
+            self._legal_customers, list, batched=self.batched
+        )
+        self.visible_customers: Batch[int, bool] = Batch(
+            self._visible_customers, bool, batched=self.batched
+        )
         self._orders: dict[tuple[int, int], Batch[int, tuple[list[Order], bool]]] = {}
         self._order_counts: Batch[int, int] | None = None
         self._customer_batches: list[Batch[int, Any]] = [
@@ -156,7 +176,11 @@ class Loaders:
         key = (offset, limit)
         batch = self._orders.get(key)
         if batch is None:
-            batch = Batch(lambda ids: self._orders_page(ids, offset, limit), lambda: ([], False))
+            batch = Batch(
+                lambda ids: self._orders_page(ids, offset, limit),
+                lambda: ([], False),
+                batched=self.batched,
+            )
             batch.want(self.customer_ids_seen)
             self._orders[key] = batch
             self._customer_batches.append(batch)
@@ -165,7 +189,7 @@ class Loaders:
     def order_count_of(self, customer_id: int) -> int:
         """How many orders of the customer exist for the caller."""
         if self._order_counts is None:
-            self._order_counts = Batch(self._count_orders, int)
+            self._order_counts = Batch(self._count_orders, int, batched=self.batched)
             self._order_counts.want(self.customer_ids_seen)
             self._customer_batches.append(self._order_counts)
         return self._order_counts.get(customer_id)

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, NullPool, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import DatabaseUnavailable, unavailable
@@ -65,6 +65,7 @@ def make_engine(
     prepared: bool = True,
     write_lock: bool = True,
     timeouts: Timeouts = DEFAULT_TIMEOUTS,
+    pooled: bool = True,
 ) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout.
 
@@ -83,15 +84,21 @@ def make_engine(
     connection whose sent data goes unacknowledged for `Timeouts.deadline`
     (``tcp_user_timeout``): a network that went silent fails the connection rather than
     hang it.
+
+    Without ``pooled`` (benchmarks only: what the pool is worth), every checkout opens a new
+    connection.
     """
+    pool: dict[str, Any] = (
+        {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": timeouts.pool}
+        if pooled
+        else {"poolclass": NullPool}
+    )
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": timeouts.statement},
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_timeout=timeouts.pool,
             hide_parameters=True,
+            **pool,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin if write_lock else _sqlite_begin_deferred)
@@ -104,12 +111,10 @@ def make_engine(
         connect_args["prepare_threshold"] = PREPARE_THRESHOLD if prepared else None
     engine = create_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_timeout=timeouts.pool,
         pool_pre_ping=True,
         hide_parameters=True,
         connect_args=connect_args,
+        **pool,
     )
     milliseconds = str(math.ceil(timeouts.statement * 1000))
 
