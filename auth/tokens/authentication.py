@@ -11,7 +11,7 @@ from functools import partial
 import anyio.to_thread
 import httpx
 from joserfc.jwk import KeySet
-from sqlalchemy import exists, false, select
+from sqlalchemy import String, bindparam, exists, false, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -23,6 +23,7 @@ from auth.tokens.config import TokenSettings
 from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
 from store.models import OAuthClient, Partner, RevokedToken
+from store.precompiled import Precompiled
 
 __all__ = ["Authenticator"]
 
@@ -170,25 +171,12 @@ class _Standing:
 def _standing(sessions: sessionmaker[Session], principal: Principal, builtin: bool) -> _Standing:
     """Whether the token was revoked or its client removed, and whether the client is a
     partner: one statement over unique indexes."""
-    revoked = exists().where(col(RevokedToken.jti) == principal.jti) if principal.jti else false()
-    # Only the built-in issuer's clients live in oauth_client; an external provider's
-    # client may share an id with one of them by chance.
-    removed = (
-        exists().where(
-            col(OAuthClient.client_id) == principal.client_id,
-            col(OAuthClient.removed_at).is_not(None),
-        )
-        if builtin
-        else false()
-    )
-    partner = col(Partner.client_id) == principal.client_id
-    # null: not a partner; false: an active partner; true: a removed one.
-    partner_removed = select(col(Partner.removed_at).is_not(None)).where(partner).scalar_subquery()
-    trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()
-    with sessions() as session:
-        is_revoked, is_removed, was_removed, only_trusted = session.execute(
-            select(revoked, removed, partner_removed, trusted_only)
+    statement = _STANDING[principal.jti is not None, builtin]
+    with sessions.kw["bind"].connect() as connection:
+        row = statement.execute(
+            connection, {"jti": principal.jti, "client_id": principal.client_id}
         ).one()
+    is_revoked, is_removed, was_removed, only_trusted = tuple(row)
     if is_revoked:
         return _Standing(Cause.REVOKED)
     if is_removed:
@@ -198,3 +186,31 @@ def _standing(sessions: sessionmaker[Session], principal: Principal, builtin: bo
     if was_removed:
         return _Standing(Cause.PARTNER_REMOVED)
     return _Standing(None, partner=True, trusted_documents_only=bool(only_trusted))
+
+
+def _standing_statement(jti: bool, builtin: bool) -> Precompiled:
+    client_id = bindparam("client_id", type_=String)
+    revoked = exists().where(col(RevokedToken.jti) == bindparam("jti")) if jti else false()
+    # Only the built-in issuer's clients live in oauth_client; an external provider's
+    # client may share an id with one of them by chance.
+    removed = (
+        exists().where(
+            col(OAuthClient.client_id) == client_id,
+            col(OAuthClient.removed_at).is_not(None),
+        )
+        if builtin
+        else false()
+    )
+    partner = col(Partner.client_id) == client_id
+    # null: not a partner; false: an active partner; true: a removed one.
+    partner_removed = select(col(Partner.removed_at).is_not(None)).where(partner).scalar_subquery()
+    trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()
+    return Precompiled(select(revoked, removed, partner_removed, trusted_only))
+
+
+_STANDING = {
+    (jti, builtin): _standing_statement(jti, builtin)
+    for jti in (True, False)
+    for builtin in (True, False)
+}
+"""The standing statement by (whether the token has a ``jti``, whether the built-in issuer's)."""
