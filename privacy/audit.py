@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
 
 from store.models import AccessRecord, AccessRecordCustomer, table_of, utcnow
+from store.precompiled import Precompiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,28 +46,54 @@ class Access:
 def write(session: Session, access: Access) -> int:
     """Insert the access record and its per-customer index rows; returns the record's id.
 
-    Two Core statements, not the ORM's unit of work: nothing reads the record back in the
-    request that writes it, and this runs on every request that discloses customer data.
+    Two statements compiled once (`Precompiled`), not the ORM's unit of work: nothing reads
+    the record back in the request that writes it, and this runs on every request that
+    discloses customer data.
     """
-    record = table_of(AccessRecord)
-    record_id: int = session.execute(
-        insert(record)
-        .values(
-            occurred_at=utcnow(),
-            client_id=access.client_id[:255],
-            subject=access.subject[:255],
-            purpose=access.purpose,
-            legal_reference=access.legal_reference,
-            operation_name=None if access.operation_name is None else access.operation_name[:255],
-            recipient=access.recipient,
-            customer_ids=list(access.customer_ids),
-            fields=list(access.fields),
-        )
-        .returning(record.c.id)
+    connection = session.connection()
+    record_id: int = _RECORD.execute(
+        connection,
+        {
+            "occurred_at": utcnow(),
+            "client_id": access.client_id[:255],
+            "subject": access.subject[:255],
+            "purpose": access.purpose,
+            "legal_reference": access.legal_reference,
+            "operation_name": None
+            if access.operation_name is None
+            else access.operation_name[:255],
+            "recipient": access.recipient,
+            "customer_ids": list(access.customer_ids),
+            "fields": list(access.fields),
+        },
     ).scalar_one()
     if access.customer_ids:
-        session.execute(
-            insert(table_of(AccessRecordCustomer)),
+        _CUSTOMERS.execute(
+            connection,
             [{"access_record_id": record_id, "customer_id": pk} for pk in access.customer_ids],
         )
     return record_id
+
+
+def _insert(model: type[SQLModel], *columns: str, returning: bool = False) -> Precompiled:
+    table = table_of(model)
+    statement = insert(table).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in columns}
+    )
+    return Precompiled(statement.returning(table.c.id) if returning else statement)
+
+
+_RECORD = _insert(
+    AccessRecord,
+    "occurred_at",
+    "client_id",
+    "subject",
+    "purpose",
+    "legal_reference",
+    "operation_name",
+    "recipient",
+    "customer_ids",
+    "fields",
+    returning=True,
+)
+_CUSTOMERS = _insert(AccessRecordCustomer, "access_record_id", "customer_id")

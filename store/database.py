@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 PREPARE_THRESHOLD = 1
 """psycopg prepares a statement when a connection runs it for the second time."""
+READ_ONLY = "steward_read_only"
+"""An execution option for a connection that only reads: on SQLite it takes no write lock
+(each statement reads a snapshot of its own: for the one-statement reads that ask for it)."""
 
 
 def make_engine(
@@ -76,14 +79,16 @@ def _base64(text: str | None) -> str | None:
 
 
 def _sqlite_begin_deferred(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    if not connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
 
 
 def _sqlite_begin(connection: Any) -> None:
     # Every request may write (the audit record, at least). A deferred transaction that read
     # first cannot take the write lock once another writer has committed ("database is
     # locked", and no busy timeout helps), so SQLite transactions take it up front.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
