@@ -130,6 +130,7 @@ SCALARS: dict[str, tuple[str, str]] = {
     "Consent.recordedAt": ("datetime", "recorded_at"),
     "Consent.source": ("enum", "source"),
     "Consent.policyVersion": ("text", "policy_version"),
+    "Consent.recipient": ("text", "recipient"),
     "UsageEvent.id": ("gid", "id"),
     "UsageEvent.occurredAt": ("datetime", "occurred_at"),
     "UsageEvent.kind": ("text", "kind"),

@@ -255,6 +255,7 @@ def test_both_executors_answer_alike(
 
     event.listen(engine, "before_cursor_execute", note)
     examples = 0
+    clean = 0  # answers without errors: those with errors are Strawberry's by design
 
     @settings(
         max_examples=120,
@@ -265,7 +266,7 @@ def test_both_executors_answer_alike(
     )
     @given(st.data())
     def check(draw: st.DataObject) -> None:
-        nonlocal examples
+        nonlocal examples, clean
         examples += 1
         caller = draw.draw(_callers(data), label="caller")
         query, variables = _operation(draw, data)
@@ -274,6 +275,7 @@ def test_both_executors_answer_alike(
         expected_status, expected, expected_record = run(reference, query, variables, caller)
         # then the answers are the same, key order included
         assert status == expected_status, query
+        clean += status == 200 and "errors" not in expected
         assert json.dumps(compiled.get("data")) == json.dumps(expected.get("data")), query
         assert _errors(compiled) == _errors(expected), query
         redactions = compiled.get("extensions", {}).get("redactions", [])
@@ -285,7 +287,7 @@ def test_both_executors_answer_alike(
     check()
     # and nothing the compiler took on failed to compile or to run; many ran compiled
     assert _failed() == failed
-    assert len(compiled_runs) > examples / 3, (len(compiled_runs), examples)
+    assert len(compiled_runs) > clean / 2, (len(compiled_runs), clean, examples)
 
 
 def test_the_compiled_path_answers_the_nested_page(
