@@ -7,10 +7,11 @@ request's own transaction, before the commit, so it is durable before the respon
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import SQLModel
 
 from store.models import AccessRecord, AccessRecordCustomer, table_of, utcnow
@@ -97,3 +98,83 @@ _RECORD = _insert(
     returning=True,
 )
 _CUSTOMERS = _insert(AccessRecordCustomer, "access_record_id", "customer_id")
+
+
+class GroupCommit:
+    """Access records of requests that arrive together, written in one transaction.
+
+    The first request to arrive writes every record waiting at that moment, its own
+    included, in one transaction; requests that arrive meanwhile wait, and the first of
+    them writes the next group. Each call returns only after the commit that made its own
+    record durable, with that record's id. When a group's transaction fails, its records
+    are written again one transaction each, so that one bad record costs only its own
+    request; an error is raised only to the request whose record failed.
+
+    Args:
+        sessions: where the records are written.
+
+    Example:
+        One per endpoint; called from the request's worker thread after its read::
+
+            group = GroupCommit(sessions)
+            record_id = group.write(access)  # durable now
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._condition = threading.Condition()
+        self._waiting: list[_Pending] = []
+        self._writing = False
+
+    @property
+    def waiting(self) -> int:
+        """How many records wait for the group being written to commit."""
+        with self._condition:
+            return len(self._waiting)
+
+    def write(self, access: Access) -> int:
+        """Write ``access`` and return its record's id, once committed."""
+        pending = _Pending(access)
+        group: list[_Pending] = []
+        with self._condition:
+            self._waiting.append(pending)
+            while self._writing and not pending.done:
+                self._condition.wait()
+            if not pending.done:  # this request leads the next group
+                self._writing = True
+                group, self._waiting = self._waiting, []
+        if group:
+            try:
+                self._commit(group)
+            finally:
+                with self._condition:
+                    self._writing = False
+                    self._condition.notify_all()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.record_id is not None
+        return pending.record_id
+
+    def _commit(self, group: list[_Pending]) -> None:
+        try:
+            with self._sessions() as session, session.begin():
+                ids = [write(session, each.access) for each in group]
+        except Exception as error:
+            if len(group) == 1:
+                group[0].error = error
+                group[0].done = True
+                return
+            for each in group:
+                self._commit([each])
+            return
+        for each, record_id in zip(group, ids, strict=True):
+            each.record_id = record_id
+            each.done = True
+
+
+@dataclass(slots=True)
+class _Pending:
+    access: Access
+    record_id: int | None = None
+    error: Exception | None = None
+    done: bool = False
