@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import String, bindparam
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -24,6 +25,7 @@ from auth.policy.principal import Principal
 from auth.policy.purposes import Purpose
 from auth.policy.rows import RowScope
 from store.models import Customer, LegalRequest, utcnow
+from store.precompiled import Precompiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +86,7 @@ def open_scope(session: Session, principal: Principal, declared: Declared) -> Re
     """
     owner_id = None
     if scopes.ME_READ in principal.scopes or scopes.ME_WRITE in principal.scopes:
-        owner_id = session.scalar(
-            select(col(Customer.id)).where(col(Customer.subject) == principal.subject)
-        )
+        owner_id = _OWNER.execute(session.connection(), {"subject": principal.subject}).scalar()
     legal_request_id = None
     if declared.purpose is Purpose.LEGAL_ORDER:
         legal_request_id = _legal_request(session, principal, declared.legal_reference)
@@ -102,6 +102,12 @@ def open_scope(session: Session, principal: Principal, declared: Declared) -> Re
         ),
         owner_id=owner_id,
     )
+
+
+_OWNER = Precompiled(
+    select(col(Customer.id)).where(col(Customer.subject) == bindparam("subject", type_=String))
+)
+"""The customer a token's subject is (every request with a ``me`` scope runs it)."""
 
 
 def _legal_request(session: Session, principal: Principal, reference: str | None) -> int:
