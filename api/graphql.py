@@ -25,7 +25,7 @@ from auth.policy.errors import PolicyError, PurposeRequired
 from auth.policy.principal import Principal
 from auth.policy.roots import needs_purpose
 from auth.policy.scope import Declared, declare, open_scope
-from auth.tokens.authentication import Authenticator
+from auth.tokens.authentication import Authenticator, Verified
 from auth.tokens.errors import AuthError
 from auth.tokens.partners import document_id, find_document
 from privacy.audit import GroupCommit
@@ -126,13 +126,14 @@ class GraphQLEndpoint:
             ):
                 return await self.graphiql(request)
             params = await self._params(request)
-            principal = await self.authenticator.authenticate(request.headers.get("authorization"))
-            outcome.client_id = principal.client_id
-            await self.limiter.check(principal)
+            # The token's standing (revoked? a partner?) is read in the worker thread.
+            verified = await self.authenticator.verify(request.headers.get("authorization"))
+            outcome.client_id = verified.principal.client_id
+            await self.limiter.check(verified.principal)
             declared = declare(
                 request.headers.get("x-purpose"),
                 request.headers.get("x-legal-reference"),
-                principal,
+                verified.principal,
             )
             outcome.purpose = declared.purpose.id if declared.purpose else None
             result, redactions = await anyio.to_thread.run_sync(
@@ -141,7 +142,7 @@ class GraphQLEndpoint:
                 outcome,
                 request.method,
                 params,
-                principal,
+                verified,
                 declared,
             )
         except (AuthError, PolicyError, DocumentError, errors.RequestError) as error:
@@ -193,10 +194,12 @@ class GraphQLEndpoint:
         outcome: Outcome,
         method: str,
         params: Params,
-        principal: Principal,
+        verified: Verified,
         declared: Declared,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        """`_run`, after noting the operation's name for the log and the metrics."""
+        """`_run`, after the token's standing, noting the operation's name for the log and
+        the metrics."""
+        principal = self.authenticator.standing(verified)
         source = self._source(params, principal)
         document = self.documents.get(source)  # cached: `_run` finds it again
         if isinstance(document, Document):

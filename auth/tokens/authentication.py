@@ -6,7 +6,6 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from functools import partial
 
 import anyio.to_thread
 import httpx
@@ -26,7 +25,7 @@ from store.database import READ_ONLY
 from store.models import OAuthClient, Partner, RevokedToken
 from store.precompiled import Precompiled
 
-__all__ = ["Authenticator"]
+__all__ = ["Authenticator", "Verified"]
 
 CACHE_SIZE = 4096
 
@@ -38,7 +37,14 @@ class _Trust:
 
 
 @dataclass(frozen=True, slots=True)
-class _Verified:
+class Verified:
+    """A token whose signature and claims were checked.
+
+    Attributes:
+        principal: the caller it describes (before its standing is read).
+        builtin: whether the built-in issuer signed it.
+    """
+
     principal: Principal
     builtin: bool
 
@@ -74,7 +80,7 @@ class Authenticator:
         self._sessions = sessions
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=5.0)
-        self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._cache: OrderedDict[bytes, Verified] = OrderedDict()
         self._trusts: dict[str, _Trust] = {}
         if settings.issuer:
             if not settings.jwks_url:
@@ -109,6 +115,20 @@ class Authenticator:
             InvalidToken: the token is not acceptable (``cause`` says why).
             ProviderUnavailable: the external provider's keys cannot be fetched.
         """
+        verified = await self.verify(authorization)
+        # A thread, not the event loop: the database may be remote or its pool exhausted,
+        # and the loop must never wait on either.
+        return await anyio.to_thread.run_sync(self.standing, verified)
+
+    async def verify(self, authorization: str | None) -> Verified:
+        """The token's signature and claims, checked (or found checked in the cache); its
+        standing is not: `standing` reads that, in a thread that may wait on the database.
+
+        Raises:
+            MissingToken: no bearer token.
+            InvalidToken: the token is not acceptable (``cause`` says why).
+            ProviderUnavailable: the external provider's keys cannot be fetched.
+        """
         token = bearer_token(authorization)
         digest = hashlib.sha256(token.encode()).digest()
         verified = self._cache.get(digest)
@@ -120,11 +140,16 @@ class Authenticator:
             self._cache[digest] = verified
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        # A thread, not the event loop: the database may be remote or its pool exhausted,
-        # and the loop must never wait on either.
-        standing = await anyio.to_thread.run_sync(
-            partial(_standing, self._sessions, verified.principal, verified.builtin)
-        )
+        return verified
+
+    def standing(self, verified: Verified) -> Principal:
+        """The caller of a verified token, once the database says the token still stands:
+        not revoked, its client not removed; and whether the client is a partner.
+
+        Raises:
+            InvalidToken: revoked, or its client (or partner) removed.
+        """
+        standing = _standing(self._sessions, verified.principal, verified.builtin)
         if standing.refusal is not None:
             raise InvalidToken(standing.refusal)
         if standing.partner:
@@ -140,7 +165,7 @@ class Authenticator:
         if self._own_http:
             await self._http.aclose()
 
-    async def _verify(self, token: str) -> _Verified:
+    async def _verify(self, token: str) -> Verified:
         header, claims = peek(token)
         if header.get("alg") not in ALGORITHMS:
             raise InvalidToken(Cause.ALGORITHM_NOT_ALLOWED)
@@ -157,7 +182,7 @@ class Authenticator:
             await trust.remote.ensure(kid)
         verified = trust.validator.authenticate_token(token)
         trust.validator.validate_token(verified)
-        return _Verified(
+        return Verified(
             principal_from(verified, builtin=trust.validator.builtin), trust.remote is None
         )
 
