@@ -57,6 +57,7 @@ def create_app(
     http: httpx.AsyncClient | None = None,
     schema: strawberry.Schema | None = None,
     serving: bool = False,
+    enforce: bool = True,
 ) -> Starlette:
     """Steward's ASGI application.
 
@@ -65,6 +66,9 @@ def create_app(
         http: the client for an external identity provider's key set (tests fake it).
         schema: the schema to serve; the enforced one unless a benchmark says otherwise.
         serving: the process exists to serve this application: `settle_heap` at startup.
+        enforce: benchmarks only, never configuration: ``False`` serves the schema unenforced
+            (``build_schema(enforce=False)``, unless ``schema`` is given) and compiles reads
+            with every field and row allowed, to measure what enforcement costs.
     """
     settings = settings or Settings()
     engine = make_engine(
@@ -86,12 +90,13 @@ def create_app(
         first = DevMode(devtoken.PATH, devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE)
         ide = GraphiQL(dev=first if dev else None)
     graphql = GraphQLEndpoint(
-        graphql_schema(schema or build_schema()),
+        graphql_schema(schema or build_schema(enforce=enforce)),
         settings,
         sessions,
         authenticator,
         limiter,
         ide.page if ide else None,
+        enforce=enforce,
     )
 
     health = Health(engine, keys, limiter)

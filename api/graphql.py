@@ -84,7 +84,10 @@ class GraphQLEndpoint:
         authenticator: Authenticator,
         limiter: RateLimiter,
         graphiql: Callable[[Request], Awaitable[Response]] | None,
+        *,
+        enforce: bool = True,
     ) -> None:
+        """``enforce=False``: benchmarks only (see `create_app`)."""
         self.schema = schema
         self.settings = settings
         self.sessions = sessions
@@ -110,6 +113,7 @@ class GraphQLEndpoint:
                 sessions.kw["bind"].dialect,
                 max_page_size=settings.max_page_size,
                 observe=observe_compiled_fallback,
+                enforce=enforce,
             )
 
     async def handle(self, request: Request) -> Response:

@@ -35,7 +35,10 @@ from sqlalchemy import Dialect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from auth.policy.fields import POLICY
+from auth.policy.rows import RowScope
 from auth.policy.scope import RequestScope
+from auth.policy.scopes import ALL_SCOPES
 from schema.compiled._compiler import (
     ROOT_FIELDS,
     Bind,
@@ -109,6 +112,7 @@ class CompiledReads:
         max_page_size: int,
         observe: Callable[[str], None] | None = None,
         size: int = CACHE_SIZE,
+        enforce: bool = True,
     ) -> None:
         """Args:
         schema: the executable schema (the Strawberry path's), for types and coercion.
@@ -117,12 +121,16 @@ class CompiledReads:
         observe: called with ``declined`` or ``failed`` once per document and policy shape
             that falls back (``/metrics``).
         size: how many statements the cache keeps.
+        enforce: apply the policy. ``False`` is for benchmarks only (no setting reaches it):
+            every field and row is allowed, so that what enforcement costs can be measured
+            against the same compiler.
         """
         self._schema = schema
         self._dialect = dialect
         self._max_page_size = max_page_size
         self._observe = observe
         self._size = size
+        self._enforce = enforce
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], Statement | str] = OrderedDict()
 
@@ -208,13 +216,22 @@ class CompiledReads:
         operation: OperationDefinitionNode,
         request: Runtime,
     ) -> Statement:
-        rows, row_binds = parametrised(scope.rows)
-        shape = Shape(
-            scopes=scope.principal.scopes,
-            visible=scope.plan.visible,
-            owner=scope.owner_id is not None,
-            rows=rows,
-        )
+        if self._enforce:
+            rows, row_binds = parametrised(scope.rows)
+            shape = Shape(
+                scopes=scope.principal.scopes,
+                visible=scope.plan.visible,
+                owner=scope.owner_id is not None,
+                rows=rows,
+            )
+        else:  # benchmarks only: every field and row allowed
+            rows, row_binds = parametrised(RowScope())
+            shape = Shape(
+                scopes=frozenset(ALL_SCOPES),
+                visible=frozenset(POLICY),
+                owner=scope.owner_id is not None,
+                rows=rows,
+            )
         compiler = Compiler(self._schema, self._dialect, shape, document.fragments, request)
         output = compiler.compile(operation)
         binds = {**row_binds, **output.binds}
