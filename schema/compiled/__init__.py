@@ -29,8 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from graphql import GraphQLSchema, OperationDefinitionNode, OperationType
-from graphql.execution.values import VariableValues, get_variable_values
+from graphql import (
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    VariableValues,
+    get_variable_values,
+)
 from sqlalchemy import Dialect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session

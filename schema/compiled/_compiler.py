@@ -33,10 +33,12 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    VariableValues,  # public in graphql-core 3.3 (graphql.__all__)
+    get_argument_values,
+    get_directive_values,
     get_named_type,
     is_abstract_type,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_directive_values
 from sqlalchemy import (
     Alias,
     BindParameter,
