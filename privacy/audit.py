@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert
+import orjson
+from sqlalchemy import bindparam, insert, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import SQLModel
 
@@ -69,10 +70,15 @@ def write(session: Session, access: Access) -> int:
         },
     ).scalar_one()
     if access.customer_ids:
-        _CUSTOMERS.execute(
-            connection,
-            [{"access_record_id": record_id, "customer_id": pk} for pk in access.customer_ids],
-        )
+        rows = _CUSTOMER_ROWS.get(connection.dialect.name)
+        if rows is not None:  # one statement, however many customers
+            ids = orjson.dumps(access.customer_ids).decode()
+            rows.execute(connection, {"record": record_id, "ids": ids})
+        else:
+            _CUSTOMERS.execute(
+                connection,
+                [{"access_record_id": record_id, "customer_id": pk} for pk in access.customer_ids],
+            )
     return record_id
 
 
@@ -98,6 +104,22 @@ _RECORD = _insert(
     returning=True,
 )
 _CUSTOMERS = _insert(AccessRecordCustomer, "access_record_id", "customer_id")
+_CUSTOMER_ROWS = {
+    "sqlite": Precompiled(
+        text(
+            "INSERT INTO access_record_customer (access_record_id, customer_id) "
+            "SELECT :record, value FROM json_each(:ids)"
+        )
+    ),
+    "postgresql": Precompiled(
+        text(
+            "INSERT INTO access_record_customer (access_record_id, customer_id) "
+            "SELECT :record, CAST(value AS INTEGER) "
+            "FROM json_array_elements_text(CAST(:ids AS json))"
+        )
+    ),
+}
+"""The index rows of one record from a JSON array of customer ids, by dialect."""
 
 
 class GroupCommit:
