@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -60,6 +60,15 @@ def make_engine(
         hide_parameters=True,
         connect_args=connect_args,
     )
+
+
+def one_statement_reads(connection: Connection) -> Connection:
+    """``connection``, before its first statement, set for reads of one statement each: no
+    write lock on SQLite (`READ_ONLY`), autocommit on PostgreSQL (no BEGIN and ROLLBACK round
+    trips around the statement)."""
+    if connection.dialect.name == "sqlite":
+        return connection.execution_options(**{READ_ONLY: True})
+    return connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

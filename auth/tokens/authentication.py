@@ -21,7 +21,7 @@ from auth.tokens._validator import LEEWAY, AccessTokenValidator
 from auth.tokens.config import TokenSettings
 from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
-from store.database import READ_ONLY
+from store.database import one_statement_reads
 from store.models import OAuthClient, Partner, RevokedToken
 from store.precompiled import Precompiled
 
@@ -199,7 +199,7 @@ def _standing(sessions: sessionmaker[Session], principal: Principal, builtin: bo
     partner: one statement over unique indexes."""
     statement = _STANDING[principal.jti is not None, builtin]
     with sessions.kw["bind"].connect() as connection:
-        connection.execution_options(**{READ_ONLY: True})  # one statement: no write lock
+        one_statement_reads(connection)
         row = statement.execute(
             connection, {"jti": principal.jti, "client_id": principal.client_id}
         ).one()
