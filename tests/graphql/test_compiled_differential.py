@@ -28,11 +28,11 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from auth.policy import scopes as s
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import DECLARABLE, Purpose
 from store import models
 from tests.policy.test_properties import Names, operations, scope_sets, selections
 from tests.support.auth import TokenFactory
-from tests.support.policy_model import Field, Seeded, canonical, render, seed
+from tests.support.policy_model import AGENCY, COURIER, Field, Seeded, canonical, render, seed
 
 CUSTOMER_PAGE = (
     "totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } "
@@ -139,18 +139,29 @@ def _operation(draw: st.DataObject, data: Seeded) -> tuple[str, dict[str, Any]]:
     return text, variables
 
 
-def _callers(data: Seeded) -> st.SearchStrategy[tuple[frozenset[str], Purpose | None, str]]:
+STAFF_APP = "test-client"
+
+Caller = tuple[frozenset[str], Purpose | None, str, str]
+"""Scopes, purpose, subject and client id (a seeded partner's, or a staff app's)."""
+
+
+def _callers(data: Seeded) -> st.SearchStrategy[Caller]:
     purposes = st.sampled_from(list(Purpose))
     # Mostly with the root fields' scopes: a root refused (FORBIDDEN) runs on Strawberry.
     roots = scope_sets.map(lambda granted: granted | {s.CUSTOMERS_READ, s.ORDERS_READ})
-    staff = st.tuples(roots, purposes, st.just("staff-1"))
-    anyone = st.tuples(scope_sets, purposes, st.just("staff-1"))
+    staff = st.tuples(roots, purposes, st.just("staff-1"), st.just(STAFF_APP))
+    anyone = st.tuples(scope_sets, purposes, st.just("staff-1"), st.just(STAFF_APP))
     own = st.tuples(
         roots.map(lambda granted: granted | {s.ME_READ}),
         st.sampled_from([None, Purpose.CUSTOMER_SUPPORT, Purpose.MARKETING]),
         st.just("ava-subject"),
+        st.just(STAFF_APP),
     )
-    return st.one_of(staff, staff, own, anyone)
+    # The seeded partners: their row rule (per-recipient consent) on every path.
+    partner = st.tuples(
+        roots, st.sampled_from(DECLARABLE), st.just("staff-1"), st.sampled_from([COURIER, AGENCY])
+    )
+    return st.one_of(staff, staff, own, anyone, partner)
 
 
 class Run:
@@ -166,15 +177,16 @@ class Run:
         client: TestClient,
         query: str,
         variables: dict[str, Any],
-        caller: tuple[frozenset[str], Purpose | None, str],
+        caller: Caller,
     ) -> tuple[int, Any, list[tuple[Any, ...]]]:
-        granted, purpose, sub = caller
+        granted, purpose, sub, client_id = caller
         scope = set(granted)
         headers = {"X-Legal-Reference": self.data.legal_reference}
         if purpose is not None:
             scope.add(purpose.scope)
             headers["X-Purpose"] = purpose.value
-        headers["Authorization"] = f"Bearer {self.token(' '.join(sorted(scope)), sub=sub)}"
+        bearer = self.token(" ".join(sorted(scope)), sub=sub, client_id=client_id)
+        headers["Authorization"] = f"Bearer {bearer}"
         records, events = self._last(models.AccessRecord), self._last(models.UsageEvent)
         response = client.post(
             "/graphql", json={"query": query, "variables": variables}, headers=headers
@@ -303,7 +315,7 @@ def test_the_compiled_path_answers_the_nested_page(
 
     event.listen(engine, "before_cursor_execute", note)
     query = Path(__file__).with_name("compiled_nested_page.graphql").read_text()
-    caller = (frozenset(s.ALL_SCOPES), Purpose.CUSTOMER_SUPPORT, "staff-1")
+    caller = (frozenset(s.ALL_SCOPES), Purpose.CUSTOMER_SUPPORT, "staff-1", STAFF_APP)
     # when the nested page is asked twice (the second time from the statement cache)
     run = Run(session, token, data)
     run(client, query, {}, caller)
