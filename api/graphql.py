@@ -35,7 +35,7 @@ from schema.compiled import CompiledReads
 from schema.context import Context, Options
 from schema.documents import Document, Documents, Limits, is_mutation
 from schema.errors import INTERNAL, DocumentError, format_error
-from store.database import READ_ONLY
+from store.database import one_statement_options
 
 log = logging.getLogger("steward.graphql")
 
@@ -302,7 +302,7 @@ class GraphQLEndpoint:
         written in a group commit (`GroupCommit`); ``None`` when Strawberry must answer."""
         assert self.compiled is not None
         with self.sessions() as session:
-            session.connection(execution_options={READ_ONLY: True})
+            session.connection(execution_options=one_statement_options(session.get_bind().dialect))
             scope = open_scope(session, principal, declared)
             answer = self.compiled.answer(session, scope, document, operation, params.variables)
         if answer is None:

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -66,9 +66,21 @@ def one_statement_reads(connection: Connection) -> Connection:
     """``connection``, before its first statement, set for reads of one statement each: no
     write lock on SQLite (`READ_ONLY`), autocommit on PostgreSQL (no BEGIN and ROLLBACK round
     trips around the statement)."""
-    if connection.dialect.name == "sqlite":
-        return connection.execution_options(**{READ_ONLY: True})
-    return connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection.execution_options(**one_statement_options(connection.dialect))
+
+
+def one_statement_options(dialect: Dialect) -> dict[str, Any]:
+    """The execution options of `one_statement_reads` (for ``Session.connection``)."""
+    if dialect.name == "sqlite":
+        return {READ_ONLY: True}
+    return {"isolation_level": "AUTOCOMMIT"}
+
+
+def reads_one_statement(connection: Connection) -> bool:
+    """Whether ``connection`` was set by `one_statement_reads`: no transaction holds its
+    statements together."""
+    options = connection.get_execution_options()
+    return bool(options.get(READ_ONLY)) or options.get("isolation_level") == "AUTOCOMMIT"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -25,6 +25,7 @@ import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,7 @@ from schema.compiled._compiler import (
     rows_shape,
 )
 from schema.documents import Document
+from store.database import reads_one_statement
 from store.ids import InvalidGlobalId, from_global_id
 
 __all__ = ["Answer", "CompiledReads"]
@@ -289,8 +291,11 @@ class CompiledReads:
             if statement.proven:
                 row = connection.exec_driver_sql(statement.sql, arguments).one()
             else:
+                # A failure must not end the transaction the Strawberry path then answers in;
+                # reads of one statement each have no transaction to keep.
+                alone = reads_one_statement(connection)
                 try:
-                    with session.begin_nested():
+                    with nullcontext() if alone else session.begin_nested():
                         row = connection.exec_driver_sql(statement.sql, arguments).one()
                 except DBAPIError:
                     log.exception("compiled reads: a statement failed; it runs on Strawberry")
