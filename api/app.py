@@ -63,6 +63,7 @@ def create_app(
     schema: strawberry.Schema | None = None,
     serving: bool = False,
     tuning: Tuning = ALL_WINS,
+    enforce: bool = True,
 ) -> Starlette:
     """Steward's ASGI application.
 
@@ -72,6 +73,9 @@ def create_app(
         schema: the schema to serve; the enforced one unless a benchmark says otherwise.
         serving: the process exists to serve this application: `settle_heap` at startup.
         tuning: the performance wins in place (all; benchmarks switch one off at a time).
+        enforce: benchmarks only, never configuration: ``False`` serves the schema unenforced
+            (``build_schema(enforce=False)``, unless ``schema`` is given) and compiles reads
+            with every field and row allowed, to measure what enforcement costs.
     """
     settings = settings or Settings()
     engine = make_engine(
@@ -103,13 +107,14 @@ def create_app(
         first = DevMode(devtoken.PATH, devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE)
         ide = GraphiQL(dev=first if dev else None)
     graphql = GraphQLEndpoint(
-        graphql_schema(schema or build_schema()),
+        graphql_schema(schema or build_schema(enforce=enforce)),
         settings,
         sessions,
         authenticator,
         limiter,
         ide.page if ide else None,
         tuning,
+        enforce=enforce,
     )
 
     health = Health(engine, keys, limiter)

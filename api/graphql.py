@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import anyio.from_thread
 import orjson
-from graphql import ExecutionResult, GraphQLSchema, execute_sync
+from graphql import ExecutionResult, GraphQLSchema, OperationDefinitionNode, execute_sync
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,16 +27,17 @@ from auth.policy.errors import PolicyError, PurposeRequired
 from auth.policy.principal import Principal
 from auth.policy.roots import needs_purpose
 from auth.policy.scope import Declared, declare, open_scope
-from auth.tokens.authentication import Authenticator
+from auth.tokens.authentication import Authenticator, Verified
 from auth.tokens.errors import AuthError
 from auth.tokens.partners import document_id, find_document
+from privacy.audit import GroupCommit
 from privacy.usage import record_profile_view
 from schema.audit import Auditor
 from schema.compiled import CompiledReads
 from schema.context import Context, Options
 from schema.documents import Document, Documents, Limits, is_mutation
 from schema.errors import INTERNAL, DocumentError, format_error
-from store.database import run_in_thread
+from store.database import one_statement_options, run_in_thread
 from store.errors import DatabaseUnavailable, unavailable
 
 log = logging.getLogger("steward.graphql")
@@ -88,7 +89,10 @@ class GraphQLEndpoint:
         limiter: RateLimiter,
         graphiql: Callable[[Request], Awaitable[Response]] | None,
         tuning: Tuning = ALL_WINS,
+        *,
+        enforce: bool = True,
     ) -> None:
+        """``enforce=False``: benchmarks only (see `create_app`)."""
         self.schema = schema
         self.settings = settings
         self.sessions = sessions
@@ -108,7 +112,7 @@ class GraphQLEndpoint:
         self._dumps = tuning.dumps
         self._frame = _in_roomy_frame if tuning.roomy_frame else _called
         self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
-        self.auditor = Auditor(schema)
+        self.auditor = Auditor(schema, GroupCommit(sessions))
         self.options = Options(
             max_page_size=settings.max_page_size, batched_loaders=tuning.batched_loaders
         )
@@ -119,6 +123,7 @@ class GraphQLEndpoint:
                 sessions.kw["bind"].dialect,
                 max_page_size=settings.max_page_size,
                 observe=observe_compiled_fallback,
+                enforce=enforce,
             )
         self.issuers = settings.issuers
 
@@ -136,16 +141,17 @@ class GraphQLEndpoint:
             ):
                 return await self.graphiql(request)
             params = self._check(request)
-            principal = await self.authenticator.authenticate(request.headers.get("authorization"))
-            outcome.client_id = principal.client_id
-            await self.limiter.check(principal)
+            # The token's standing (revoked? a partner?) is read in the worker thread.
+            verified = await self.authenticator.verify(request.headers.get("authorization"))
+            outcome.client_id = verified.principal.client_id
+            await self.limiter.check(verified.principal)
             if params is None:
                 # Only now, for a caller that passed: a body costs memory while it arrives.
                 params = await self._read(request)
             declared = declare(
                 request.headers.get("x-purpose"),
                 request.headers.get("x-legal-reference"),
-                principal,
+                verified.principal,
             )
             outcome.purpose = declared.purpose.id if declared.purpose else None
             result, redactions = await run_in_thread(
@@ -155,7 +161,7 @@ class GraphQLEndpoint:
                     outcome,
                     request.method,
                     params,
-                    principal,
+                    verified,
                     declared,
                 ),
                 deadline=self.settings.database_timeouts.deadline,
@@ -224,10 +230,12 @@ class GraphQLEndpoint:
         outcome: Outcome,
         method: str,
         params: Params,
-        principal: Principal,
+        verified: Verified,
         declared: Declared,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        """`_run`, after noting the operation's name for the log and the metrics."""
+        """`_run`, after the token's standing, noting the operation's name for the log and
+        the metrics."""
+        principal = self.authenticator.standing(verified)
         source = self._source(params, principal)
         document = self.documents.get(source)  # cached: `_run` finds it again
         if isinstance(document, Document):
@@ -278,6 +286,10 @@ class GraphQLEndpoint:
         root_fields = document.root_fields(operation)
         if declared.purpose is None and needs_purpose(root_fields):
             raise PurposeRequired
+        if self.compiled is not None and "me" not in root_fields:
+            answered = self._compiled_read(principal, declared, document, operation, params)
+            if answered is not None:
+                return answered
         with self.sessions() as session, session.begin():
             scope = open_scope(session, principal, declared, self.issuers)
             answer = None
@@ -317,6 +329,30 @@ class GraphQLEndpoint:
             # The caller stopped waiting (the deadline, or shutdown): nothing is committed.
             anyio.from_thread.check_cancelled()
         return result, redactions
+
+    def _compiled_read(
+        self,
+        principal: Principal,
+        declared: Declared,
+        document: Document,
+        operation: OperationDefinitionNode,
+        params: Params,
+    ) -> tuple[ExecutionResult, list[dict[str, Any]]] | None:
+        """The compiled answer, read without a write transaction, its access record then
+        written in a group commit (`GroupCommit`); ``None`` when Strawberry must answer."""
+        assert self.compiled is not None
+        with self.sessions() as session:
+            session.connection(execution_options=one_statement_options(session.get_bind().dialect))
+            scope = open_scope(session, principal, declared, self.issuers)
+            answer = self.compiled.answer(session, scope, document, operation, params.variables)
+        if answer is None:
+            return None
+        # After the read, before the response: durable when it returns.
+        root_fields = document.root_fields(operation)
+        self.auditor.commit_of(scope, answer.customers, document, operation, root_fields)
+        scope.plan.hidden.update(answer.hidden)
+        scope.plan.erased.update(answer.erased)
+        return ExecutionResult(answer.data), scope.plan.redactions()
 
 
 def _in_roomy_frame(function: Callable[..., T], *args: Any) -> T:

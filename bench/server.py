@@ -110,6 +110,7 @@ def build(variant: str, without: str | None = None) -> Any:
     else:
         Auditor.record = meter.audit(Auditor.record)  # type: ignore[method-assign]
         Auditor.record_of = meter.audit(Auditor.record_of)  # type: ignore[method-assign]
+        Auditor.commit_of = meter.audit(Auditor.commit_of)  # type: ignore[method-assign]
         schema = build_schema(enforce=variant != "unenforced")
         if variant != "compiled":
             settings = settings.model_copy(update={"compiled_reads": False})

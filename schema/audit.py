@@ -42,7 +42,7 @@ from auth.policy.fields import policy_key
 from auth.policy.purposes import Purpose
 from auth.policy.roots import always_audited
 from auth.policy.scope import RequestScope
-from privacy.audit import Access, write
+from privacy.audit import Access, GroupCommit, write
 from schema.context import Context
 from schema.documents import Document
 
@@ -151,10 +151,16 @@ class Selection:
 
 
 class Auditor:
-    """Writes the access record of each request that needs one."""
+    """Writes the access record of each request that needs one.
 
-    def __init__(self, schema: GraphQLSchema) -> None:
+    Args:
+        schema: the executable schema (for the coordinates an operation selects).
+        group: where `commit_of` writes records, grouped with other requests' (group commit).
+    """
+
+    def __init__(self, schema: GraphQLSchema, group: GroupCommit | None = None) -> None:
         self.selection = Selection(schema)
+        self.group = group
 
     def access(
         self,
@@ -238,6 +244,22 @@ class Auditor:
         if access is None:
             return None
         return write(session, access)
+
+    def commit_of(
+        self,
+        scope: RequestScope,
+        customers: AbstractSet[int],
+        document: Document,
+        operation: OperationDefinitionNode,
+        root_fields: set[str],
+    ) -> int | None:
+        """Write the access record of a request answered outside a write transaction (a
+        compiled read), in its own group commit: durable when this returns."""
+        assert self.group is not None
+        access = self.access_of(scope, customers, document, operation, root_fields)
+        if access is None:
+            return None
+        return self.group.write(access)
 
 
 def _readable(scope: RequestScope, coordinate: str) -> bool:

@@ -18,6 +18,7 @@ from auth.policy.purposes import Purpose
 from auth.policy.rows import ROW_RULES
 from privacy import rows
 from schema.context import Context, Info
+from schema.filters import CUSTOMER_FILTERS, ORDER_FILTERS, Filter
 from schema.pagination import page_window
 from schema.permissions import Requires, may_see
 from schema.types import (
@@ -106,54 +107,30 @@ def _page(
 
 
 def _customer_conditions(context: Context, where: CustomerFilter | None) -> list[Any]:
-    conditions: list[Any] = [context.rows.customer_rows()]
-    if where is None:
-        return conditions
-    checks: list[tuple[str, str, Any, Callable[[Any], Any]]] = [
-        ("status", "Customer.status", where.status, lambda v: models.Customer.status == v.value),
-        ("email", "Customer.email", where.email, lambda v: models.Customer.email == v),
-        (
-            "lastName",
-            "Customer.lastName",
-            where.last_name,
-            lambda v: models.Customer.last_name == v,
-        ),
-        (
-            "country",
-            "Customer.country",
-            where.country,
-            lambda v: models.Customer.country == v.upper(),
-        ),
-        (
-            "createdAfter",
-            "Customer.createdAt",
-            where.created_after,
-            lambda v: models.Customer.created_at > v,
-        ),
+    return [
+        context.rows.customer_rows(),
+        *_filtered(context, CUSTOMER_FILTERS, models.Customer, where),
     ]
-    for argument, coordinate, value, condition in checks:
-        if value is not None:
-            check_readable(context, f"filter.{argument}", coordinate)
-            conditions.append(condition(value))
-    return conditions
 
 
 def _order_conditions(context: Context, where: OrderFilter | None) -> list[Any]:
-    conditions: list[Any] = [context.rows.orders()]
+    return [context.rows.orders(), *_filtered(context, ORDER_FILTERS, models.Order, where)]
+
+
+def _filtered(
+    context: Context, filters: tuple[Filter, ...], model: type[SQLModel], where: Any
+) -> list[Any]:
+    """A filter input's conditions (declared in `schema.filters`), each field checked first."""
+    conditions: list[Any] = []
     if where is None:
         return conditions
-    if where.status is not None:
-        check_readable(context, "filter.status", "Order.status")
-        conditions.append(models.Order.status == where.status.value)
-    if where.customer_id is not None:
-        check_readable(context, "filter.customerId", "Order.customer")
-        conditions.append(models.Order.customer_id == _pk_or_zero(where.customer_id, "Customer"))
-    if where.placed_after is not None:
-        check_readable(context, "filter.placedAfter", "Order.placedAt")
-        conditions.append(models.Order.placed_at > where.placed_after)
-    if where.payment_reference is not None:
-        check_readable(context, "filter.paymentReference", "Order.paymentReference")
-        conditions.append(models.Order.payment_reference == where.payment_reference)
+    for each in filters:
+        value = getattr(where, each.attribute)
+        if value is not None:
+            check_readable(context, f"filter.{each.argument}", each.coordinate)
+            column = getattr(model, each.column)
+            value = each.value(value)
+            conditions.append(column > value if each.after else column == value)
     return conditions
 
 

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, NullPool, create_engine, event, make_url
+from sqlalchemy import Connection, Dialect, Engine, NullPool, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import DatabaseUnavailable, unavailable
@@ -24,6 +24,9 @@ from store.errors import DatabaseUnavailable, unavailable
 MIGRATIONS = Path(__file__).parent / "migrations"
 PREPARE_THRESHOLD = 1
 """psycopg prepares a statement when a connection runs it for the second time."""
+READ_ONLY = "steward_read_only"
+"""An execution option for a connection that only reads: on SQLite it takes no write lock
+(each statement reads a snapshot of its own: for the one-statement reads that ask for it)."""
 
 T = TypeVar("T")
 
@@ -129,6 +132,27 @@ def make_engine(
     return engine
 
 
+def one_statement_reads(connection: Connection) -> Connection:
+    """``connection``, before its first statement, set for reads of one statement each: no
+    write lock on SQLite (`READ_ONLY`), autocommit on PostgreSQL (no BEGIN and ROLLBACK round
+    trips around the statement)."""
+    return connection.execution_options(**one_statement_options(connection.dialect))
+
+
+def one_statement_options(dialect: Dialect) -> dict[str, Any]:
+    """The execution options of `one_statement_reads` (for ``Session.connection``)."""
+    if dialect.name == "sqlite":
+        return {READ_ONLY: True}
+    return {"isolation_level": "AUTOCOMMIT"}
+
+
+def reads_one_statement(connection: Connection) -> bool:
+    """Whether ``connection`` was set by `one_statement_reads`: no transaction holds its
+    statements together."""
+    options = connection.get_execution_options()
+    return bool(options.get(READ_ONLY)) or options.get("isolation_level") == "AUTOCOMMIT"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves (below).
     dbapi_connection.isolation_level = None
@@ -146,14 +170,16 @@ def _base64(text: str | None) -> str | None:
 
 
 def _sqlite_begin_deferred(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    if not connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
 
 
 def _sqlite_begin(connection: Any) -> None:
     # Every request may write (the audit record, at least). A deferred transaction that read
     # first cannot take the write lock once another writer has committed ("database is
     # locked", and no busy timeout helps), so SQLite transactions take it up front.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

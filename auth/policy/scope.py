@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import String, bindparam
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -24,6 +25,7 @@ from auth.policy.principal import Issuers, Principal
 from auth.policy.purposes import Purpose
 from auth.policy.rows import RowScope
 from store.models import Customer, LegalRequest, utcnow
+from store.precompiled import Precompiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +94,9 @@ def open_scope(
     owner_id = None
     if scopes.ME_READ in principal.scopes or scopes.ME_WRITE in principal.scopes:
         issuer, subject = issuers.link(principal)
-        owner_id = session.scalar(
-            select(col(Customer.id)).where(
-                col(Customer.subject_issuer) == issuer, col(Customer.subject) == subject
-            )
-        )
+        owner_id = _OWNER.execute(
+            session.connection(), {"issuer": issuer, "subject": subject}
+        ).scalar()
     legal_request_id = None
     if declared.purpose is Purpose.LEGAL_ORDER:
         legal_request_id = _legal_request(
@@ -115,6 +115,15 @@ def open_scope(
         owner_id=owner_id,
         issuers=issuers,
     )
+
+
+_OWNER = Precompiled(
+    select(col(Customer.id)).where(
+        col(Customer.subject_issuer) == bindparam("issuer", type_=String),
+        col(Customer.subject) == bindparam("subject", type_=String),
+    )
+)
+"""The customer a token's (issuer, subject) is (every request with a ``me`` scope runs it)."""
 
 
 def _legal_request(session: Session, caller: tuple[str, str], reference: str | None) -> int:

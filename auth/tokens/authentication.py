@@ -10,7 +10,7 @@ from functools import partial
 
 import httpx
 from joserfc.jwk import KeySet
-from sqlalchemy import exists, false, select
+from sqlalchemy import String, bindparam, exists, false, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -21,10 +21,11 @@ from auth.tokens._validator import LEEWAY, AccessTokenValidator
 from auth.tokens.config import TokenSettings
 from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
-from store.database import DEFAULT_TIMEOUTS, run_in_thread
+from store.database import DEFAULT_TIMEOUTS, one_statement_reads, run_in_thread
 from store.models import OAuthClient, Partner, RevokedToken
+from store.precompiled import Precompiled
 
-__all__ = ["Authenticator"]
+__all__ = ["Authenticator", "Verified"]
 
 CACHE_SIZE = 4096
 
@@ -36,8 +37,15 @@ class _Trust:
 
 
 @dataclass(frozen=True, slots=True)
-class _Verified:
-    """A verified token, and the key set of its issuer that verified it."""
+class Verified:
+    """A token whose signature and claims were checked, and the key set that checked them.
+
+    Attributes:
+        principal: the caller it describes (before its standing is read).
+        builtin: whether the built-in issuer signed it.
+        kid: the key id of its header.
+        keys: its issuer's key set that verified it.
+    """
 
     principal: Principal
     builtin: bool
@@ -84,7 +92,7 @@ class Authenticator:
         self._database_deadline = database_deadline
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=5.0)
-        self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
+        self._cache: OrderedDict[bytes, Verified] = OrderedDict()
         self._trusts: dict[str, _Trust] = {}
         if settings.issuer:
             if not settings.jwks_url:
@@ -120,6 +128,22 @@ class Authenticator:
             ProviderUnavailable: the external provider's keys cannot be fetched.
             DatabaseUnavailable: the revocation check cannot reach the database in time.
         """
+        verified = await self.verify(authorization)
+        # A thread, not the event loop: the database may be remote or its pool exhausted,
+        # and the loop must never wait on either.
+        return await run_in_thread(
+            partial(self.standing, verified), deadline=self._database_deadline
+        )
+
+    async def verify(self, authorization: str | None) -> Verified:
+        """The token's signature and claims, checked (or found checked in the cache); its
+        standing is not: `standing` reads that, in a thread that may wait on the database.
+
+        Raises:
+            MissingToken: no bearer token.
+            InvalidToken: the token is not acceptable (``cause`` says why).
+            ProviderUnavailable: the external provider's keys cannot be fetched.
+        """
         token = bearer_token(authorization)
         digest = hashlib.sha256(token.encode()).digest()
         verified = self._cache.get(digest)
@@ -131,12 +155,16 @@ class Authenticator:
             self._cache[digest] = verified
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        # A thread, not the event loop: the database may be remote or its pool exhausted,
-        # and the loop must never wait on either.
-        standing = await run_in_thread(
-            partial(_standing, self._sessions, verified.principal, verified.builtin),
-            deadline=self._database_deadline,
-        )
+        return verified
+
+    def standing(self, verified: Verified) -> Principal:
+        """The caller of a verified token, once the database says the token still stands:
+        not revoked, its client not removed; and whether the client is a partner.
+
+        Raises:
+            InvalidToken: revoked, or its client (or partner) removed.
+        """
+        standing = _standing(self._sessions, verified.principal, verified.builtin)
         if standing.refusal is not None:
             raise InvalidToken(standing.refusal)
         if standing.partner:
@@ -152,7 +180,7 @@ class Authenticator:
         if self._own_http:
             await self._http.aclose()
 
-    async def _still_verified(self, verified: _Verified) -> bool:
+    async def _still_verified(self, verified: Verified) -> bool:
         """Whether a cached token is unexpired and its issuer's keys are those that verified it."""
         if verified.principal.expires_at + LEEWAY <= time.time():
             return False
@@ -161,7 +189,7 @@ class Authenticator:
             await trust.remote.ensure(verified.kid)  # refetches once the keys are old
         return trust.validator.get_jwks() is verified.keys
 
-    async def _verify(self, token: str) -> _Verified:
+    async def _verify(self, token: str) -> Verified:
         header, claims = peek(token)
         if header.get("alg") not in ALGORITHMS:
             raise InvalidToken(Cause.ALGORITHM_NOT_ALLOWED)
@@ -180,7 +208,7 @@ class Authenticator:
         verified = trust.validator.authenticate_token(token)
         trust.validator.validate_token(verified)
         principal = principal_from(verified, builtin=trust.validator.builtin)
-        return _Verified(principal, trust.remote is None, kid, keys)
+        return Verified(principal, trust.remote is None, kid, keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,25 +221,14 @@ class _Standing:
 def _standing(sessions: sessionmaker[Session], principal: Principal, builtin: bool) -> _Standing:
     """Whether the token was revoked or its client removed, and whether the client is a
     partner: one statement over unique indexes."""
-    revoked = exists().where(col(RevokedToken.jti) == principal.jti)
-    # Only the built-in issuer's clients live in oauth_client; an external provider's
-    # client may share an id with one of them by chance.
-    removed = (
-        exists().where(
-            col(OAuthClient.client_id) == principal.client_id,
-            col(OAuthClient.removed_at).is_not(None),
+    with sessions.kw["bind"].connect() as connection:
+        one_statement_reads(connection)
+        row = (
+            _STANDING[builtin]
+            .execute(connection, {"jti": principal.jti, "client_id": principal.client_id})
+            .one()
         )
-        if builtin
-        else false()
-    )
-    partner = col(Partner.client_id) == principal.client_id
-    # null: not a partner; false: an active partner; true: a removed one.
-    partner_removed = select(col(Partner.removed_at).is_not(None)).where(partner).scalar_subquery()
-    trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()
-    with sessions() as session:
-        is_revoked, is_removed, was_removed, only_trusted = session.execute(
-            select(revoked, removed, partner_removed, trusted_only)
-        ).one()
+    is_revoked, is_removed, was_removed, only_trusted = tuple(row)
     if is_revoked:
         return _Standing(Cause.REVOKED)
     if is_removed:
@@ -221,3 +238,28 @@ def _standing(sessions: sessionmaker[Session], principal: Principal, builtin: bo
     if was_removed:
         return _Standing(Cause.PARTNER_REMOVED)
     return _Standing(None, partner=True, trusted_documents_only=bool(only_trusted))
+
+
+def _standing_statement(builtin: bool) -> Precompiled:
+    client_id = bindparam("client_id", type_=String)
+    revoked = exists().where(col(RevokedToken.jti) == bindparam("jti", type_=String))
+    # Only the built-in issuer's clients live in oauth_client; an external provider's
+    # client may share an id with one of them by chance.
+    removed = (
+        exists().where(
+            col(OAuthClient.client_id) == client_id,
+            col(OAuthClient.removed_at).is_not(None),
+        )
+        if builtin
+        else false()
+    )
+    partner = col(Partner.client_id) == client_id
+    # null: not a partner; false: an active partner; true: a removed one.
+    partner_removed = select(col(Partner.removed_at).is_not(None)).where(partner).scalar_subquery()
+    trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()
+    return Precompiled(select(revoked, removed, partner_removed, trusted_only))
+
+
+_STANDING = {builtin: _standing_statement(builtin) for builtin in (True, False)}
+"""The standing statement, by whether the built-in issuer signed the token (every token has a
+``jti``: RFC 9068)."""

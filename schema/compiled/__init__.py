@@ -25,17 +25,26 @@ import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from graphql import GraphQLSchema, OperationDefinitionNode, OperationType
-from graphql.execution.values import VariableValues, get_variable_values
+from graphql import (
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    VariableValues,
+    get_variable_values,
+)
 from sqlalchemy import Dialect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from auth.policy.fields import POLICY
+from auth.policy.rows import RowScope
 from auth.policy.scope import RequestScope
+from auth.policy.scopes import ALL_SCOPES
 from schema.compiled._compiler import (
     ROOT_FIELDS,
     Bind,
@@ -48,6 +57,7 @@ from schema.compiled._compiler import (
     rows_shape,
 )
 from schema.documents import Document
+from store.database import reads_one_statement
 from store.ids import InvalidGlobalId, from_global_id
 
 __all__ = ["Answer", "CompiledReads"]
@@ -109,6 +119,7 @@ class CompiledReads:
         max_page_size: int,
         observe: Callable[[str], None] | None = None,
         size: int = CACHE_SIZE,
+        enforce: bool = True,
     ) -> None:
         """Args:
         schema: the executable schema (the Strawberry path's), for types and coercion.
@@ -117,12 +128,16 @@ class CompiledReads:
         observe: called with ``declined`` or ``failed`` once per document and policy shape
             that falls back (``/metrics``).
         size: how many statements the cache keeps.
+        enforce: apply the policy. ``False`` is for benchmarks only (no setting reaches it):
+            every field and row is allowed, so that what enforcement costs can be measured
+            against the same compiler.
         """
         self._schema = schema
         self._dialect = dialect
         self._max_page_size = max_page_size
         self._observe = observe
         self._size = size
+        self._enforce = enforce
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], Statement | str] = OrderedDict()
 
@@ -208,13 +223,22 @@ class CompiledReads:
         operation: OperationDefinitionNode,
         request: Runtime,
     ) -> Statement:
-        rows, row_binds = parametrised(scope.rows)
-        shape = Shape(
-            scopes=scope.principal.scopes,
-            visible=scope.plan.visible,
-            owner=scope.owner_id is not None,
-            rows=rows,
-        )
+        if self._enforce:
+            rows, row_binds = parametrised(scope.rows)
+            shape = Shape(
+                scopes=scope.principal.scopes,
+                visible=scope.plan.visible,
+                owner=scope.owner_id is not None,
+                rows=rows,
+            )
+        else:  # benchmarks only: every field and row allowed
+            rows, row_binds = parametrised(RowScope())
+            shape = Shape(
+                scopes=frozenset(ALL_SCOPES),
+                visible=frozenset(POLICY),
+                owner=scope.owner_id is not None,
+                rows=rows,
+            )
         compiler = Compiler(self._schema, self._dialect, shape, document.fragments, request)
         output = compiler.compile(operation)
         binds = {**row_binds, **output.binds}
@@ -267,10 +291,14 @@ class CompiledReads:
             if statement.proven:
                 row = connection.exec_driver_sql(statement.sql, arguments).one()
             else:
+                # A failure must not end the transaction the Strawberry path then answers in;
+                # reads of one statement each have no transaction to keep.
+                alone = reads_one_statement(connection)
                 try:
-                    # A savepoint of the connection's own: the session's would begin lazily,
-                    # after the statement, and a failure would abort the whole transaction.
-                    with connection.begin_nested():
+                    # Unless alone (autocommit), a savepoint of the connection's own: the
+                    # session's would begin lazily, after the statement, and a failure would
+                    # abort the whole transaction.
+                    with nullcontext() if alone else connection.begin_nested():
                         row = connection.exec_driver_sql(statement.sql, arguments).one()
                 except DBAPIError:
                     log.exception("compiled reads: a statement failed; it runs on Strawberry")

@@ -33,10 +33,12 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    VariableValues,  # public in graphql-core 3.3 (graphql.__all__)
+    get_argument_values,
+    get_directive_values,
     get_named_type,
     is_abstract_type,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_directive_values
 from sqlalchemy import (
     Alias,
     BigInteger,
@@ -62,6 +64,7 @@ from privacy.errors import InputError
 from schema._internals import strawberry_field
 from schema.compiled._dialect import Expr, JsonDialect, constant, json_dialect
 from schema.errors import PageSizeExceeded
+from schema.filters import CUSTOMER_FILTERS, ORDER_FILTERS, Filter
 from schema.pagination import page_window
 from schema.permissions import ERASABLE
 from schema.queries import CUSTOMER_COLUMNS, ORDER_COLUMNS
@@ -168,23 +171,6 @@ RELATIONS: dict[str, Relation] = {
     "Order.customer": Relation("Customer", "single", "id", "customer_id"),
 }
 """Every compiled object field; ``Customer.accessLog`` (audit records) is not among them."""
-
-CUSTOMER_FILTERS: dict[str, tuple[str, str, str]] = {
-    "status": ("Customer.status", "status", "=="),
-    "email": ("Customer.email", "email", "=="),
-    "lastName": ("Customer.lastName", "last_name", "=="),
-    "country": ("Customer.country", "country", "=="),
-    "createdAfter": ("Customer.createdAt", "created_at", ">"),
-}
-"""`CustomerFilter` as `schema.queries` applies it: (coordinate read, column, comparison)."""
-
-ORDER_FILTERS: dict[str, tuple[str, str, str]] = {
-    "status": ("Order.status", "status", "=="),
-    "customerId": ("Order.customer", "customer_id", "=="),
-    "placedAfter": ("Order.placedAt", "placed_at", ">"),
-    "paymentReference": ("Order.paymentReference", "payment_reference", "=="),
-}
-"""`OrderFilter` as `schema.queries` applies it."""
 
 
 class Decline(Exception):
@@ -727,25 +713,25 @@ class Compiler:
     ) -> list[Callable[[Alias], Expr]]:
         if given is None:
             return []
-        table = CUSTOMER_FILTERS if type_name == "Customer" else ORDER_FILTERS
+        declared = {
+            each.argument: each
+            for each in (CUSTOMER_FILTERS if type_name == "Customer" else ORDER_FILTERS)
+        }
         conditions: list[Callable[[Alias], Expr]] = []
         for name, value in given.items():
             if value is None:
                 continue
-            coordinate, column, comparison = table[name]
-            if self.access(coordinate) != "visible":
+            each = declared[name]
+            if self.access(each.coordinate) != "visible":
                 raise Decline("FORBIDDEN_FILTER")
-            sql_type: Any = UTCDateTime() if comparison == ">" else String()
-            if (type_name, name) == ("Order", "customerId"):
+            sql_type: Any = UTCDateTime() if each.after else String()
+            if each.column == "customer_id":
                 sql_type = Integer()
             parameter = self.bind(
-                Bind(
-                    _filter_getter(arguments, type_name, name),
-                    sql_type.bind_processor(self.dialect),
-                ),
+                Bind(_filter_getter(arguments, each), sql_type.bind_processor(self.dialect)),
                 sql_type,
             )
-            conditions.append(_comparison(column, comparison, parameter))
+            conditions.append(_comparison(each, parameter))
         return conditions
 
     def order_by(
@@ -946,28 +932,19 @@ def _node_pk(global_id: Any, type_name: str) -> int:
     return pk
 
 
-def _filter_getter(
-    arguments: Callable[[Runtime], dict[str, Any]], type_name: str, name: str
-) -> Getter:
-    """A filter's value in a request, as `schema.queries` compares it."""
+def _filter_getter(arguments: Callable[[Runtime], dict[str, Any]], each: Filter) -> Getter:
+    """A filter's value in a request, as `schema.filters` declares it for both executors."""
 
     def get(rt: Runtime) -> Any:
-        value = arguments(rt)["filter"][name]
-        if name == "status":
-            return value.value
-        if name == "country":
-            return value.upper()
-        if name == "customerId":
-            return _pk_or_zero(value, "Customer")
-        return value
+        return each.value(arguments(rt)["filter"][each.argument])
 
     return get
 
 
-def _comparison(column: str, comparison: str, parameter: Expr) -> Callable[[Alias], Expr]:
-    if comparison == ">":
-        return lambda alias: alias.c[column] > parameter
-    return lambda alias: alias.c[column] == parameter
+def _comparison(each: Filter, parameter: Expr) -> Callable[[Alias], Expr]:
+    if each.after:
+        return lambda alias: alias.c[each.column] > parameter
+    return lambda alias: alias.c[each.column] == parameter
 
 
 def parametrised(rows: RowScope) -> tuple[RowScope, dict[str, Bind]]:

@@ -30,3 +30,12 @@ def test_each_internal_still_answers() -> None:
     # then the core schema and the field back-references are there
     assert isinstance(customer, GraphQLObjectType)
     assert strawberry_field(customer.fields["email"]).python_name == "email"
+
+
+def test_what_the_compiler_takes_from_graphql_core_is_its_public_surface() -> None:
+    # given the names the compiled read path imports from graphql-core's execution
+    import graphql
+
+    used = {"VariableValues", "get_variable_values", "get_argument_values", "get_directive_values"}
+    # then graphql-core exports each of them: none needs schema/_internals.py
+    assert used <= set(graphql.__all__)
