@@ -34,6 +34,7 @@ from starlette.routing import Route
 import api.app
 import api.graphql
 import auth.tokens.authentication
+import schema.compiled
 import schema.documents
 import store.database
 from api.app import create_app
@@ -68,7 +69,17 @@ def _standard_json() -> SimpleNamespace:
         dumps=lambda value: json.dumps(value, ensure_ascii=False).encode(),
         loads=json.loads,
         JSONDecodeError=json.JSONDecodeError,
+        # The compiled path's JSON text, parsed: the standard library cannot splice it.
+        Fragment=json.loads,
     )
+
+
+@contextmanager
+def _without_orjson() -> Iterator[None]:
+    """The standard library's json for the endpoint and for the compiled reads' splicing."""
+    standard = _standard_json()
+    with _replaced(api.graphql, "orjson", standard), _replaced(schema.compiled, "orjson", standard):
+        yield
 
 
 def _plain_frame(function: Callable[..., Any], *args: Any) -> Any:
@@ -99,7 +110,7 @@ class _WithBaseHTTPMiddleware(Starlette):
 WINS: dict[str, Callable[[], AbstractContextManager[None]] | None] = {
     # lru_cache(maxsize=0): every request parses and validates
     "document cache": lambda: _replaced(schema.documents, "CACHE_SIZE", 0),
-    "orjson": lambda: _replaced(api.graphql, "orjson", _standard_json()),
+    "orjson": _without_orjson,
     # every request verifies the signature and the claims
     "token cache": lambda: _replaced(auth.tokens.authentication, "CACHE_SIZE", 0),
     "uvloop + httptools": None,  # see main()

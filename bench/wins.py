@@ -117,8 +117,13 @@ def in_process(args: argparse.Namespace) -> None:
         key_file = Path(tmp) / "keys.json"
         token = bench_token(key_file)
         for label, url in databases(args, Path(tmp)):
+            # The known wins are the Strawberry path's, as in the server-level run.
             settings = Settings(
-                _env_file=None, database_url=url, key_file=key_file, rate_limit=RATE_LIMIT
+                _env_file=None,
+                database_url=url,
+                key_file=key_file,
+                rate_limit=RATE_LIMIT,
+                compiled_reads=False,
             )
             wins = [w for w in WINS if w not in SERVER_ONLY]
             wins = [w for w in wins if label == "PostgreSQL" or w not in POSTGRESQL_ONLY]
