@@ -130,16 +130,14 @@ def demo_data(
     """Load realistic Persian and Vietnamese demo customers, and two partners."""
     from api.demo import is_empty, load_demo_data
     from api.demo_partners import load_demo_partners
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
-    with transaction(session_factory(engine)) as session:
+    with transaction_at(Settings().database_url) as session:
         if if_empty and not is_empty(session):
             typer.echo("the database already holds customers; no demo data loaded")
         else:
             typer.echo(load_demo_data(session, customers=customers, seed=seed))
             typer.echo(load_demo_partners(session, seed=seed))
-    engine.dispose()
 
 
 @app.command()
@@ -207,7 +205,7 @@ def token(
     from auth.tokens.clients import normalize_scope, record_issued
     from auth.tokens.issuer import issue
     from auth.tokens.keys import load_or_create
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
     settings = Settings()
     if not settings.builtin_issuer:
@@ -226,12 +224,8 @@ def token(
     issued = issue(
         settings.tokens, keys, scope=scope, subject=subject, client_id=client_id, ttl=ttl
     )
-    engine = make_engine(settings.database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            record_issued(session, issued.jti, client_id, issued.expires_at)
-    finally:
-        engine.dispose()
+    with transaction_at(settings.database_url) as session:
+        record_issued(session, issued.jti, client_id, issued.expires_at)
     if not as_json:
         typer.echo(issued.access_token)
         return
@@ -260,11 +254,10 @@ def clients_add(
 
     from auth.tokens import partners
     from auth.tokens.clients import register
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
     try:
-        with transaction(session_factory(engine)) as session:
+        with transaction_at(Settings().database_url) as session:
             client_id, secret = register(session, name, scope)
             if partner:
                 partners.add(session, client_id, name)
@@ -272,8 +265,6 @@ def clients_add(
         raise typer.BadParameter(str(error), param_hint="NAME") from None
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--scope") from None
-    finally:
-        engine.dispose()
     typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
 
 
@@ -281,14 +272,10 @@ def clients_add(
 def clients_list() -> None:
     """List the active clients: id, name, registration date and scope."""
     from auth.tokens.clients import list_clients
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            rows = list_clients(session)
-    finally:
-        engine.dispose()
+    with transaction_at(Settings().database_url) as session:
+        rows = list_clients(session)
     for row in rows:
         typer.echo(f"{row.client_id}\t{row.name}\t{row.created_at:%Y-%m-%d}\t{row.scope}")
     if not rows:
@@ -301,14 +288,10 @@ def clients_remove(
 ) -> None:
     """Remove a client: no new tokens, and its tokens are refused from the next request on."""
     from auth.tokens.clients import remove
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            removed = remove(session, client_id)
-    finally:
-        engine.dispose()
+    with transaction_at(Settings().database_url) as session:
+        removed = remove(session, client_id)
     if not removed:
         typer.echo(f"no active client {client_id}", err=True)
         raise typer.Exit(1)
@@ -320,14 +303,10 @@ def revoke(jti: str = typer.Argument(..., help="The token's jti claim.")) -> Non
     """Refuse the token with this jti from the next request on."""
     from auth.tokens.clients import Revocation
     from auth.tokens.clients import revoke as revoke_token
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            revoked = revoke_token(session, jti)
-    finally:
-        engine.dispose()
+    with transaction_at(Settings().database_url) as session:
+        revoked = revoke_token(session, jti)
     answers = {
         Revocation.REVOKED: f"revoked {jti}",
         Revocation.NOT_SEEN: (

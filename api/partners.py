@@ -32,16 +32,13 @@ def partners_add(
 ) -> None:
     """Register a client as a partner: it sees only customers who consented to it."""
     from auth.tokens.partners import PartnerError, add
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
     try:
-        with transaction(session_factory(engine)) as session:
+        with transaction_at(Settings().database_url) as session:
             add(session, client_id, name, trusted_documents_only=trusted_documents_only)
     except PartnerError as error:
         raise typer.BadParameter(str(error)) from None
-    finally:
-        engine.dispose()
     only = " (trusted documents only)" if trusted_documents_only else ""
     typer.echo(f"partner {client_id} registered{only}")
 
@@ -50,14 +47,10 @@ def partners_add(
 def partners_list() -> None:
     """List the active partners: client id, name, registration date, what they may run."""
     from auth.tokens.partners import list_partners
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            rows = list_partners(session)
-    finally:
-        engine.dispose()
+    with transaction_at(Settings().database_url) as session:
+        rows = list_partners(session)
     for row in rows:
         runs = "trusted-documents-only" if row.trusted_documents_only else "any-document"
         typer.echo(f"{row.client_id}\t{row.name}\t{row.created_at:%Y-%m-%d}\t{runs}")
@@ -69,14 +62,10 @@ def partners_list() -> None:
 def partners_remove(client_id: str = typer.Argument(..., help="The partner's client id.")) -> None:
     """Remove a partner: its tokens are refused from the next request on, on every replica."""
     from auth.tokens.partners import remove
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            removed = remove(session, client_id)
-    finally:
-        engine.dispose()
+    with transaction_at(Settings().database_url) as session:
+        removed = remove(session, client_id)
     if not removed:
         typer.echo(f"no active partner {client_id}", err=True)
         raise typer.Exit(1)
@@ -95,7 +84,7 @@ def partners_allow(
     from schema.documents import Documents, Limits
     from schema.errors import DocumentError
     from schema.trusted import trusted_operations
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
     settings = Settings()
     try:
@@ -114,14 +103,11 @@ def partners_allow(
         typer.echo(f"{error.code}: {error.message}", err=True)
         typer.echo("nothing was registered", err=True)
         raise typer.Exit(1) from None
-    engine = make_engine(settings.database_url)
     try:
-        with transaction(session_factory(engine)) as session:
+        with transaction_at(settings.database_url) as session:
             registered = allow(session, client_id, operations)
     except PartnerError as error:
         raise typer.BadParameter(str(error), param_hint="CLIENT_ID") from None
-    finally:
-        engine.dispose()
     for document in registered:
         typer.echo(f"sha256:{document.sha256}\t{document.operation_name or ''}".rstrip())
 
@@ -132,14 +118,10 @@ def partners_documents(
 ) -> None:
     """List a partner's trusted documents: `sha256:<hex>`, operation name, registration date."""
     from auth.tokens.partners import documents
-    from store.database import make_engine, session_factory, transaction
+    from store.database import transaction_at
 
-    engine = make_engine(Settings().database_url)
-    try:
-        with transaction(session_factory(engine)) as session:
-            rows = documents(session, client_id)
-    finally:
-        engine.dispose()
+    with transaction_at(Settings().database_url) as session:
+        rows = documents(session, client_id)
     for row in rows:
         typer.echo(f"sha256:{row.sha256}\t{row.operation_name or '-'}\t{row.created_at:%Y-%m-%d}")
     if not rows:

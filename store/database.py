@@ -218,6 +218,18 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def transaction_at(url: str) -> Iterator[Session]:
+    """A session on an engine of its own for ``url``, committed at the end (a CLI command's
+    one transaction); the engine is closed whatever happens."""
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 def alembic_config(url: str) -> Config:
     """Alembic's configuration, built in code so the installed package carries it."""
     config = Config()

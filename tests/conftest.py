@@ -35,6 +35,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
 from api.settings import Settings
@@ -109,6 +110,18 @@ def settings(db_url: str, key_file: Path, executor: str) -> Settings:
         key_file=key_file,
         public_url="http://testserver",
         compiled_reads=executor == "compiled",
+    )
+
+
+@pytest.fixture
+def steward(settings: Settings) -> CliRunner:
+    """Runs ``steward`` against the test database and keys."""
+    return CliRunner(
+        env={
+            "STEWARD_DATABASE_URL": settings.database_url,
+            "STEWARD_KEY_FILE": str(settings.key_file),
+            "STEWARD_PUBLIC_URL": settings.public_url,
+        }
     )
 
 

@@ -68,6 +68,7 @@ from schema.filters import CUSTOMER_FILTERS, ORDER_FILTERS, Filter
 from schema.pagination import page_window
 from schema.permissions import ERASABLE
 from schema.queries import CUSTOMER_COLUMNS, ORDER_COLUMNS
+from schema.types import AGE_BANDS
 from store import models
 from store.ids import InvalidGlobalId, from_global_id
 from store.models import CustomerStatus, UTCDateTime, table_of
@@ -81,15 +82,6 @@ ROOT_FIELDS = frozenset({"customers", "customer", "orders", "order", "node", "me
 LOOKUP_TYPES = frozenset({"Customer", "Order", "Address", "Consent", "UsageEvent"})
 """The types ``node(id:)`` is compiled for; the others (audit, legal) stay on Strawberry."""
 
-AGE_BANDS = (
-    (18, "0-17"),
-    (25, "18-24"),
-    (35, "25-34"),
-    (45, "35-44"),
-    (55, "45-54"),
-    (65, "55-64"),
-)
-"""As `schema.types.AGE_BANDS`; ``65+`` above (the differential test compares them)."""
 
 SCALARS: dict[str, tuple[str, str]] = {
     "Customer.id": ("gid", "id"),

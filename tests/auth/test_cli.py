@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
 from joserfc import jwt
 from sqlalchemy.orm import Session
 from sqlmodel import select
@@ -22,18 +21,6 @@ from store.models import IssuedToken
 from tests.support.auth import call, error_of
 
 PUBLIC_URL = "http://127.0.0.1:8000"  # loopback: the token endpoint runs over plain http
-
-
-@pytest.fixture
-def steward(settings: Settings) -> CliRunner:
-    """Runs ``steward`` against the test database and keys."""
-    return CliRunner(
-        env={
-            "STEWARD_DATABASE_URL": settings.database_url,
-            "STEWARD_KEY_FILE": str(settings.key_file),
-            "STEWARD_PUBLIC_URL": settings.public_url,
-        }
-    )
 
 
 def test_token_prints_only_a_token_the_api_accepts(

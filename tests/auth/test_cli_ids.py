@@ -23,18 +23,6 @@ from tests.support.auth import call, error_of
 
 
 @pytest.fixture
-def steward(settings: Settings) -> CliRunner:
-    """Runs ``steward`` against the test database and keys."""
-    return CliRunner(
-        env={
-            "STEWARD_DATABASE_URL": settings.database_url,
-            "STEWARD_KEY_FILE": str(settings.key_file),
-            "STEWARD_PUBLIC_URL": settings.public_url,
-        }
-    )
-
-
-@pytest.fixture
 def dashes_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """Random tokens whose first draw begins with ``-`` (one in 64 does, by chance)."""
     draw = secrets.token_urlsafe

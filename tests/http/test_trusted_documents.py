@@ -21,7 +21,6 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from api.settings import Settings
 from store import models
 from tests.support.auth import TokenFactory
 
@@ -57,11 +56,6 @@ COUNT = "query Count { customers(first: 1) { totalCount } }"
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def steward(settings: Settings) -> CliRunner:
-    return CliRunner(env={"STEWARD_DATABASE_URL": settings.database_url})
 
 
 @pytest.fixture

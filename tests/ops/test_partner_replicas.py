@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from api.settings import Settings
-from auth.tokens.issuer import issue_token
-from auth.tokens.keys import load_or_create
-from tests.support.postgres import fresh_postgres_database
+from tests.support.replicas import Replicas, data_of, two_replicas
 from tests.support.servers import (
     Server,
     graphql,
-    redis_or_skip,
-    running,
-    server_env,
-    steward,
 )
 
-PUBLIC_URL = "https://steward.test"
 STAFF = "customers:read customers:write consents:read consents:write purpose:customer_support"
 PARTNER = "customers:read customers:read:identity purpose:customer_support"
 
@@ -46,49 +34,10 @@ LIST = "query Mine { customers(first: 100) { totalCount edges { node { id } } } 
 LOOKUP = "query One($id: ID!) { customer(id: $id) { id firstName } }"
 
 
-@dataclass
-class Replicas:
-    a: Server
-    b: Server
-    env: dict[str, str]
-    workdir: Path
-    settings: Settings
-
-    def token(self, scope: str, *, client_id: str, sub: str = "agent-1") -> str:
-        keys = load_or_create(self.settings.key_file)
-        return issue_token(
-            self.settings.tokens, keys, scope=scope, subject=sub, client_id=client_id
-        )
-
-    def steward(self, *args: str) -> str:
-        return steward(args, self.env, self.workdir)
-
-
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
-    workdir = tmp_path_factory.mktemp("partner-replicas")
-    key_file = workdir / "shared" / "keys.json"
-    redis_url = redis_or_skip()
-    with fresh_postgres_database() as url:
-        env = server_env(
-            database_url=url, key_file=str(key_file), public_url=PUBLIC_URL, redis_url=redis_url
-        )
-        a, b = Server(env, workdir), Server(env, workdir)
-        with running(a, b):
-            settings = Settings(
-                _env_file=None,
-                database_url=url,
-                key_file=key_file,
-                public_url=PUBLIC_URL,
-            )
-            yield Replicas(a, b, env, workdir, settings)
-
-
-def _data(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]
+    with two_replicas(tmp_path_factory.mktemp("partner-replicas")) as running_pair:
+        yield running_pair
 
 
 def _customer(replicas: Replicas, staff: str) -> str:
@@ -98,7 +47,7 @@ def _customer(replicas: Replicas, staff: str) -> str:
         "firstName": "Sara",
         "email": f"sara.{uuid.uuid4().hex[:8]}@example.ir",
     }
-    data = _data(
+    data = data_of(
         graphql(replicas.a.url, staff, CREATE, {"input": customer}, purpose="customer_support")
     )
     return str(data["createCustomer"]["id"])
@@ -106,12 +55,12 @@ def _customer(replicas: Replicas, staff: str) -> str:
 
 def _share(replicas: Replicas, staff: str, customer: str, partner: str, granted: bool) -> None:
     variables = {"id": customer, "granted": granted, "recipient": partner}
-    data = _data(graphql(replicas.a.url, staff, SHARE, variables, purpose="customer_support"))
+    data = data_of(graphql(replicas.a.url, staff, SHARE, variables, purpose="customer_support"))
     assert data["recordConsent"]["recipient"] == partner
 
 
 def _seen_by(server: Server, token: str) -> set[str]:
-    data = _data(graphql(server.url, token, LIST, purpose="customer_support"))
+    data = data_of(graphql(server.url, token, LIST, purpose="customer_support"))
     return {edge["node"]["id"] for edge in data["customers"]["edges"]}
 
 
@@ -130,7 +79,7 @@ def test_a_withdrawal_for_a_partner_holds_on_the_other_replica(replicas: Replica
     _share(replicas, staff, customer, partner, granted=False)
     # then B's very next request by the partner no longer finds the customer, on any path
     assert customer not in _seen_by(replicas.b, courier)
-    lookup = _data(
+    lookup = data_of(
         graphql(replicas.b.url, courier, LOOKUP, {"id": customer}, purpose="customer_support")
     )
     assert lookup["customer"] is None

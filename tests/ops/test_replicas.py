@@ -15,9 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +28,7 @@ from auth.tokens.keys import generate, load_or_create
 from tests.support.callers import PRIVACY_ADMIN, scope
 from tests.support.operations import CREATE_CUSTOMER, PROBE
 from tests.support.postgres import fresh_postgres_database
+from tests.support.replicas import PUBLIC_URL, Replicas, data_of, two_replicas
 from tests.support.servers import (
     Server,
     graphql,
@@ -40,7 +39,6 @@ from tests.support.servers import (
     steward,
 )
 
-PUBLIC_URL = "https://steward.test"  # the load balancer terminates TLS
 STAFF = scope(
     s.CUSTOMERS_READ,
     s.CUSTOMERS_READ_IDENTITY,
@@ -65,53 +63,10 @@ ERASE = 'mutation Erase($id: ID!) { eraseCustomer(id: $id, reason: "customer ask
 POLICY = "query Policy { policy { purposes { id } } }"
 
 
-@dataclass
-class Replicas:
-    """Two servers and what a client of theirs needs."""
-
-    a: Server
-    b: Server
-    env: dict[str, str]
-    workdir: Path
-    settings: Settings
-
-    def token(self, scope: str, *, client_id: str = "staff-app", sub: str = "staff-1") -> str:
-        """A token of the built-in issuer, signed with the replicas' shared key file."""
-        keys = load_or_create(self.settings.key_file)
-        return issue_token(
-            self.settings.tokens, keys, scope=scope, subject=sub, client_id=client_id
-        )
-
-    def steward(self, *args: str) -> str:
-        """Run the CLI against the replicas' database and key file."""
-        return steward(args, self.env, self.workdir)
-
-
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
-    workdir = tmp_path_factory.mktemp("replicas")
-    key_file = workdir / "shared" / "keys.json"  # missing: both replicas start at once
-    redis_url = redis_or_skip()
-    with fresh_postgres_database() as url:
-        env = server_env(
-            database_url=url, key_file=str(key_file), public_url=PUBLIC_URL, redis_url=redis_url
-        )
-        a, b = Server(env, workdir), Server(env, workdir)
-        with running(a, b):
-            settings = Settings(
-                _env_file=None,
-                database_url=url,
-                key_file=key_file,
-                public_url=PUBLIC_URL,
-            )
-            yield Replicas(a, b, env, workdir, settings)
-
-
-def _data(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]
+    with two_replicas(tmp_path_factory.mktemp("replicas")) as running_pair:
+        yield running_pair
 
 
 def _create_customer(replicas: Replicas, token: str, **fields: str) -> str:
@@ -123,7 +78,7 @@ def _create_customer(replicas: Replicas, token: str, **fields: str) -> str:
         "email": f"lan.{uuid.uuid4().hex[:8]}@example.vn",
         **fields,
     }
-    data = _data(
+    data = data_of(
         graphql(
             replicas.a.url, token, CREATE_CUSTOMER, {"input": customer}, purpose="customer_support"
         )
@@ -132,7 +87,7 @@ def _create_customer(replicas: Replicas, token: str, **fields: str) -> str:
 
 
 def _marketing_ids(server: Server, token: str) -> set[str]:
-    data = _data(graphql(server.url, token, MARKETING_LIST, purpose="marketing"))
+    data = data_of(graphql(server.url, token, MARKETING_LIST, purpose="marketing"))
     return {edge["node"]["id"] for edge in data["customers"]["edges"]}
 
 
@@ -159,7 +114,7 @@ def test_replicas_share_one_key_set_and_accept_each_others_tokens(replicas: Repl
         )
         assert response.status_code == 200, response.text
         token = response.json()["access_token"]
-        assert _data(graphql(verifier.url, token, POLICY))
+        assert data_of(graphql(verifier.url, token, POLICY))
 
 
 @pytest.mark.postgres
@@ -168,15 +123,17 @@ def test_consent_withdrawal_holds_on_the_other_replica(replicas: Replicas) -> No
     staff = replicas.token(STAFF)
     customer = _create_customer(replicas, staff)
     consent = {"customerId": customer, "granted": True}
-    _data(graphql(replicas.a.url, staff, CONSENT, consent, purpose="customer_support"))
+    data_of(graphql(replicas.a.url, staff, CONSENT, consent, purpose="customer_support"))
     assert customer in _marketing_ids(replicas.b, staff)
     # when the consent is withdrawn through replica A
     consent["granted"] = False
-    withdrawn = _data(graphql(replicas.a.url, staff, CONSENT, consent, purpose="customer_support"))
+    withdrawn = data_of(
+        graphql(replicas.a.url, staff, CONSENT, consent, purpose="customer_support")
+    )
     assert withdrawn["recordConsent"]["status"] == "WITHDRAWN"
     # then B's very next request under marketing no longer finds the customer
     assert customer not in _marketing_ids(replicas.b, staff)
-    lookup = _data(graphql(replicas.b.url, staff, LOOKUP, {"id": customer}, purpose="marketing"))
+    lookup = data_of(graphql(replicas.b.url, staff, LOOKUP, {"id": customer}, purpose="marketing"))
     assert lookup["customer"] is None
 
 
@@ -185,17 +142,17 @@ def test_erasure_holds_on_the_other_replica(replicas: Replicas) -> None:
     # given a customer whose name replica B shows under customer support
     staff = replicas.token(STAFF)
     customer = _create_customer(replicas, staff, firstName="Huong")
-    before = _data(
+    before = data_of(
         graphql(replicas.b.url, staff, LOOKUP, {"id": customer}, purpose="customer_support")
     )
     assert before["customer"]["firstName"] == "Huong"
     # when a privacy administrator erases the customer through replica A
     admin = replicas.token(PRIVACY_ADMIN, sub="dpo-1")
-    erased = _data(graphql(replicas.a.url, admin, ERASE, {"id": customer}))
+    erased = data_of(graphql(replicas.a.url, admin, ERASE, {"id": customer}))
     assert erased["eraseCustomer"]["status"] == "ERASED"
     # then B's very next request shows an erased customer without personal values
     after = graphql(replicas.b.url, staff, LOOKUP, {"id": customer}, purpose="customer_support")
-    seen = _data(after)["customer"]
+    seen = data_of(after)["customer"]
     assert seen["status"] == "ERASED"
     assert seen["firstName"] is None
     assert seen["email"] is None
@@ -218,7 +175,7 @@ def test_client_removal_holds_on_the_other_replica(replicas: Replicas) -> None:
     )
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
-    _data(graphql(replicas.b.url, token, PROBE, purpose="customer_support"))
+    data_of(graphql(replicas.b.url, token, PROBE, purpose="customer_support"))
     # when the client is removed with the CLI
     assert "removed" in replicas.steward("clients", "remove", registered["client_id"])
     # then both replicas refuse its token from the next request on
@@ -242,7 +199,7 @@ def test_revocation_holds_on_the_other_replica(replicas: Replicas) -> None:
     # given a token from `steward token` that both replicas have accepted (and cached)
     token = replicas.steward("token", "--scope", STAFF, "--client-id", "support-desk").strip()
     for server in (replicas.a, replicas.b):
-        _data(graphql(server.url, token, PROBE, purpose="customer_support"))
+        data_of(graphql(server.url, token, PROBE, purpose="customer_support"))
     # when it is revoked with the CLI
     replicas.steward("revoke", jti_of(token))
     # then both replicas refuse it from the next request on
@@ -260,7 +217,7 @@ def test_logs_are_json_lines_without_tokens_or_personal_values(replicas: Replica
     email = f"private.{uuid.uuid4().hex[:8]}@example.vn"
     customer = _create_customer(replicas, staff, firstName="Thảo", email=email)
     response = graphql(replicas.b.url, staff, LOOKUP, {"id": customer}, purpose="customer_support")
-    _data(response)
+    data_of(response)
     request_id = response.headers["x-request-id"]
     time.sleep(0.2)  # the log line is written once the response has gone
     # then each replica's output is JSON lines, B's holding one line for that request
@@ -313,7 +270,7 @@ def test_rate_limits_are_shared_through_redis(tmp_path: Path) -> None:
                 )
                 # when the caller spends its 4 requests on both replicas
                 for server in (a, b, a, b):
-                    _data(graphql(server.url, token, PROBE, purpose="customer_support"))
+                    data_of(graphql(server.url, token, PROBE, purpose="customer_support"))
                 # then each replica refuses the 5th, whichever gets it
                 for server in (a, b):
                     refused = graphql(server.url, token, PROBE, purpose="customer_support")

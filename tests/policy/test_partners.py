@@ -18,7 +18,6 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from api.settings import Settings
 from auth.policy.scopes import ALL_SCOPES
 from store import models
 from tests.support.auth import TokenFactory
@@ -50,18 +49,6 @@ query Policy {
   policy { purposes { id consentRequired declarable } rows { name description } }
 }
 """
-
-
-@pytest.fixture
-def steward(settings: Settings) -> CliRunner:
-    """Runs ``steward`` against the test database."""
-    return CliRunner(
-        env={
-            "STEWARD_DATABASE_URL": settings.database_url,
-            "STEWARD_KEY_FILE": str(settings.key_file),
-            "STEWARD_PUBLIC_URL": settings.public_url,
-        }
-    )
 
 
 def consents(session: Session) -> int:
