@@ -22,10 +22,8 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url, text
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -37,7 +35,7 @@ from auth.tokens.keys import load_or_create
 from store.database import make_engine, session_factory, transaction, upgrade
 from tests.support.faults import Mode, proxy_to
 from tests.support.postgres import fresh_postgres_database
-from tests.support.servers import Server, running, server_env
+from tests.support.servers import Server, running, served, server_env
 
 PUBLIC_URL = "http://127.0.0.1:8000"  # Authlib's token endpoint wants https or loopback
 PROBE = "query Probe { customers(first: 1) { totalCount } }"
@@ -60,27 +58,6 @@ def _settings(url: str, key_file: Path, **more: Any) -> Settings:
         database_pool_timeout=1,
         **more,
     )
-
-
-@contextlib.contextmanager
-def _served(app: Starlette) -> Iterator[str]:
-    """``app`` under uvicorn in a thread on a free loopback port; yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def _token(settings: Settings, scope: str = READER) -> str:
@@ -145,7 +122,7 @@ def test_requests_get_503_within_the_deadline_when_postgresql_is_out_of_reach(
         with transaction(app.state.sessions) as session:
             client = clients.register(session, "ops-client", CLIENT_SCOPE)
         token = _token(settings)
-        with _served(app) as base:
+        with served(app) as base:
             assert _graphql(base, token).status_code == 200
             assert _token_request(base, client).status_code == 200
             assert _metrics(base, token).status_code == 200
