@@ -40,6 +40,7 @@ from graphql import (
     is_abstract_type,
 )
 from sqlalchemy import (
+    CTE,
     Alias,
     BigInteger,
     BindParameter,
@@ -47,6 +48,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Subquery,
     Table,
     bindparam,
     case,
@@ -54,6 +56,7 @@ from sqlalchemy import (
     literal,
     select,
 )
+from sqlalchemy.sql.selectable import AliasedReturnsRows
 from sqlalchemy.sql.util import ClauseAdapter
 
 from auth.policy.datatypes import DATA_TYPES
@@ -72,6 +75,9 @@ from schema.types import AGE_BANDS
 from store import models
 from store.ids import InvalidGlobalId, from_global_id
 from store.models import CustomerStatus, UTCDateTime, table_of
+
+Rowset = AliasedReturnsRows
+"""Where a level's rows come from: a table's alias, or a page (a subquery or ``WITH`` query)."""
 
 MAX_PAIRS = 50
 """PostgreSQL functions take at most 100 arguments: an object of more keys is declined."""
@@ -232,7 +238,7 @@ class Level:
     """A level of objects in the response, and how to select its rows below a parent row."""
 
     type_name: str
-    rows: Callable[[Alias | None], Rows]
+    rows: Callable[[Rowset | None], Rows]
     parent: Level | None
 
 
@@ -240,7 +246,7 @@ class Level:
 class Rows:
     """The rows of a level below one parent row: their alias, selection and order."""
 
-    alias: Alias
+    alias: Rowset
     select: Select[Any]
     order: Sequence[Expr]
     position: Expr | None = None
@@ -341,7 +347,7 @@ class Compiler:
     def lookup(self, key: str, type_name: str, pk: Expr, nodes: list[FieldNode]) -> Root:
         table = _table(type_name)
 
-        def rows(_parent: Alias | None) -> Rows:
+        def rows(_parent: Rowset | None) -> Rows:
             alias = self.alias(table)
             condition = alias.c.id == pk
             return Rows(alias, select().select_from(alias).where(condition, self.rule(alias)), ())
@@ -369,6 +375,23 @@ class Compiler:
             ).values()
         )
 
+    def positions(self, connection: GraphQLObjectType, nodes: list[FieldNode]) -> bool:
+        """Whether a connection's selection needs its rows' positions: a cursor, or
+        ``pageInfo`` beyond ``hasPreviousPage`` (which the offset alone answers)."""
+        for key_nodes in self.collect(
+            connection, [n.selection_set for n in nodes if n.selection_set]
+        ).values():
+            name = key_nodes[0].name.value
+            if name not in ("edges", "pageInfo"):
+                continue
+            inner = get_named_type(connection.fields[name].type)
+            assert isinstance(inner, GraphQLObjectType)
+            selected = self.collect(inner, [n.selection_set for n in key_nodes if n.selection_set])
+            needed = {"cursor"} if name == "edges" else {"hasNextPage", "startCursor", "endCursor"}
+            if any(field_nodes[0].name.value in needed for field_nodes in selected.values()):
+                return True
+        return False
+
     def root_connection(
         self,
         type_name: str,
@@ -382,14 +405,15 @@ class Compiler:
         filters = self.filters(type_name, given.get("filter"), arguments)
         order = self.order_by(type_name, given.get("orderBy"))
 
-        def where(alias: Alias, _parent: Alias | None) -> list[Expr]:
+        def where(alias: Rowset, _parent: Rowset | None) -> list[Expr]:
             return [self.rule(alias), *(condition(alias) for condition in filters)]
 
-        def ordering(alias: Alias) -> list[Expr]:
+        def ordering(alias: Rowset) -> list[Expr]:
             return [expression(alias) for expression in order]
 
         window = self.window(arguments)
-        level_rows = self.page_rows(table, where, ordering, window)
+        positions = self.positions(connection, nodes)
+        level_rows = self.page_rows(table, where, ordering, window, positions)
         json = self.connection(type_name, connection, nodes, level_rows, where, window, None, None)
         found = level_rows(None)
         owner = found.alias.c.id if type_name == "Customer" else found.alias.c.customer_id
@@ -398,7 +422,7 @@ class Compiler:
 
     # --- objects ------------------------------------------------------------------------------
 
-    def object(self, level: Level, alias: Alias, nodes: list[FieldNode]) -> Expr:
+    def object(self, level: Level, alias: Rowset, nodes: list[FieldNode]) -> Expr:
         """The JSON object of a row of ``level`` for the merged selections ``nodes``."""
         type_name = level.type_name
         graphql_type = self.schema.type_map[type_name]
@@ -443,7 +467,7 @@ class Compiler:
     def value(
         self,
         level: Level,
-        alias: Alias,
+        alias: Rowset,
         coordinate: str,
         definition: GraphQLField,
         nodes: list[FieldNode],
@@ -469,7 +493,7 @@ class Compiler:
             )
         table = _table(relation.target)
 
-        def rows(parent: Alias | None) -> Rows:
+        def rows(parent: Rowset | None) -> Rows:
             assert parent is not None
             child = self.alias(table)
             condition = child.c[relation.child_key] == parent.c[relation.parent_key]
@@ -502,7 +526,7 @@ class Compiler:
     def nested_connection(
         self,
         level: Level,
-        alias: Alias,
+        alias: Rowset,
         relation: Relation,
         connection: GraphQLObjectType,
         definition: GraphQLField,
@@ -513,20 +537,20 @@ class Compiler:
         arguments = self.arguments(definition, nodes[0])
         table = _table(relation.target)
 
-        def where(child: Alias, parent: Alias | None) -> list[Expr]:
+        def where(child: Rowset, parent: Rowset | None) -> list[Expr]:
             assert parent is not None
             link = child.c[relation.child_key] == parent.c[relation.parent_key]
             if guard:
                 return [link, self.rule(child), self.owned(level.type_name, parent)]
             return [link, self.rule(child)]
 
-        def ordering(child: Alias) -> list[Expr]:
+        def ordering(child: Rowset) -> list[Expr]:
             return [
                 child.c[name].desc() if desc else child.c[name] for name, desc in relation.order
             ]
 
         window = self.window(arguments)
-        rows = self.page_rows(table, where, ordering, window)
+        rows = self.page_rows(table, where, ordering, window, self.positions(connection, nodes))
         return self.connection(
             relation.target, connection, nodes, rows, where, window, level, alias
         )
@@ -552,35 +576,53 @@ class Compiler:
     def page_rows(
         self,
         table: Table,
-        where: Callable[[Alias, Alias | None], list[Expr]],
-        ordering: Callable[[Alias], list[Expr]],
+        where: Callable[[Rowset, Rowset | None], list[Expr]],
+        ordering: Callable[[Rowset], list[Expr]],
         window: dict[str, Expr],
-    ) -> Callable[[Alias | None], Rows]:
-        """The rows of a page: keys and positions first (cheap), then the rows themselves."""
+        positions: bool,
+    ) -> Callable[[Rowset | None], Rows]:
+        """The rows of a page, in one ordered and limited selection of the table's columns.
 
-        def rows(parent: Alias | None) -> Rows:
-            keys_alias = self.alias(table)
-            order = ordering(keys_alias)
-            position = (func.row_number().over(order_by=order) - 1).label("position")
-            keys = (
-                select(keys_alias.c.id, position)
-                .where(*where(keys_alias, parent))
-                .order_by(*order)
-                .limit(window["limit"])
-                .offset(window["offset"])
-            )
+        With ``positions`` (the selection has cursors or ``hasNextPage``) each row also gets
+        its position in the whole ordered set (a window function), and the page reads one row
+        more than ``first`` to tell whether another page follows; without, it reads ``first``
+        rows and no window is computed. A root page is one materialised ``WITH`` query,
+        however many columns of the statement read it (its JSON, the customers it discloses,
+        each redaction probe): the database pages once. A nested page depends on its parent.
+        """
+        root_pages: list[CTE] = []
+
+        def rows(parent: Rowset | None) -> Rows:
+            page: CTE | Subquery
+            if parent is None and root_pages:
+                page = root_pages[0]
+            else:
+                row = self.alias(table)
+                order = ordering(row)
+                columns: list[Any] = [row]
+                if positions:
+                    position = func.row_number().over(order_by=order) - 1
+                    columns.append(position.label("position"))
+                chosen = (
+                    select(*columns)
+                    .where(*where(row, parent))
+                    .order_by(*order)
+                    .limit(window["limit" if positions else "first"])
+                    .offset(window["offset"])
+                )
+                if parent is None:
+                    page = chosen.cte(self.name("k")).prefix_with("MATERIALIZED")
+                    root_pages.append(page)
+                else:
+                    page = chosen.correlate(parent).subquery(self.name("k"))
+            found = select().select_from(page)
+            if positions:
+                found = found.where(page.c.position < window["end"])
             if parent is not None:
-                keys = keys.correlate(parent)
-            page = keys.subquery(self.name("k"))
-            row = self.alias(table)
-            chosen = (
-                select()
-                .select_from(page.join(row, row.c.id == page.c.id))
-                .where(page.c.position < window["end"])
-            )
-            if parent is not None:
-                chosen = chosen.correlate(parent)
-            return Rows(row, chosen, [page.c.position], page.c.position, page)
+                found = found.correlate(parent)
+            if positions:
+                return Rows(page, found, [page.c.position], page.c.position, page)
+            return Rows(page, found, ordering(page), None, page)
 
         return rows
 
@@ -589,11 +631,11 @@ class Compiler:
         type_name: str,
         connection: GraphQLObjectType,
         nodes: list[FieldNode],
-        rows: Callable[[Alias | None], Rows],
-        where: Callable[[Alias, Alias | None], list[Expr]],
+        rows: Callable[[Rowset | None], Rows],
+        where: Callable[[Rowset, Rowset | None], list[Expr]],
         window: dict[str, Expr],
         parent_level: Level | None,
-        parent: Alias | None,
+        parent: Rowset | None,
     ) -> Expr:
         fields = self.collect(connection, [n.selection_set for n in nodes if n.selection_set])
         pairs: list[tuple[str, Expr]] = []
@@ -645,9 +687,9 @@ class Compiler:
         self,
         page_info: GraphQLObjectType,
         nodes: list[FieldNode],
-        rows: Callable[[Alias | None], Rows],
+        rows: Callable[[Rowset | None], Rows],
         window: dict[str, Expr],
-        parent: Alias | None,
+        parent: Rowset | None,
     ) -> Expr:
         pairs: list[tuple[str, Expr]] = []
         fields = self.collect(page_info, [n.selection_set for n in nodes if n.selection_set])
@@ -669,7 +711,7 @@ class Compiler:
                 raise Decline(f"PageInfo.{name}")
         return self.json.object(pairs)
 
-    def fetched(self, rows: Callable[[Alias | None], Rows], parent: Alias | None) -> Expr:
+    def fetched(self, rows: Callable[[Rowset | None], Rows], parent: Rowset | None) -> Expr:
         """How many rows the page read: ``first`` + 1 when another page follows."""
         found = rows(parent)
         counted = select(func.count()).select_from(found.keys)
@@ -702,14 +744,14 @@ class Compiler:
         type_name: str,
         given: dict[str, Any] | None,
         arguments: Callable[[Runtime], dict[str, Any]],
-    ) -> list[Callable[[Alias], Expr]]:
+    ) -> list[Callable[[Rowset], Expr]]:
         if given is None:
             return []
         declared = {
             each.argument: each
             for each in (CUSTOMER_FILTERS if type_name == "Customer" else ORDER_FILTERS)
         }
-        conditions: list[Callable[[Alias], Expr]] = []
+        conditions: list[Callable[[Rowset], Expr]] = []
         for name, value in given.items():
             if value is None:
                 continue
@@ -728,8 +770,8 @@ class Compiler:
 
     def order_by(
         self, type_name: str, given: dict[str, Any] | None
-    ) -> list[Callable[[Alias], Expr]]:
-        order: list[Callable[[Alias], Expr]] = []
+    ) -> list[Callable[[Rowset], Expr]]:
+        order: list[Callable[[Rowset], Expr]] = []
         if given is not None:
             chosen: Any = given["field"]
             if not self.readable(f"{type_name}.{chosen.value}"):
@@ -759,8 +801,9 @@ class Compiler:
         key = policy_key(coordinate)
         return key is not None and key in self.shape.visible
 
-    def rule(self, alias: Alias) -> Expr:
+    def rule(self, alias: Rowset) -> Expr:
         """The row rule of the alias's table, as `RowScope` gives it to the loaders."""
+        assert isinstance(alias, Alias), "row rules apply to a table's rows, not to a page"
         rows = self.shape.rows
         table = alias.element
         if table is table_of(models.Order):
@@ -771,7 +814,7 @@ class Compiler:
             return rows.customers(alias.c.customer_id)
         return ClauseAdapter(alias).traverse(condition)
 
-    def owned(self, type_name: str, alias: Alias) -> Expr:
+    def owned(self, type_name: str, alias: Rowset) -> Expr:
         """Whether a row is the caller's own (``me``): its data is always visible to them."""
         owner = self.bind(Bind(lambda rt: rt.owner_id), Integer)
         if type_name == "Customer":
@@ -785,7 +828,7 @@ class Compiler:
     def erased_probe(self, level: Level, coordinate: str, access: str) -> None:
         column = alias_column(SCALARS[coordinate][1])
 
-        def erased(alias: Alias) -> Expr:
+        def erased(alias: Rowset) -> Expr:
             condition = (alias.c.status == CustomerStatus.ERASED.value) & column(alias).is_(None)
             if access == "owned":
                 condition = condition & self.owned("Customer", alias)
@@ -796,14 +839,14 @@ class Compiler:
     def probe_count(
         self,
         level: Level,
-        value: Callable[[Alias], Expr],
+        value: Callable[[Rowset], Expr],
         counter: str,
         coordinate: str,
         times: int = 1,
     ) -> None:
         """Sum ``value`` over every object of ``level`` in the response, as a column."""
 
-        def total(at: Level, parent: Alias | None, inner: Callable[[Alias], Expr]) -> Expr:
+        def total(at: Level, parent: Rowset | None, inner: Callable[[Rowset], Expr]) -> Expr:
             found = at.rows(parent)
             summed = func.coalesce(func.sum(inner(found.alias)), 0)
             return found.select.add_columns(summed).scalar_subquery()
@@ -888,14 +931,14 @@ class Compiler:
 
 
 def _summed(
-    total: Callable[[Level, Alias | None, Callable[[Alias], Expr]], Expr],
+    total: Callable[[Level, Rowset | None, Callable[[Rowset], Expr]], Expr],
     level: Level,
-    inner: Callable[[Alias], Expr],
-) -> Callable[[Alias], Expr]:
+    inner: Callable[[Rowset], Expr],
+) -> Callable[[Rowset], Expr]:
     return lambda parent: total(level, parent, inner)
 
 
-def alias_column(name: str) -> Callable[[Alias], ColumnElement[Any]]:
+def alias_column(name: str) -> Callable[[Rowset], ColumnElement[Any]]:
     """The column ``name`` of an alias."""
     return lambda alias: alias.c[name]
 
@@ -933,7 +976,7 @@ def _filter_getter(arguments: Callable[[Runtime], dict[str, Any]], each: Filter)
     return get
 
 
-def _comparison(each: Filter, parameter: Expr) -> Callable[[Alias], Expr]:
+def _comparison(each: Filter, parameter: Expr) -> Callable[[Rowset], Expr]:
     if each.after:
         return lambda alias: alias.c[each.column] > parameter
     return lambda alias: alias.c[each.column] == parameter
