@@ -106,6 +106,8 @@ class Statement:
     fixed: Counter[str]
     proven: bool = False
     """Whether it has run once: until then it runs in a savepoint, so that a failure falls back."""
+    failed: bool = False
+    """Whether its first run failed: Strawberry answers this document and shape from then on."""
 
 
 class CompiledReads:
@@ -178,7 +180,7 @@ class CompiledReads:
             None if coerced is None else _signature(coerced.coerced),
         )
         statement = self._statement(key, scope, document, operation, request)
-        if isinstance(statement, str):
+        if isinstance(statement, str) or statement.failed:
             return None
         try:
             parameters = self._parameters(statement, request)
@@ -302,8 +304,7 @@ class CompiledReads:
                         row = connection.exec_driver_sql(statement.sql, arguments).one()
                 except DBAPIError:
                     log.exception("compiled reads: a statement failed; it runs on Strawberry")
-                    statement.sql = ""
-                    statement.roots = []
+                    statement.failed = True
                     if self._observe is not None:
                         self._observe(FAILED)
                     return None

@@ -3,7 +3,8 @@
 Every argument the compiler binds (ids, cursors, filters, page sizes, through literals and
 variables) is fed quotes, SQL, NUL bytes and 200-digit numbers; each answer must be the
 Strawberry path's (``STEWARD_COMPILED_READS=false``), never a 500, and no value may appear in
-the text of a statement. The switch itself turns the compiler off.
+the text of a statement. A statement the database refuses falls back to Strawberry, for good.
+The switch itself turns the compiler off.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -106,3 +108,40 @@ def test_the_switch_turns_the_compiler_off(settings: Settings) -> None:
     app = create_app(off)
     endpoint = next(route for route in app.routes if getattr(route, "path", "") == "/graphql")
     assert "CompiledReads" not in repr(getattr(endpoint, "endpoint", None))
+
+
+def test_a_statement_the_database_refuses_falls_back_for_good(
+    client: TestClient, reference: TestClient, session: Session, token: TokenFactory
+) -> None:
+    # given compiled statements the database refuses (a column that does not exist)
+    seed(session)
+    session.rollback()
+
+    def broken(*arguments: Any) -> tuple[str, Any]:
+        statement, parameters = arguments[2], arguments[3]
+        if " AS c0" in statement:
+            statement = statement.replace("SELECT ", "SELECT no_such_column, ", 1)
+        return statement, parameters
+
+    event.listen(
+        client.app.state.engine,  # type: ignore[attr-defined]
+        "before_cursor_execute",
+        broken,
+        retval=True,
+    )
+    bearer = token(" ".join(ALL_SCOPES))
+    query = "query Q { customers(first: 3) { totalCount edges { node { id email } } } }"
+    expected = _post(reference, bearer, query, {})
+    before = _failed()
+    # when the query is asked again and again
+    answers = [_post(client, bearer, query, {}) for _ in range(3)]
+    # then Strawberry answers each time, as the reference does, and the failure counts once
+    assert answers == [expected] * 3
+    assert expected[1]["data"]["customers"]["totalCount"] > 0
+    assert _failed() == before + 1
+
+
+def _failed() -> float:
+    return (
+        REGISTRY.get_sample_value("steward_compiled_fallbacks_total", {"reason": "failed"}) or 0.0
+    )
