@@ -154,6 +154,8 @@ class GraphQLEndpoint:
                 verified.principal,
             )
             outcome.purpose = declared.purpose.id if declared.purpose else None
+            if declared.purpose is None and params.query is not None:
+                self._refuse_early(outcome, request.method, params, declared)
             result, redactions = await run_in_thread(
                 partial(
                     self._frame,
@@ -233,18 +235,44 @@ class GraphQLEndpoint:
         verified: Verified,
         declared: Declared,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        """`_run`, after the token's standing, noting the operation's name for the log and
-        the metrics."""
-        principal = self.authenticator.standing(verified)
-        source = self._source(params, principal)
-        document = self.documents.get(source)  # cached: `_run` finds it again
-        if isinstance(document, Document):
-            operation = document.operation(params.operation_name)
-            if operation is not None:
-                outcome.operation = operation.name.value if operation.name else ""
-        return self._run(method, source, params, principal, declared)
+        """Answer a request whose token verified, noting the operation's name for the log and
+        the metrics.
 
-    def _source(self, params: Params, principal: Principal) -> str:
+        One connection, set for reads of one statement each, reads the token's standing, the
+        registered document a request names, and — for a query the compiler serves — the
+        caller's own row and the answer; its access record is then group-committed
+        (`GroupCommit`). Anything else runs in a transaction of its own, with Strawberry.
+        """
+        assert self.auditor.group is not None
+        with self.auditor.group.reading() as reader:
+            with self.sessions() as session:
+                dialect = session.get_bind().dialect
+                session.connection(execution_options=one_statement_options(dialect))
+                principal = self.authenticator.standing(verified, session.connection())
+                source = self._source(params, principal, session)
+                found = self.documents.get(source)
+                if isinstance(found, Document):
+                    _name_operation(outcome, found, params)
+                document = self.documents.load(source)
+                operation = self._operation(document, params, method, declared)
+                root_fields = document.root_fields(operation)
+                answer = None
+                if self.compiled is not None and "me" not in root_fields:
+                    scope = open_scope(session, principal, declared, self.issuers)
+                    answer = self.compiled.answer(
+                        session, scope, document, operation, params.variables
+                    )
+            if answer is not None:
+                # After the read, before the response: durable when it returns.
+                self.auditor.commit_of(
+                    scope, answer.customers, document, operation, root_fields, reader
+                )
+                scope.plan.hidden.update(answer.hidden)
+                scope.plan.erased.update(answer.erased)
+                return ExecutionResult(answer.data), scope.plan.redactions()
+        return self._run(document, operation, params, principal, declared)
+
+    def _source(self, params: Params, principal: Principal, session: Session) -> str:
         """The text to run: the request's own, or the registered document it names.
 
         A trusted-documents-only partner runs only its own registered documents; anyone else
@@ -259,21 +287,27 @@ class GraphQLEndpoint:
         if params.query is not None and document_id(params.query) != params.document_id:
             raise errors.DocumentIdMismatch
         owner = principal.client_id if principal.trusted_documents_only else None
-        with self.sessions() as session:
-            source = find_document(session, params.document_id, owner)
+        source = find_document(session, params.document_id, owner)
         if source is None:
             raise errors.PersistedQueryNotFound
         return source
 
-    def _run(
-        self,
-        method: str,
-        source: str,
-        params: Params,
-        principal: Principal,
-        declared: Declared,
-    ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        document = self.documents.load(source)
+    def _refuse_early(
+        self, outcome: Outcome, method: str, params: Params, declared: Declared
+    ) -> None:
+        """Refuse a request without a purpose whose document is cached and needs one, before
+        any database work (the token's standing included) and without a worker thread."""
+        assert params.query is not None
+        document = self.documents.cached(params.query)
+        if isinstance(document, Document):
+            _name_operation(outcome, document, params)
+            self._operation(document, params, method, declared)
+
+    def _operation(
+        self, document: Document, params: Params, method: str, declared: Declared
+    ) -> OperationDefinitionNode:
+        """The operation to run, once the request may run it: what the document alone tells
+        is wrong is refused here."""
         operation = document.operation(params.operation_name)
         if operation is None:
             raise errors.RequestError(
@@ -283,13 +317,21 @@ class GraphQLEndpoint:
             )
         if method == "GET" and is_mutation(operation):
             raise errors.MethodNotAllowed("Mutations need POST.", headers={"Allow": "POST"})
-        root_fields = document.root_fields(operation)
-        if declared.purpose is None and needs_purpose(root_fields):
+        if declared.purpose is None and needs_purpose(document.root_fields(operation)):
             raise PurposeRequired
-        if self.compiled is not None and "me" not in root_fields:
-            answered = self._compiled_read(principal, declared, document, operation, params)
-            if answered is not None:
-                return answered
+        return operation
+
+    def _run(
+        self,
+        document: Document,
+        operation: OperationDefinitionNode,
+        params: Params,
+        principal: Principal,
+        declared: Declared,
+    ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
+        """Answer in one transaction: mutations, what the compiler declines, ``me`` (whose
+        read is itself recorded as a usage event), and everything with compiled reads off."""
+        root_fields = document.root_fields(operation)
         with self.sessions() as session, session.begin():
             scope = open_scope(session, principal, declared, self.issuers)
             answer = None
@@ -330,29 +372,12 @@ class GraphQLEndpoint:
             anyio.from_thread.check_cancelled()
         return result, redactions
 
-    def _compiled_read(
-        self,
-        principal: Principal,
-        declared: Declared,
-        document: Document,
-        operation: OperationDefinitionNode,
-        params: Params,
-    ) -> tuple[ExecutionResult, list[dict[str, Any]]] | None:
-        """The compiled answer, read without a write transaction, its access record then
-        written in a group commit (`GroupCommit`); ``None`` when Strawberry must answer."""
-        assert self.compiled is not None
-        with self.sessions() as session:
-            session.connection(execution_options=one_statement_options(session.get_bind().dialect))
-            scope = open_scope(session, principal, declared, self.issuers)
-            answer = self.compiled.answer(session, scope, document, operation, params.variables)
-        if answer is None:
-            return None
-        # After the read, before the response: durable when it returns.
-        root_fields = document.root_fields(operation)
-        self.auditor.commit_of(scope, answer.customers, document, operation, root_fields)
-        scope.plan.hidden.update(answer.hidden)
-        scope.plan.erased.update(answer.erased)
-        return ExecutionResult(answer.data), scope.plan.redactions()
+
+def _name_operation(outcome: Outcome, document: Document, params: Params) -> None:
+    """Note the operation's name for the log and the metrics."""
+    operation = document.operation(params.operation_name)
+    if operation is not None:
+        outcome.operation = operation.name.value if operation.name else ""
 
 
 def _in_roomy_frame(function: Callable[..., T], *args: Any) -> T:

@@ -134,6 +134,11 @@ class Documents:
                     self._bytes -= sys.getsizeof(evicted)
         return loaded
 
+    def cached(self, source: str) -> Document | GraphQLError | None:
+        """The document for ``source`` if it is kept, ``None`` if not: never parses."""
+        with self._lock:
+            return self._entries.get(source)
+
     def _load(self, source: str) -> Document | GraphQLError:
         try:
             node = parse(source, max_tokens=self._limits.tokens, no_location=False)

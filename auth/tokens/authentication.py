@@ -10,7 +10,7 @@ from functools import partial
 
 import httpx
 from joserfc.jwk import KeySet
-from sqlalchemy import String, bindparam, exists, false, select
+from sqlalchemy import Connection, String, bindparam, exists, false, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -157,14 +157,24 @@ class Authenticator:
                 self._cache.popitem(last=False)
         return verified
 
-    def standing(self, verified: Verified) -> Principal:
+    def standing(self, verified: Verified, connection: Connection | None = None) -> Principal:
         """The caller of a verified token, once the database says the token still stands:
         not revoked, its client not removed; and whether the client is a partner.
+
+        Args:
+            verified: the token, as `verify` returned it.
+            connection: a connection of the request set by `one_statement_reads`, to read the
+                standing on (the request then checks out one connection, not two); without
+                it, one of this authenticator's own.
 
         Raises:
             InvalidToken: revoked, or its client (or partner) removed.
         """
-        standing = _standing(self._sessions, verified.principal, verified.builtin)
+        if connection is None:
+            with self._sessions.kw["bind"].connect() as own:
+                standing = _standing(one_statement_reads(own), verified.principal, verified.builtin)
+        else:
+            standing = _standing(connection, verified.principal, verified.builtin)
         if standing.refusal is not None:
             raise InvalidToken(standing.refusal)
         if standing.partner:
@@ -218,16 +228,14 @@ class _Standing:
     trusted_documents_only: bool = False
 
 
-def _standing(sessions: sessionmaker[Session], principal: Principal, builtin: bool) -> _Standing:
+def _standing(connection: Connection, principal: Principal, builtin: bool) -> _Standing:
     """Whether the token was revoked or its client removed, and whether the client is a
     partner: one statement over unique indexes."""
-    with sessions.kw["bind"].connect() as connection:
-        one_statement_reads(connection)
-        row = (
-            _STANDING[builtin]
-            .execute(connection, {"jti": principal.jti, "client_id": principal.client_id})
-            .one()
-        )
+    row = (
+        _STANDING[builtin]
+        .execute(connection, {"jti": principal.jti, "client_id": principal.client_id})
+        .one()
+    )
     is_revoked, is_removed, was_removed, only_trusted = tuple(row)
     if is_revoked:
         return _Standing(Cause.REVOKED)
