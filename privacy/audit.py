@@ -8,15 +8,20 @@ request's own transaction, before the commit, so it is durable before the respon
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import bindparam, insert, text
+from sqlalchemy import JSON, Integer, String, bindparam, cast, func, insert, select, text, true
 from sqlalchemy.orm import Session, sessionmaker
-from sqlmodel import SQLModel
 
 from store.models import AccessRecord, AccessRecordCustomer, table_of, utcnow
 from store.precompiled import Precompiled
+
+WAIT = 0.001
+"""The longest a group of access records waits for requests still reading, in seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,105 +53,115 @@ class Access:
 def write(session: Session, access: Access) -> int:
     """Insert the access record and its per-customer index rows; returns the record's id.
 
-    Two statements compiled once (`Precompiled`), not the ORM's unit of work: nothing reads
-    the record back in the request that writes it, and this runs on every request that
-    discloses customer data.
+    Statements compiled once (`Precompiled`), not the ORM's unit of work: nothing reads the
+    record back in the request that writes it, and this runs on every request that discloses
+    customer data. The index rows come from a JSON array of the customer ids, however many:
+    on PostgreSQL in the record's own statement (a data-modifying ``WITH``, one round trip),
+    on SQLite in a second one.
     """
     connection = session.connection()
-    record_id: int = _RECORD.execute(
-        connection,
-        {
-            "occurred_at": utcnow(),
-            "client_id": access.client_id[:255],
-            "subject": access.subject[:255],
-            "purpose": access.purpose,
-            "legal_reference": access.legal_reference,
-            "operation_name": None
-            if access.operation_name is None
-            else access.operation_name[:255],
-            "recipient": access.recipient,
-            "customer_ids": list(access.customer_ids),
-            "fields": list(access.fields),
-        },
-    ).scalar_one()
-    if access.customer_ids:
-        rows = _CUSTOMER_ROWS.get(connection.dialect.name)
-        if rows is not None:  # one statement, however many customers
-            ids = orjson.dumps(access.customer_ids).decode()
-            rows.execute(connection, {"record": record_id, "ids": ids})
-        else:
-            _CUSTOMERS.execute(
-                connection,
-                [{"access_record_id": record_id, "customer_id": pk} for pk in access.customer_ids],
-            )
+    values = {
+        "occurred_at": utcnow(),
+        "client_id": access.client_id[:255],
+        "subject": access.subject[:255],
+        "purpose": access.purpose,
+        "legal_reference": access.legal_reference,
+        "operation_name": None if access.operation_name is None else access.operation_name[:255],
+        "recipient": access.recipient,
+        "customer_ids": list(access.customer_ids),
+        "fields": list(access.fields),
+        "ids": orjson.dumps(access.customer_ids).decode(),
+    }
+    if not access.customer_ids:
+        alone: int = _RECORD.execute(connection, values).scalar_one()
+        return alone
+    if connection.dialect.name == "postgresql":
+        together: int = _RECORD_WITH_CUSTOMERS.execute(connection, values).scalar_one()
+        return together
+    record_id: int = _RECORD.execute(connection, values).scalar_one()
+    _SQLITE_CUSTOMERS.execute(connection, {"record": record_id, "ids": values["ids"]})
     return record_id
 
 
-def _insert(model: type[SQLModel], *columns: str, returning: bool = False) -> Precompiled:
-    table = table_of(model)
-    statement = insert(table).values(
-        {name: bindparam(name, type_=table.c[name].type) for name in columns}
+_ACCESS_RECORD = table_of(AccessRecord)
+_RECORD_INSERT = (
+    insert(_ACCESS_RECORD)
+    .values(
+        {
+            name: bindparam(name, type_=_ACCESS_RECORD.c[name].type)
+            for name in (
+                "occurred_at",
+                "client_id",
+                "subject",
+                "purpose",
+                "legal_reference",
+                "operation_name",
+                "recipient",
+                "customer_ids",
+                "fields",
+            )
+        }
     )
-    return Precompiled(statement.returning(table.c.id) if returning else statement)
-
-
-_RECORD = _insert(
-    AccessRecord,
-    "occurred_at",
-    "client_id",
-    "subject",
-    "purpose",
-    "legal_reference",
-    "operation_name",
-    "recipient",
-    "customer_ids",
-    "fields",
-    returning=True,
+    .returning(_ACCESS_RECORD.c.id)
 )
-_CUSTOMERS = _insert(AccessRecordCustomer, "access_record_id", "customer_id")
-_CUSTOMER_ROWS = {
-    "sqlite": Precompiled(
-        text(
-            "INSERT INTO access_record_customer (access_record_id, customer_id) "
-            "SELECT :record, value FROM json_each(:ids)"
-        )
-    ),
-    "postgresql": Precompiled(
-        text(
-            "INSERT INTO access_record_customer (access_record_id, customer_id) "
-            "SELECT :record, CAST(value AS INTEGER) "
-            "FROM json_array_elements_text(CAST(:ids AS json))"
-        )
-    ),
-}
-"""The index rows of one record from a JSON array of customer ids, by dialect."""
+_RECORD = Precompiled(_RECORD_INSERT)
+_SQLITE_CUSTOMERS = Precompiled(
+    text(
+        "INSERT INTO access_record_customer (access_record_id, customer_id) "
+        "SELECT :record, value FROM json_each(:ids)"
+    )
+)
+
+
+def _record_with_customers() -> Precompiled:
+    """The record and its index rows in one statement (PostgreSQL: data-modifying ``WITH``)."""
+    record = _RECORD_INSERT.cte("record")
+    ids = func.json_array_elements_text(cast(bindparam("ids", type_=String), JSON))
+    value = ids.table_valued("value").alias("ids")
+    rows = insert(table_of(AccessRecordCustomer)).from_select(
+        ["access_record_id", "customer_id"],
+        select(record.c.id, cast(value.c.value, Integer)).select_from(record).join(value, true()),
+    )
+    return Precompiled(select(record.c.id).add_cte(rows.cte("customers")))
+
+
+_RECORD_WITH_CUSTOMERS = _record_with_customers()
 
 
 class GroupCommit:
     """Access records of requests that arrive together, written in one transaction.
 
-    The first request to arrive writes every record waiting at that moment, its own
-    included, in one transaction; requests that arrive meanwhile wait, and the first of
-    them writes the next group. Each call returns only after the commit that made its own
-    record durable, with that record's id. When a group's transaction fails, its records
-    are written again one transaction each, so that one bad record costs only its own
-    request; an error is raised only to the request whose record failed.
+    The first request to arrive leads the next group: while other requests are still reading
+    (`reading`), it waits for their records, at most ``wait`` seconds (PostgreSQL's
+    ``commit_delay`` and ``commit_siblings``, for access records); then it writes every record
+    waiting at that moment, its own included, in one transaction. Requests that arrive while a
+    group is written wait, and the first of them leads the next. Each call returns only after
+    the commit that made its own record durable, with that record's id. When a group's
+    transaction fails, its records are written again one transaction each, so that one bad
+    record costs only its own request; an error is raised only to the request whose record
+    failed.
 
     Args:
         sessions: where the records are written.
+        wait: the longest a group waits for requests still reading. Alone, a request never
+            waits.
 
     Example:
-        One per endpoint; called from the request's worker thread after its read::
+        One per endpoint; the read inside `reading`, the record after it::
 
             group = GroupCommit(sessions)
-            record_id = group.write(access)  # durable now
+            with group.reading() as reader:
+                answer = read()
+                record_id = group.write(access, reader)  # durable now
     """
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, wait: float = WAIT) -> None:
         self._sessions = sessions
+        self._wait = wait
         self._condition = threading.Condition()
         self._waiting: list[_Pending] = []
         self._writing = False
+        self._reading = 0
 
     @property
     def waiting(self) -> int:
@@ -154,16 +169,38 @@ class GroupCommit:
         with self._condition:
             return len(self._waiting)
 
-    def write(self, access: Access) -> int:
+    @contextmanager
+    def reading(self) -> Iterator[Reader]:
+        """Around a read whose record may follow: until the record comes (`write` with the
+        reader) or the block ends, a group about to be written waits for it."""
+        reader = Reader()
+        with self._condition:
+            self._reading += 1
+        try:
+            yield reader
+        finally:
+            with self._condition:
+                if not reader.delivered:
+                    self._reading -= 1
+                    self._condition.notify_all()
+
+    def write(self, access: Access, reader: Reader | None = None) -> int:
         """Write ``access`` and return its record's id, once committed."""
         pending = _Pending(access)
         group: list[_Pending] = []
         with self._condition:
+            if reader is not None and not reader.delivered:
+                reader.delivered = True
+                self._reading -= 1
             self._waiting.append(pending)
+            self._condition.notify_all()  # a leader may be waiting for this record
             while self._writing and not pending.done:
                 self._condition.wait()
             if not pending.done:  # this request leads the next group
                 self._writing = True
+                deadline = time.monotonic() + self._wait
+                while self._reading > 0 and (left := deadline - time.monotonic()) > 0:
+                    self._condition.wait(left)
                 group, self._waiting = self._waiting, []
         if group:
             try:
@@ -192,6 +229,14 @@ class GroupCommit:
         for each, record_id in zip(group, ids, strict=True):
             each.record_id = record_id
             each.done = True
+
+
+@dataclass(slots=True)
+class Reader:
+    """A request reading, as `GroupCommit.reading` counts it."""
+
+    delivered: bool = False
+    """Whether its record came."""
 
 
 @dataclass(slots=True)

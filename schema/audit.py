@@ -42,7 +42,7 @@ from auth.policy.fields import policy_key
 from auth.policy.purposes import Purpose
 from auth.policy.roots import always_audited
 from auth.policy.scope import RequestScope
-from privacy.audit import Access, GroupCommit, write
+from privacy.audit import Access, GroupCommit, Reader, write
 from schema.context import Context
 from schema.documents import Document
 
@@ -252,14 +252,16 @@ class Auditor:
         document: Document,
         operation: OperationDefinitionNode,
         root_fields: set[str],
+        reader: Reader | None = None,
     ) -> int | None:
         """Write the access record of a request answered outside a write transaction (a
-        compiled read), in its own group commit: durable when this returns."""
+        compiled read), in a group commit: durable when this returns. ``reader``: the read's
+        place in `GroupCommit.reading`."""
         assert self.group is not None
         access = self.access_of(scope, customers, document, operation, root_fields)
         if access is None:
             return None
-        return self.group.write(access)
+        return self.group.write(access, reader)
 
 
 def _readable(scope: RequestScope, coordinate: str) -> bool:

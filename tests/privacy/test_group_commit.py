@@ -130,3 +130,75 @@ def test_a_lone_request_is_written_at_once(engine: Engine) -> None:
     record_id = group.write(replace(ACCESS, operation_name="Alone"))
     # then it is there when the call returns
     assert _records(engine)["Alone"] == (record_id, [])
+
+
+class Counted:
+    """Sessions, counted: one per transaction the group commit opens."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.opened = 0
+
+    def __call__(self) -> Session:
+        self.opened += 1
+        return self.sessions()
+
+
+def _leader(group: GroupCommit, access: Access) -> tuple[threading.Thread, list[Any]]:
+    """A request with no read of its own left, writing ``access`` from a thread."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(group.write(access)))
+    thread.start()
+    while group.waiting == 0:  # its record is queued: it leads, and waits for readers
+        threading.Event().wait(0.001)
+    return thread, result
+
+
+def test_a_group_waits_for_a_request_still_reading(engine: Engine, people: Any) -> None:
+    # given a group commit that waits long for readers, and a request in the middle of a read
+    sessions = Counted(session_factory(engine))
+    group = GroupCommit(sessions, wait=30)  # type: ignore[arg-type]  # a sessionmaker's call
+    with group.reading() as reader:
+        # when another request's record arrives, it waits for the reader's
+        leader, first = _leader(group, replace(ACCESS, operation_name="First"))
+        threading.Event().wait(0.05)
+        assert first == []
+        assert sessions.opened == 0
+        # and the reader's record comes
+        second = group.write(
+            replace(ACCESS, operation_name="Second", customer_ids=(people[0].pk,)), reader
+        )
+    leader.join(timeout=30)
+    # then both were written in one transaction, each as its own record
+    assert sessions.opened == 1
+    records = _records(engine)
+    assert records["First"] == (first[0], [])
+    assert records["Second"] == (second, [people[0].pk])
+
+
+def test_a_read_that_writes_no_record_releases_the_group(engine: Engine) -> None:
+    # given a request in the middle of a read, and a record waiting for it
+    sessions = Counted(session_factory(engine))
+    group = GroupCommit(sessions, wait=30)  # type: ignore[arg-type]  # a sessionmaker's call
+    with group.reading():
+        leader, first = _leader(group, replace(ACCESS, operation_name="First"))
+        # when the read ends without a record
+    leader.join(timeout=30)
+    # then the waiting record is written at once, alone
+    assert not leader.is_alive()
+    assert sessions.opened == 1
+    assert _records(engine)["First"] == (first[0], [])
+
+
+def test_nobody_reading_means_no_wait(engine: Engine) -> None:
+    # given a group commit that would wait long for readers, and nobody reading
+    group = GroupCommit(session_factory(engine), wait=30)
+    # when a record is written, then the call returns without waiting
+    result: list[Any] = []
+    leader = threading.Thread(
+        target=lambda: result.append(group.write(replace(ACCESS, operation_name="Alone")))
+    )
+    leader.start()
+    leader.join(timeout=10)
+    assert not leader.is_alive()
+    assert _records(engine)["Alone"] == (result[0], [])
