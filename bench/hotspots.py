@@ -1,12 +1,13 @@
 """Where a request's server time goes: py-spy samples a benchmark server under load.
 
-Starts Steward (``enforced`` by default, or ``unenforced``) on a SQLite demo
+Starts Steward (``compiled``, as it ships, by default; or the Strawberry path, ``enforced`` or
+``unenforced``) on a SQLite demo
 database, drives the nested page at it from the load generator, samples the server with
 py-spy (a dev dependency; sampling another process needs ptrace rights, as root or with
 ``CAP_SYS_PTRACE``), and prints the share of samples by library of the innermost frame and
 the functions with the most samples of their own.
 
-Usage: ``python -m bench.hotspots [--variant enforced] [--seconds 15] [--customers 200]``
+Usage: ``python -m bench.hotspots [--variant compiled] [--seconds 15] [--customers 200]``
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ IDLE = frozenset({"Condition.wait", "Lock.acquire", "thread"})
 """Innermost frames of a thread that waits (for work, a lock, the GIL): not busy samples.
 Sampling without pausing the server (``--nonblocking``) cannot tell them apart otherwise."""
 STAGES = (
+    ("the request's worker thread", ("_named_run",), ()),
+    ("  the token's standing (one statement)", ("Authenticator.standing",), ()),
+    ("  compiled reads: the statement, bound, run and spliced", ("CompiledReads.answer",), ()),
+    ("  compiled reads: the access record, group-committed", ("GroupCommit.write",), ()),
     ("GraphQL execution, resolvers and loaders included", ("execute_sync",), ()),
     ("  of which SQL through SQLAlchemy and the driver", ("execute_sync",), ("sqlalchemy/",)),
     ("audit write", ("Auditor.record",), ()),
@@ -94,7 +99,9 @@ def summarize(raw: str, top: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--variant", default="enforced", choices=("enforced", "unenforced"))
+    parser.add_argument(
+        "--variant", default="compiled", choices=("compiled", "enforced", "unenforced")
+    )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
