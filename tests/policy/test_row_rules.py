@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -558,6 +558,26 @@ def test_reading_customer_data_without_a_purpose_is_refused(gql) -> None:
         )
         # then they are refused with PURPOSE_REQUIRED
         assert [e["extensions"]["code"] for e in body["errors"]] == ["PURPOSE_REQUIRED"]
+
+
+def test_a_known_document_without_a_purpose_is_refused_before_the_database(gql, client) -> None:
+    # given a query the server has seen (its document is cached)
+    gql(CUSTOMERS, scope=token_scope("customer_support"), purpose="customer_support")
+    statements: list[str] = []
+
+    def note(*arguments: Any) -> None:
+        statements.append(arguments[2])
+
+    engine = client.app.state.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        # when it comes again without a purpose
+        body = gql(CUSTOMERS, scope=token_scope("customer_support"), status=400)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    # then it is refused with PURPOSE_REQUIRED, and the database was not asked anything
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["PURPOSE_REQUIRED"]
+    assert statements == []
 
 
 @pytest.mark.parametrize("operation", WITHOUT_PURPOSE)
