@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import nullcontext
 
 import pytest
 from sqlalchemy import make_url
 
 from tests.support import ROOT
-from tests.support.postgres import POSTGRES_ENV, postgres_server
+from tests.support.postgres import POSTGRES_ENV, fresh_postgres_database, postgres_server
 
 TINY = ["--customers", "25", "--seconds", "0.4", "--rounds", "2", "--warmup", "0.1"]
 
@@ -83,3 +84,23 @@ def _sql(out: str, label: str, without: str) -> float:
 def test_the_strawberry_builtins_comparison_runs() -> None:
     out = _run("bench.builtins", sizes=["--customers", "10", "--rounds", "3"])
     assert "Strawberry/Steward:" in out
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_compiled_statement_is_timed_against_another_checkout(database: str) -> None:
+    # given this checkout named again as "another" one
+    with (
+        fresh_postgres_database(migrate=False) if database == "postgresql" else nullcontext("")
+    ) as url:
+        options = ["--database-url", url] if url else []
+        # when the statements are captured and timed
+        out = _run(
+            "bench.statement",
+            "--tree",
+            str(ROOT),
+            *options,
+            sizes=["--customers", "10", "--rounds", "1"],
+        )
+    # then both answered alike, and each has its line
+    assert "every checkout answers the same JSON: True" in out
+    assert out.count(" ms  ") == 2
