@@ -34,13 +34,17 @@ from tests.policy.test_properties import Names, operations, scope_sets, selectio
 from tests.support.auth import TokenFactory
 from tests.support.policy_model import AGENCY, COURIER, Field, Seeded, canonical, render, seed
 
-CUSTOMER_PAGE = (
+CUSTOMER_PAGES = (
     "totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } "
-    "edges { cursor node { id lastName email createdAt status } }"
+    "edges { cursor node { id lastName email createdAt status } }",
+    # no cursor, no hasNextPage: the page is read without positions
+    "pageInfo { hasPreviousPage } edges { node { id lastName email createdAt status "
+    "orders(first: 1) { edges { node { id number } } } } }",
 )
-ORDER_PAGE = (
+ORDER_PAGES = (
     "totalCount pageInfo { hasNextPage endCursor __typename } "
-    "edges { cursor node { id number status totalAmount placedAt paymentReference } }"
+    "edges { cursor node { id number status totalAmount placedAt paymentReference } }",
+    "totalCount edges { node { id number status totalAmount placedAt paymentReference } }",
 )
 CURSORS = ["bzow", "bzox", "bzoy", "bzo5OQ=="]
 """Offsets 0, 1, 2 and 99."""
@@ -112,7 +116,7 @@ def _extra_roots(draw: st.DataObject, names: Names) -> tuple[str, dict[str, Any]
         children = draw.draw(selections("Customer", 2, names))
         roots.append(render([Field("me", children)], operation="").strip())
     for kind in draw.draw(st.lists(st.sampled_from(["customers", "orders"]), max_size=2)):
-        page = CUSTOMER_PAGE if kind == "customers" else ORDER_PAGE
+        page = draw.draw(st.sampled_from(CUSTOMER_PAGES if kind == "customers" else ORDER_PAGES))
         roots.append(f"p{len(roots)}: {kind}({_arguments(draw, kind)}) {{ {page} }}")
     if draw.draw(st.booleans()):
         variables.update(
