@@ -295,8 +295,9 @@ class GraphQLEndpoint:
     def _refuse_early(
         self, outcome: Outcome, method: str, params: Params, declared: Declared
     ) -> None:
-        """Refuse a request without a purpose whose document is cached and needs one, before
-        any database work (the token's standing included) and without a worker thread."""
+        """Refuse a request without a purpose whose document is cached and needs one (or is
+        otherwise wrong for it: `_operation`), before any database work (the token's standing
+        included) and without a worker thread."""
         assert params.query is not None
         document = self.documents.cached(params.query)
         if isinstance(document, Document):
@@ -335,7 +336,7 @@ class GraphQLEndpoint:
         with self.sessions() as session, session.begin():
             scope = open_scope(session, principal, declared, self.issuers)
             answer = None
-            if self.compiled is not None:
+            if self.compiled is not None and "me" in root_fields:  # the others were tried
                 answer = self.compiled.answer(session, scope, document, operation, params.variables)
             if answer is not None:
                 # In the request's transaction, before its commit: durable before the response.
