@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
 import typer
@@ -46,10 +47,11 @@ def serve(
     settings = Settings()
     if settings.dev_mode and host not in ("127.0.0.1", "::1", "localhost"):
         raise typer.BadParameter("development mode answers on loopback only", param_hint="--host")
+    public_url = settings.public_url
     if "public_url" not in settings.model_fields_set:
         # Unset: the metadata and the built-in issuer's `iss` name the address served. The
         # workers read their settings from the environment, which they inherit.
-        os.environ["STEWARD_PUBLIC_URL"] = served_url(host, port)
+        public_url = os.environ["STEWARD_PUBLIC_URL"] = served_url(host, port)
     if log_format not in ("json", "text"):
         raise typer.BadParameter("json or text", param_hint="--log-format")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -57,6 +59,8 @@ def serve(
     log_config = logging_config("json" if log_format == "json" else "text", log_level)
     if settings.builtin_issuer:
         _check_key_file(settings, log_config)
+    if settings.dev_mode:
+        typer.echo(export_line(served_url(host, port), public_url))
     with multiprocess_dir(workers):
         uvicorn.run(
             "api.app:serving_app",
@@ -82,6 +86,19 @@ def served_url(host: str, port: int) -> str:
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 (every interface: name the loopback one)
         host = "127.0.0.1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def export_line(base: str, public_url: str) -> str:
+    """The line ``steward serve`` prints in development mode, to paste into another shell.
+
+    ``BASE`` is where the README's commands send their requests; ``STEWARD_PUBLIC_URL`` makes
+    the tokens that ``steward token`` signs there name the issuer this server trusts.
+
+    Example:
+        >>> export_line("http://127.0.0.1:18080", "http://127.0.0.1:18080")
+        'export BASE=http://127.0.0.1:18080 STEWARD_PUBLIC_URL=http://127.0.0.1:18080'
+    """
+    return f"export BASE={shlex.quote(base)} STEWARD_PUBLIC_URL={shlex.quote(public_url)}"
 
 
 def _check_key_file(settings: Settings, log_config: dict[str, Any]) -> None:
