@@ -221,7 +221,8 @@ class DevMode:
         return {
             "path": self.path,
             "defaultChoice": {"scopes": list(self.scopes), "purpose": self.purpose.id},
-            "purposes": [{"id": p.id, "description": p.description} for p in Purpose],
+            # Only what X-Purpose may name: third_party_sharing is consented to, not declared.
+            "purposes": [{"id": p.id, "description": p.description} for p in DECLARABLE],
         }
 
 

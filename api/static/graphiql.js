@@ -1,6 +1,7 @@
 // Steward's GraphiQL bootstrap: a file, not an inline script, so the page's
 // Content-Security-Policy needs no 'unsafe-inline'. Globals: React, ReactDOM, GraphiQL,
-// GraphiQLPluginExplorer, StewardRedactions, and StewardDevSession in development mode.
+// GraphiQLPluginExplorer, StewardRedactions, and StewardDevSession and StewardTokenBar in
+// development mode.
 "use strict";
 
 (function () {
@@ -9,6 +10,10 @@
   const e = React.createElement;
   const { ToolbarButton, useEditorContext, useSchemaContext } = GraphiQL.React;
   const JWT = /^Bearer\s+[\w-]+\.[\w-]+\.[\w-]+$/;
+  // GraphiQL (3.8) does not remember which plugin pane was open; Steward does, so that the
+  // docs are open on the first visit and the developer's choice holds after it.
+  const VISIBLE_PLUGIN_KEY = "steward:visible-plugin";
+  const COPIED_FOR_MS = 2000;
 
   adoptRuntimeStyles();
 
@@ -69,19 +74,40 @@
     return params.operationName === "IntrospectionQuery";
   }
 
-  // The development token's headers under those of the headers pane (introspection needs no
-  // purpose); a stale development token (a server with new keys, say) is replaced once.
+  // The headers a request carries: the development token's under those of the headers pane
+  // (introspection needs no purpose). The fetcher, the token bar and "Copy as curl" all ask
+  // here, so what the bar shows and what curl sends is what GraphiQL sends.
+  function sentHeaders(pane, introspection) {
+    if (!session) return { ...pane };
+    const token = session.headers();
+    if (introspection) {
+      delete token["X-Purpose"];
+      delete token["X-Legal-Reference"];
+    }
+    return { ...token, ...pane };
+  }
+
+  // The headers pane's current value, parsed, for the token bar (the fetcher gets its own).
+  const paneHeaders = {
+    value: {},
+    listeners: new Set(),
+    set(value) {
+      this.value = value;
+      for (const listener of this.listeners) listener(value);
+    },
+    subscribe(listener) {
+      this.listeners.add(listener);
+      return () => this.listeners.delete(listener);
+    },
+  };
+
+  // A stale development token (a server with new keys, say) is replaced once.
   async function fetcher(params, options) {
     const pane = (options && options.headers) || {};
     const send = async () => {
-      if (!session) return base(params, { ...options, headers: pane });
-      await session.ready();
-      const token = session.headers();
-      if (isIntrospection(params)) {
-        delete token["X-Purpose"];
-        delete token["X-Legal-Reference"];
-      }
-      return base(params, { ...options, headers: { ...token, ...pane } });
+      if (session) await session.ready();
+      const headers = sentHeaders(pane, isIntrospection(params));
+      return base(params, { ...options, headers });
     };
     let result = await send();
     const code = result && result.errors && result.errors[0].extensions?.code;
@@ -141,6 +167,97 @@
     return null;
   }
 
+  function TerminalIcon() {
+    return e(
+      "svg",
+      {
+        className: "graphiql-toolbar-icon",
+        viewBox: "0 0 24 24",
+        fill: "none",
+        stroke: "currentColor",
+        strokeWidth: 1.5,
+        "aria-hidden": true,
+      },
+      e("rect", { x: 2.5, y: 4, width: 19, height: 16, rx: 2 }),
+      e("path", { d: "m6.5 9 3 3-3 3M12 15.5h5" }),
+    );
+  }
+
+  // Publishes the headers pane's content (parsed) whenever it changes.
+  function HeadersPaneWatcher() {
+    const { headerEditor } = useEditorContext({ nonNull: true });
+    React.useEffect(() => {
+      if (!headerEditor) return undefined;
+      const publish = () => paneHeaders.set(parseHeaders(headerEditor.getValue()) || {});
+      publish();
+      headerEditor.on("change", publish);
+      return () => headerEditor.off("change", publish);
+    }, [headerEditor]);
+    return null;
+  }
+
+  // A POSIX shell word: single-quoted, each ' written as '\''.
+  function shellWord(text) {
+    return `'${String(text).replaceAll("'", "'\\''")}'`;
+  }
+
+  // The current operation as a curl command: the request GraphiQL's ▶ would send (the same
+  // body as GraphiQL's fetcher, the same headers), to the server's absolute URL.
+  function curlCommand({ query, variables, operationName, headers }) {
+    const url = new URL(config.url, window.location.href).href;
+    const body = { query };
+    if (variables !== undefined) body.variables = variables;
+    if (operationName) body.operationName = operationName;
+    const lines = [`curl -s ${shellWord(url)}`];
+    for (const [name, value] of Object.entries({ ...headers, "Content-Type": "application/json" })) {
+      lines.push(`-H ${shellWord(`${name}: ${value}`)}`);
+    }
+    lines.push(`-d ${shellWord(JSON.stringify(body))}`);
+    return lines.join(" \\\n  ");
+  }
+
+  function parseVariables(text) {
+    if (!text || !text.trim()) return undefined;
+    const value = JSON.parse(text);
+    if (!value || typeof value !== "object" || Array.isArray(value)) {
+      throw new SyntaxError("Variables are not a JSON object.");
+    }
+    return value;
+  }
+
+  function CopyAsCurlButton() {
+    const { queryEditor, variableEditor, headerEditor } = useEditorContext({ nonNull: true });
+    const [status, setStatus] = React.useState(null);
+    React.useEffect(() => {
+      if (!status) return undefined;
+      const timer = setTimeout(() => setStatus(null), COPIED_FOR_MS);
+      return () => clearTimeout(timer);
+    }, [status]);
+    const copy = async () => {
+      try {
+        const pane = parseHeaders(headerEditor ? headerEditor.getValue() : "");
+        if (pane === null) throw new SyntaxError("Headers are not a JSON object.");
+        const variables = parseVariables(variableEditor ? variableEditor.getValue() : "");
+        if (session) await session.ready();
+        const command = curlCommand({
+          query: queryEditor ? queryEditor.getValue() : "",
+          variables,
+          operationName: queryEditor ? queryEditor.operationName : null,
+          headers: sentHeaders(pane, false),
+        });
+        await navigator.clipboard.writeText(command);
+        setStatus("Copied as curl");
+      } catch (failure) {
+        setStatus(`Not copied: ${failure.message}`);
+      }
+    };
+    return e(
+      ToolbarButton,
+      { label: status || "Copy as curl", onClick: copy },
+      e(TerminalIcon),
+    );
+  }
+
   function DevTokenButton() {
     return e(
       ToolbarButton,
@@ -157,31 +274,60 @@
     StewardRedactions.plugin({ last, session }),
   ];
 
+  // The plugin pane open at load: the one open when this browser last left, the docs at first.
+  function initialPlugin() {
+    const stored = localStorage.getItem(VISIBLE_PLUGIN_KEY);
+    return stored === null ? GraphiQL.React.DOC_EXPLORER_PLUGIN.title : stored || undefined;
+  }
+
+  function onTogglePlugin(plugin) {
+    localStorage.setItem(VISIBLE_PLUGIN_KEY, plugin ? plugin.title : "");
+  }
+
+  const visiblePlugin = initialPlugin();
+
   function App() {
     // undefined: GraphiQL introspects; null: it waits (no token to ask with yet).
     const [schema, setSchema] = React.useState(session ? undefined : null);
     const onToken = React.useCallback((usable) => setSchema(usable ? undefined : null), []);
-    const toolbar = session
-      ? { additionalComponent: DevTokenButton }
-      : { additionalComponent: () => e(PastedTokenWatcher, { onToken }) };
+    const additionalComponent = React.useCallback(
+      () =>
+        e(
+          React.Fragment,
+          null,
+          e(CopyAsCurlButton),
+          e(HeadersPaneWatcher),
+          session ? e(DevTokenButton) : e(PastedTokenWatcher, { onToken }),
+        ),
+      [onToken],
+    );
     const ide = e(
       GraphiQL,
       {
         fetcher,
         schema,
         plugins,
+        visiblePlugin,
+        onTogglePluginVisibility: onTogglePlugin,
         defaultQuery: config.query,
         defaultHeaders: config.headers,
         defaultEditorToolsVisibility: "headers",
         isHeadersEditorEnabled: true,
-        toolbar,
+        toolbar: { additionalComponent },
       },
       e(GraphiQL.Logo, null, "Steward"),
     );
     return e(
       "div",
       { className: "steward-layout" },
-      session ? e(StewardTokenBar.TokenBar, { session, dev: config.dev }) : null,
+      session
+        ? e(StewardTokenBar.TokenBar, {
+            session,
+            dev: config.dev,
+            sent: () => sentHeaders(paneHeaders.value, false),
+            paneHeaders,
+          })
+        : null,
       e("div", { className: "steward-ide" }, ide),
     );
   }

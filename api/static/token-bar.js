@@ -1,6 +1,7 @@
 // The token bar above GraphiQL, in development mode: the current token's scopes, purpose
-// (a switcher: each switch mints a token for that purpose), legal reference, expiry, and a
-// button for a new token. Globals: React, StewardDevSession.
+// (a switcher among the purposes a request may declare: each switch mints a token for that
+// purpose), legal reference, expiry, a button for a new token, and the headers an operation
+// sends. Globals: React, StewardDevSession.
 "use strict";
 
 window.StewardTokenBar = (function () {
@@ -34,9 +35,32 @@ window.StewardTokenBar = (function () {
     return `expires ${at} (${minutes}:${rest} left)`;
   }
 
-  function TokenBar({ session, dev }) {
+  function usePaneHeaders(paneHeaders) {
+    const [value, setValue] = React.useState(() => paneHeaders.value);
+    React.useEffect(() => paneHeaders.subscribe(setValue), [paneHeaders]);
+    return value;
+  }
+
+  // What an operation sends now: the token's headers, and the headers pane's over them.
+  function SentHeaders({ headers }) {
+    return e(
+      "span",
+      { className: "steward-sent", role: "group", "aria-label": "Headers sent" },
+      "Sends",
+      Object.entries(headers).map(([name, value]) =>
+        e(
+          "code",
+          { key: name, className: "steward-chip steward-header", title: `${name}: ${value}` },
+          `${name}: ${value}`,
+        ),
+      ),
+    );
+  }
+
+  function TokenBar({ session, dev, sent, paneHeaders }) {
     const token = useToken(session);
     const now = useNow();
+    usePaneHeaders(paneHeaders);
     const [error, setError] = React.useState(null);
     const [purpose, setPurpose] = React.useState(null);
     const [reference, setReference] = React.useState("");
@@ -51,13 +75,19 @@ window.StewardTokenBar = (function () {
       setReference(token.legal_reference || "");
     }, [token]);
 
+    // A refused choice leaves the current token, and the switcher shows its purpose again.
     const mint = (changes) => {
       setError(null);
-      session.mint(session.choiceWith(changes)).catch((failure) => setError(failure.message));
+      session.mint(session.choiceWith(changes)).catch((failure) => {
+        setError(failure.message);
+        const current = session.current();
+        setPurpose(current ? current.purpose || "" : "");
+      });
     };
 
     const onPurpose = (event) => {
       const chosen = event.target.value;
+      setError(null);
       setPurpose(chosen);
       // legal_order needs its reference first: the field below asks for it.
       if (chosen === LEGAL_ORDER && !reference.trim()) return;
@@ -134,6 +164,7 @@ window.StewardTokenBar = (function () {
       ),
       e("a", { href: dev.path }, "Other scopes or a customer…"),
       error ? e("span", { className: "steward-error", role: "alert" }, error) : null,
+      e(SentHeaders, { headers: sent() }),
     );
   }
 

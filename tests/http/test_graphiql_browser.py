@@ -5,7 +5,10 @@ data, and finds it ready: a token, the schema and its docs, not one console mess
 refused request. The example operation runs; the token survives a reload and reaches a new
 tab, and is renewed before it expires; the purpose switcher mints a token for another
 purpose; the Redactions panel explains a hidden field and gets a token that shows it.
-Outside development mode GraphiQL opens without an error and waits for a pasted token.
+The docs are open on the first visit; the switcher offers only declarable purposes; the bar
+shows the headers an operation sends, and "Copy as curl" copies a command that gets the
+answer GraphiQL shows. Outside development mode GraphiQL opens without an error and waits
+for a pasted token.
 
 ``STEWARD_UPDATE_SCREENSHOT=1`` also saves the README's screenshots into ``docs/``.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +28,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from api.devtoken import TTL
+from auth.policy.purposes import DECLARABLE, Purpose
 from tests.support import ROOT
 from tests.support.browser import CHROMIUM_ARGS, require_chromium, running_steward
 
@@ -44,6 +49,13 @@ RESULT = ".result-window"
 RESULT_EDITOR = ".result-window .CodeMirror"
 TOKEN_BAR = ".steward-token-bar"
 REDACTIONS = ".steward-redactions-panel"
+DOC_EXPLORER = ".graphiql-doc-explorer"
+SENT_HEADERS = ".steward-sent .steward-header"
+VARIABLES_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
+COPY_AS_CURL = "Copy as curl"
+FEW_CUSTOMERS = (
+    "query Few($n: Int!) { customers(first: $n) { totalCount edges { node { id email } } } }"
+)
 NEEDS_DATE_OF_BIRTH = "Needs customers:read:identity; purposes: fraud_investigation, legal_order."
 
 
@@ -99,6 +111,17 @@ def watched(browser: Browser) -> Iterator[Watched]:
     context.close()
 
 
+@pytest.fixture
+def with_clipboard(browser: Browser) -> Iterator[Watched]:
+    """A watched context whose pages may write and read the clipboard."""
+    context = browser.new_context(
+        viewport=VIEWPORT,  # type: ignore[arg-type]
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    yield Watched(context)
+    context.close()
+
+
 def editor_text(page: Page, selector: str) -> str:
     """The whole text of a GraphiQL editor (CodeMirror renders only the lines in view)."""
     text: str = page.locator(selector).evaluate("element => element.CodeMirror.getValue()")
@@ -129,6 +152,11 @@ def wait_for_token(page: Page, check: Callable[[dict[str, Any]], bool]) -> dict[
         page.wait_for_timeout(100)
 
 
+def has_purpose(purpose: Purpose) -> Callable[[dict[str, Any]], bool]:
+    """Whether a stored token is for ``purpose``."""
+    return lambda token: bool(token["purpose"] == purpose.id)
+
+
 def violations(page: Page) -> list[str]:
     found: list[str] = page.evaluate("window.stewardViolations")
     return found
@@ -141,8 +169,13 @@ def open_ready(page: Page, base_url: str) -> None:
     expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
 
 
+def set_editor_text(page: Page, selector: str, text: str) -> None:
+    page.locator(selector).evaluate("(element, text) => element.CodeMirror.setValue(text)", text)
+
+
 def browse_docs(page: Page) -> None:
-    page.get_by_role("button", name="Show Documentation Explorer").click()
+    """Searches the docs, open from the first visit on."""
+    expect(page.locator(DOC_EXPLORER)).to_be_visible()
     page.get_by_role("combobox", name="Ctrl K").fill("dateOfBirth")
     page.get_by_role("option", name="Customer.dateOfBirth").click()
     expect(page.locator(".graphiql-doc-explorer")).to_contain_text(NEEDS_DATE_OF_BIRTH)
@@ -166,7 +199,7 @@ def test_graphiql_opens_ready_keeps_its_token_and_explains_redactions(
         expect(bar).to_contain_text(scope)
     expect(page.get_by_label("Purpose")).to_have_value("customer_support")
 
-    # when: the docs, without any step first
+    # when: the docs, open at once on this first visit
     browse_docs(page)
 
     # and: the example operation
@@ -296,4 +329,169 @@ def test_outside_development_mode_graphiql_opens_without_an_error(
     assert page.evaluate(STORED_TOKEN) is None
     assert page.locator(TOKEN_BAR).count() == 0
     assert watched.messages == []
+    assert violations(page) == []
+
+
+def test_the_docs_are_open_on_the_first_visit_and_then_as_they_were_left(
+    watched: Watched, dev_url: str
+) -> None:
+    # given: a browser that never opened GraphiQL
+    page = watched.page()
+    # when
+    open_ready(page, dev_url)
+    # then: the docs are open, at the schema's root types
+    expect(page.locator(DOC_EXPLORER)).to_contain_text("Query")
+    # when: closed, then reloaded
+    page.get_by_role("button", name="Hide Documentation Explorer").click()
+    expect(page.locator(DOC_EXPLORER)).to_have_count(0)
+    page.reload()
+    expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
+    # then: they stay closed
+    expect(page.get_by_role("button", name="Show Documentation Explorer")).to_be_visible()
+    expect(page.locator(DOC_EXPLORER)).to_have_count(0)
+    # when: the Explorer plugin is left open
+    page.get_by_role("button", name="Show GraphiQL Explorer").click()
+    page.reload()
+    # then: it is what opens next time
+    expect(page.locator(".graphiql-explorer-root")).to_contain_text("customers")
+    assert watched.messages == []
+    assert violations(page) == []
+
+
+def test_the_purpose_switcher_offers_only_declarable_purposes_and_clears_its_errors(
+    watched: Watched, dev_url: str
+) -> None:
+    # given
+    page = watched.page()
+    open_ready(page, dev_url)
+    switcher = page.get_by_label("Purpose")
+    bar = page.locator(TOKEN_BAR)
+    # then: what X-Purpose may name, and no third_party_sharing
+    offered = switcher.locator("option").evaluate_all("options => options.map(o => o.value)")
+    assert offered == ["", *(purpose.id for purpose in DECLARABLE)]
+    assert Purpose.THIRD_PARTY_SHARING.id not in offered
+    # when: a choice the token page refuses (a legal reference it cannot carry)
+    switcher.select_option(Purpose.LEGAL_ORDER.id)
+    bar.get_by_role("textbox").fill("LR-2026-ü")
+    bar.get_by_role("button", name="Use").click()
+    # then: the error shows, and the switcher shows the purpose of the token still in use
+    expect(bar.get_by_role("alert")).to_contain_text("legal reference")
+    expect(switcher).to_have_value(Purpose.CUSTOMER_SUPPORT.id)
+    # when: every declarable purpose in turn (legal_order with a reference)
+    for purpose in DECLARABLE:
+        switcher.select_option(purpose.id)
+        if purpose is Purpose.LEGAL_ORDER:
+            bar.get_by_role("textbox").fill("LR-2026-0042")
+            bar.get_by_role("button", name="Use").click()
+        wait_for_token(page, has_purpose(purpose))
+        # then: a token for it, and no error left in the bar
+        expect(switcher).to_have_value(purpose.id)
+        expect(bar.get_by_role("alert")).to_have_count(0)
+    # the one refusal (400) is the only thing logged
+    assert [message for message in watched.messages if "400" not in message] == []
+    assert violations(page) == []
+
+
+def shown_headers(page: Page) -> dict[str, str]:
+    """The headers the token bar says an operation sends, by lower-case name."""
+    texts: list[str] = page.locator(SENT_HEADERS).all_text_contents()
+    return {name.lower(): value for name, value in (text.split(": ", 1) for text in texts)}
+
+
+def test_the_token_bar_shows_the_headers_each_operation_sends(
+    watched: Watched, dev_url: str
+) -> None:
+    # given: GraphiQL, and every operation it sends to /graphql
+    page = watched.page()
+    sent: list[dict[str, str]] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append(request.headers)
+            if request.url.endswith("/graphql")
+            and request.method == "POST"
+            and "IntrospectionQuery" not in (request.post_data or "")
+            else None
+        ),
+    )
+    open_ready(page, dev_url)
+    expect(page.locator(SENT_HEADERS)).to_have_count(2)
+
+    # when
+    run(page, '"redactions"')
+    # then: the bar shows the token and purpose the operation carried
+    token = stored_token(page)
+    assert shown_headers(page) == {
+        "authorization": f"Bearer {token['access_token']}",
+        "x-purpose": "customer_support",
+    }
+    assert {name: sent[-1][name] for name in ("authorization", "x-purpose")} == shown_headers(page)
+
+    # when: the headers pane overrides the purpose
+    set_editor_text(page, HEADERS_EDITOR, '{"X-Purpose": "billing"}')
+    expect(page.locator(TOKEN_BAR)).to_contain_text("X-Purpose: billing")
+    run(page, '"errors"')
+    # then: what the bar shows is what went
+    assert shown_headers(page)["x-purpose"] == sent[-1]["x-purpose"] == "billing"
+    assert shown_headers(page)["authorization"] == sent[-1]["authorization"]
+    # the token has no purpose:billing: the refusal is the only thing logged
+    refusals = [message for message in watched.messages if "/graphql" in message]
+    assert refusals
+    assert all(
+        message in refusals or "Failed to load resource" in message for message in watched.messages
+    )
+
+
+def copied(page: Page) -> str:
+    """Clicks "Copy as curl" and returns what it put on the clipboard."""
+    page.get_by_role("button", name=COPY_AS_CURL, exact=True).click()
+    expect(page.get_by_role("button", name="Copied as curl")).to_be_visible()
+    text: str = page.evaluate("navigator.clipboard.readText()")
+    return text
+
+
+def curl(command: str) -> dict[str, Any]:
+    done = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True
+    )
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def test_copy_as_curl_copies_the_operation_with_its_token_purpose_and_legal_reference(
+    with_clipboard: Watched, dev_url: str
+) -> None:
+    # given: an operation with variables
+    page = with_clipboard.page()
+    open_ready(page, dev_url)
+    set_editor_text(page, QUERY_EDITOR, FEW_CUSTOMERS)
+    page.get_by_role("button", name="Variables", exact=True).click()
+    set_editor_text(page, VARIABLES_EDITOR, '{"n": 1}')
+    shown = run(page, '"totalCount"')
+
+    # when
+    command = copied(page)
+
+    # then: the absolute URL, the token, the purpose; and it answers what GraphiQL showed
+    token = stored_token(page)
+    assert command.startswith(f"curl -s '{dev_url}/graphql'")
+    assert f"-H 'Authorization: Bearer {token['access_token']}'" in command
+    assert "-H 'X-Purpose: customer_support'" in command
+    assert "X-Legal-Reference" not in command
+    assert curl(command) == shown
+    assert shown["data"]["customers"]["totalCount"] == 200
+
+    # when: under legal_order, with its reference
+    page.get_by_label("Purpose").select_option(Purpose.LEGAL_ORDER.id)
+    bar = page.locator(TOKEN_BAR)
+    bar.get_by_role("textbox").fill("LR-2026-0042")
+    bar.get_by_role("button", name="Use").click()
+    wait_for_token(page, lambda token: token["purpose"] == Purpose.LEGAL_ORDER.id)
+    shown = run(page, "INVALID_LEGAL_REFERENCE")
+    command = copied(page)
+
+    # then: the reference goes too, and the server answers curl as it answered GraphiQL
+    assert "-H 'X-Purpose: legal_order'" in command
+    assert "-H 'X-Legal-Reference: LR-2026-0042'" in command
+    assert curl(command) == shown
     assert violations(page) == []
