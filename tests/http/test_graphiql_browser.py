@@ -22,9 +22,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from pydantic import SecretStr
 
 from api.devtoken import TTL
 from tests.support import ROOT
+from tests.support.auth import DEV_SECRET
 from tests.support.browser import CHROMIUM_ARGS, require_chromium, running_steward
 
 pytestmark = pytest.mark.browser
@@ -82,7 +84,9 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def dev_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Steward as ``make run`` serves it: development mode, 200 demo customers, seed 1."""
-    with running_steward(tmp_path_factory.mktemp("live"), dev_mode=True) as base:
+    with running_steward(
+        tmp_path_factory.mktemp("live"), dev_mode=True, dev_token_secret=SecretStr(DEV_SECRET)
+    ) as base:
         yield base
 
 
@@ -134,9 +138,15 @@ def violations(page: Page) -> list[str]:
     return found
 
 
-def open_ready(page: Page, base_url: str) -> None:
-    """GraphiQL from ``/``, once its token bar shows a token."""
-    page.goto(f"{base_url}/")
+def printed(base_url: str) -> str:
+    """The GraphiQL URL ``make run`` prints: it carries the run's development secret."""
+    return f"{base_url}/graphql?token={DEV_SECRET}"
+
+
+def open_ready(page: Page, url: str) -> None:
+    """GraphiQL at ``url``, once its token bar shows a token."""
+    page.goto(url)
+    assert DEV_SECRET not in page.url
     expect(page.locator(QUERY_EDITOR)).to_contain_text("query FirstCustomers")
     expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
 
@@ -157,9 +167,9 @@ def save_screenshot(page: Page, tmp_path: Path, name: str) -> None:
 def test_graphiql_opens_ready_keeps_its_token_and_explains_redactions(
     watched: Watched, dev_url: str, tmp_path: Path
 ) -> None:
-    # given: GraphiQL, opened from /, as after make run
+    # given: GraphiQL, opened from the URL make run prints
     page = watched.page()
-    open_ready(page, dev_url)
+    open_ready(page, printed(dev_url))
     token = stored_token(page)
     bar = page.locator(TOKEN_BAR)
     for scope in token["choice"]["scopes"]:
@@ -190,7 +200,7 @@ def test_graphiql_opens_ready_keeps_its_token_and_explains_redactions(
     expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
     result = run(page, '"redactions"')
     other = watched.page()
-    open_ready(other, dev_url)
+    open_ready(other, f"{dev_url}/")
 
     # then: the same token, minted once for this browser
     assert stored_token(page)["jti"] == stored_token(other)["jti"] == token["jti"]
@@ -242,7 +252,7 @@ def test_the_token_is_renewed_before_it_expires(watched: Watched, dev_url: str) 
     # given: GraphiQL with its token, on a clock the test moves
     page = watched.page()
     page.clock.install()
-    open_ready(page, dev_url)
+    open_ready(page, printed(dev_url))
     first = stored_token(page)
     # when: the token's lifetime all but runs out
     page.clock.run_for((TTL - 30) * 1000)
@@ -258,7 +268,7 @@ def test_the_token_page_has_a_legal_reference_for_legal_order(
 ) -> None:
     # given
     page = watched.page()
-    page.goto(f"{dev_url}/dev/token")
+    page.goto(f"{dev_url}/dev/token?token={DEV_SECRET}")
     reference = page.get_by_label("Legal reference (X-Legal-Reference)")
     expect(reference).to_be_hidden()
     # when
