@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from api import devtoken, metrics
+from api.devsecret import DevSecret
 from api.errors import RequestTimeout
 from api.graphiql import DevMode, GraphiQL
 from api.graphql import GraphQLEndpoint
@@ -32,6 +34,8 @@ from auth.tokens.keys import load_or_create
 from schema.build import build_schema, graphql_schema
 from store.database import make_engine, session_factory
 from store.errors import DatabaseUnavailable
+
+log = logging.getLogger("steward.app")
 
 GC_THRESHOLD = 10_000
 """Allocations between young-generation collections in a serving process (CPython: 700)."""
@@ -101,7 +105,12 @@ def create_app(
     # The token page is GraphiQL's companion: development mode, the IDE and the issuer.
     dev = None
     if settings.dev_mode and settings.graphiql and keys is not None:
-        dev = devtoken.DevTokenPage(settings, sessions, keys)
+        given = settings.dev_token_secret.get_secret_value() if settings.dev_token_secret else ""
+        if not given:
+            log.warning("development mode without STEWARD_DEV_TOKEN_SECRET: no token page")
+        else:
+            secret = DevSecret(given)
+            dev = devtoken.DevTokenPage(settings, sessions, keys, secret)
     ide = None
     if settings.graphiql:
         first = DevMode(devtoken.PATH, devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE)
@@ -112,7 +121,7 @@ def create_app(
         sessions,
         authenticator,
         limiter,
-        ide.page if ide else None,
+        (dev.secret.guard(ide.page) if dev else ide.page) if ide else None,
         tuning,
         enforce=enforce,
     )

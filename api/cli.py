@@ -59,6 +59,8 @@ def serve(
     log_config = logging_config("json" if log_format == "json" else "text", log_level)
     if settings.builtin_issuer:
         _check_key_file(settings, log_config)
+    if settings.dev_mode and settings.graphiql:
+        _announce_graphiql(settings, served_url(host, port))
     if settings.dev_mode:
         typer.echo(export_line(served_url(host, port), public_url))
     with multiprocess_dir(workers):
@@ -74,6 +76,17 @@ def serve(
             timeout_graceful_shutdown=graceful_timeout,
             http="api.reading:HeaderDeadline",
         )
+
+
+def _announce_graphiql(settings: Settings, base: str) -> None:
+    """Print the one line with GraphiQL's URL, which carries the run's development secret
+    (`api.devsecret`); the workers inherit the secret through the environment."""
+    from api.devsecret import ENVIRONMENT, DevSecret, new_secret
+
+    given = settings.dev_token_secret.get_secret_value() if settings.dev_token_secret else ""
+    secret = given or new_secret()
+    os.environ[ENVIRONMENT] = secret
+    typer.echo(f"GraphiQL: {DevSecret(secret).url(base)}")
 
 
 def served_url(host: str, port: int) -> str:

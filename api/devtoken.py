@@ -11,8 +11,10 @@ Guards:
 - the route exists only with ``STEWARD_DEV_MODE`` (and GraphiQL and the built-in issuer);
 - the peer must be a loopback address and the ``Host`` a loopback name (against DNS
   rebinding), and the request may carry no proxy header (``Forwarded``, ``X-Forwarded-For``,
-  ``X-Real-IP``: a reverse proxy on the same host makes every client look local), else the
-  page does not exist (404);
+  ``X-Real-IP``), else the page does not exist (404);
+- the defence itself: every request must carry the run's secret (`api.devsecret`), which
+  ``steward serve`` prints in the GraphiQL URL and the first visit turns into a cookie, else
+  403 — a reverse proxy on the same host makes every client look local, and need not say so;
 - ``POST`` takes only ``application/json``, which a cross-site form cannot send, and needs an
   ``Origin`` equal to the page's own (403 otherwise): no other site can mint a token.
 """
@@ -36,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from api.devsecret import DevSecret
 from api.graphiql import STATIC, page_response
 from api.settings import Settings
 from auth.policy import scopes
@@ -132,10 +135,18 @@ class DevTokenPage:
         settings: the issuer's settings (``public_url``, ``audience``).
         sessions: to list customers and look one up.
         keys: the built-in issuer's keys.
+        secret: the run's secret, which every request must carry.
     """
 
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], keys: KeySet) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        keys: KeySet,
+        secret: DevSecret,
+    ) -> None:
         self.settings = settings
+        self.secret = secret
         self.sessions = sessions
         self.keys = keys
         self.template = Template((STATIC / "dev-token.html").read_text(encoding="utf-8"))
@@ -151,6 +162,13 @@ class DevTokenPage:
             return PlainTextResponse("Not Found", status_code=404)
         if request.method not in ("GET", "HEAD", "POST"):
             return PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "GET, POST"})
+        if request.method == "GET" and (entered := self.secret.entrance(request)) is not None:
+            return entered
+        if not self.secret.admits(request):
+            refusal = f"Open the GraphiQL URL `steward serve` printed ({PATH} needs its token)."
+            if request.method == "POST":
+                return JSONResponse({"error": refusal}, 403, headers={"Cache-Control": "no-store"})
+            return PlainTextResponse(refusal, 403, headers={"Cache-Control": "no-store"})
         if request.method != "POST":
             customers = await anyio.to_thread.run_sync(self._customers)
             return page_response(self._render(customers))

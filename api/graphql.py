@@ -19,6 +19,7 @@ from starlette.responses import Response
 from api import errors
 from api.errors import GRAPHQL_RESPONSE, JSON, internal_response, refusal_response
 from api.metrics import auth_failure_cause, observe_compiled_fallback
+from api.purpose import declared as purpose_of
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.telemetry import Outcome, database_unavailable, outcome_of
@@ -26,7 +27,7 @@ from api.tuning import ALL_WINS, Tuning
 from auth.policy.errors import PolicyError, PurposeRequired
 from auth.policy.principal import Principal
 from auth.policy.roots import needs_purpose
-from auth.policy.scope import Declared, declare, open_scope
+from auth.policy.scope import Declared, open_scope
 from auth.tokens.authentication import Authenticator, Verified
 from auth.tokens.errors import AuthError
 from auth.tokens.partners import document_id, find_document
@@ -75,9 +76,10 @@ class GraphQLEndpoint:
     """The ``/graphql`` endpoint.
 
     Order of checks: method, declared size and media type; the token; the rate limit; only
-    then the body is read; the purpose headers; then the document (parsed and validated
-    once per distinct text), its limits and its purpose needs; execution runs in a worker
-    thread with one database transaction, within the database deadline.
+    then the body is read; the purpose headers; in a worker thread, the token's standing and
+    the trusted-documents rule; only then the document (parsed and validated once per caller
+    and distinct text), its limits and its purpose needs; execution runs in that thread with
+    one database transaction, within the database deadline.
     """
 
     def __init__(
@@ -148,14 +150,8 @@ class GraphQLEndpoint:
             if params is None:
                 # Only now, for a caller that passed: a body costs memory while it arrives.
                 params = await self._read(request)
-            declared = declare(
-                request.headers.get("x-purpose"),
-                request.headers.get("x-legal-reference"),
-                verified.principal,
-            )
+            declared = purpose_of(request.headers, verified.principal)
             outcome.purpose = declared.purpose.id if declared.purpose else None
-            if declared.purpose is None and params.query is not None:
-                self._refuse_early(outcome, request.method, params, declared)
             result, redactions = await run_in_thread(
                 partial(
                     self._frame,
@@ -249,11 +245,14 @@ class GraphQLEndpoint:
                 dialect = session.get_bind().dialect
                 session.connection(execution_options=one_statement_options(dialect))
                 principal = self.authenticator.standing(verified, session.connection())
+                # The standing and the trusted-documents rule come before the document cache:
+                # a refusal must not depend on what other callers ran (SPEC section 7, v5).
                 source = self._source(params, principal, session)
-                found = self.documents.get(source)
+                caller = (principal.issuer, principal.client_id, principal.subject)
+                found = self.documents.get(source, caller)
                 if isinstance(found, Document):
                     _name_operation(outcome, found, params)
-                document = self.documents.load(source)
+                document = self.documents.load(source, caller)
                 operation = self._operation(document, params, method, declared)
                 root_fields = document.root_fields(operation)
                 answer = None
@@ -291,18 +290,6 @@ class GraphQLEndpoint:
         if source is None:
             raise errors.PersistedQueryNotFound
         return source
-
-    def _refuse_early(
-        self, outcome: Outcome, method: str, params: Params, declared: Declared
-    ) -> None:
-        """Refuse a request without a purpose whose document is cached and needs one (or is
-        otherwise wrong for it: `_operation`), before any database work (the token's standing
-        included) and without a worker thread."""
-        assert params.query is not None
-        document = self.documents.cached(params.query)
-        if isinstance(document, Document):
-            _name_operation(outcome, document, params)
-            self._operation(document, params, method, declared)
 
     def _operation(
         self, document: Document, params: Params, method: str, declared: Declared

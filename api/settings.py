@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     builtin_issuer: bool = True
     key_file: Path = Path("steward-keys.json")
     dev_mode: bool = False
+    dev_token_secret: SecretStr | None = None
     graphiql: bool = True
     introspection: bool = True
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()

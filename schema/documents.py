@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
 from graphql import (
@@ -88,7 +88,8 @@ class Documents:
     size grows with; its syntax tree is bounded by the token limit) take at most
     ``cache_bytes``, least recently used out first. Refusals (a document that does not parse
     or validate) are kept under the same bound; a text larger than the whole bound is never
-    kept.
+    kept. Each caller has entries of its own (SPEC section 7, v5): that a text is cached
+    tells a caller only what it sent itself.
 
     Args:
         schema: what documents are validated against.
@@ -105,7 +106,7 @@ class Documents:
         if not limits.introspection:
             self._rules.append(NoSchemaIntrospectionCustomRule)
         self._capacity = cache_bytes
-        self._entries: OrderedDict[str, Document | GraphQLError] = OrderedDict()
+        self._entries: OrderedDict[tuple[Hashable, str], Document | GraphQLError] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -114,30 +115,33 @@ class Documents:
         """Bytes of source text the cache holds now."""
         return self._bytes
 
-    def get(self, source: str) -> Document | GraphQLError:
-        """The document for ``source``, or why it is refused; parsed once while it is kept."""
+    def get(self, source: str, caller: Hashable = None) -> Document | GraphQLError:
+        """The document for ``source``, or why it is refused; parsed once per caller while it
+        is kept.
+
+        Args:
+            source: the document's text.
+            caller: whose cache entry it is: a caller's hit must not tell it that another
+                caller sent the same text (a cached document answers several times faster).
+        """
+        key = (caller, source)
         with self._lock:
-            cached = self._entries.get(source)
+            cached = self._entries.get(key)
             if cached is not None:
-                self._entries.move_to_end(source)
+                self._entries.move_to_end(key)
                 return cached
         loaded = self._load(source)  # outside the lock: other threads' documents go on
         size = sys.getsizeof(source)
         if size > self._capacity:
             return loaded
         with self._lock:
-            if source not in self._entries:
-                self._entries[source] = loaded
+            if key not in self._entries:
+                self._entries[key] = loaded
                 self._bytes += size
                 while self._bytes > self._capacity:
-                    evicted, _ = self._entries.popitem(last=False)
+                    (_, evicted), _ = self._entries.popitem(last=False)
                     self._bytes -= sys.getsizeof(evicted)
         return loaded
-
-    def cached(self, source: str) -> Document | GraphQLError | None:
-        """The document for ``source`` if it is kept, ``None`` if not: never parses."""
-        with self._lock:
-            return self._entries.get(source)
 
     def _load(self, source: str) -> Document | GraphQLError:
         try:
@@ -159,9 +163,9 @@ class Documents:
             return ValidationError(errors[0].message)
         return document
 
-    def load(self, source: str) -> Document:
-        """The document for ``source``; raises the request error that refuses it."""
-        result = self.get(source)
+    def load(self, source: str, caller: Hashable = None) -> Document:
+        """The document for ``source`` (`get`); raises the request error that refuses it."""
+        result = self.get(source, caller)
         if isinstance(result, ParseError):
             raise ParseFailed(result.message)
         if isinstance(result, ValidationError):

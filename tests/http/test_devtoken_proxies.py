@@ -1,27 +1,51 @@
-"""The development token page refuses anything a reverse proxy relayed (SPEC section 7)."""
+"""The development token page answers only with the run's secret, from loopback, and
+refuses anything a reverse proxy says it relayed (SPEC section 7, v4 and v5).
+
+A default nginx ``proxy_pass`` on the same host adds no forwarding header: its requests come
+from loopback and look local. The defence is the per-run secret ``steward serve`` prints in
+the GraphiQL URL (a cookie after the first visit), which such a client never saw.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from api import devtoken
 from api.app import create_app
 from api.settings import Settings
+from tests.support.auth import DEV_SECRET
 
 LOCAL = "http://127.0.0.1:8000"
 SAME_ORIGIN = {"Origin": LOCAL, "Sec-Fetch-Site": "same-origin"}
 CHOICE = {"scopes": ["customers:read"], "purpose": "customer_support"}
+HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture
-def as_local(settings: Settings) -> Iterator[TestClient]:
-    """A loopback peer naming a loopback host, in development mode."""
-    dev = settings.model_copy(update={"dev_mode": True, "public_url": LOCAL})
+def dev(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"dev_mode": True, "public_url": LOCAL, "dev_token_secret": SecretStr(DEV_SECRET)}
+    )
+
+
+@pytest.fixture
+def unentered(dev: Settings) -> Iterator[TestClient]:
+    """A loopback peer naming a loopback host, in development mode, that never opened the
+    printed URL: a same-host reverse proxy without forwarding headers, another local user."""
     with TestClient(create_app(dev), base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
         yield client
+
+
+@pytest.fixture
+def as_local(unentered: TestClient) -> TestClient:
+    """The developer's browser, once it opened the printed URL."""
+    opened = unentered.get(f"/graphql?token={DEV_SECRET}", headers=HTML, follow_redirects=False)
+    assert opened.status_code == 303
+    return unentered
 
 
 @pytest.mark.parametrize(
@@ -50,3 +74,58 @@ def test_the_same_request_without_proxy_headers_gets_a_token(as_local: TestClien
     minted = as_local.post(devtoken.PATH, json=CHOICE, headers=SAME_ORIGIN)
     assert minted.status_code == 200
     assert minted.json()["access_token"].startswith("eyJ")
+
+
+def test_a_local_client_without_the_secret_gets_no_token(unentered: TestClient) -> None:
+    # when a loopback client that never saw the printed URL asks for the page and a token
+    page = unentered.get(devtoken.PATH, headers=HTML)
+    minted = unentered.post(devtoken.PATH, json=CHOICE, headers=SAME_ORIGIN)
+    wrong = unentered.post(
+        f"{devtoken.PATH}?token=not-the-secret", json=CHOICE, headers=SAME_ORIGIN
+    )
+    # then it is refused, and told where the secret is
+    assert (page.status_code, minted.status_code, wrong.status_code) == (403, 403, 403)
+    assert "steward serve" in minted.json()["error"]
+    assert "eyJ" not in minted.text + wrong.text + page.text
+
+
+def test_a_wrong_secret_in_the_url_sets_no_cookie(unentered: TestClient) -> None:
+    # when the GraphiQL URL is opened with another secret
+    opened = unentered.get("/graphql?token=not-the-secret", headers=HTML, follow_redirects=False)
+    # then the page opens, but no cookie is set and no token can be minted
+    assert opened.status_code == 200
+    assert "set-cookie" not in opened.headers
+    assert unentered.post(devtoken.PATH, json=CHOICE, headers=SAME_ORIGIN).status_code == 403
+
+
+def test_the_printed_url_sets_a_strict_http_only_cookie_and_drops_the_secret(
+    unentered: TestClient,
+) -> None:
+    # when the developer opens the printed URL
+    opened = unentered.get(
+        f"/graphql?token={DEV_SECRET}&tab=1", headers=HTML, follow_redirects=False
+    )
+    # then the page comes back without the secret in its address, with a cookie
+    assert opened.status_code == 303
+    assert opened.headers["location"] == "/graphql?tab=1"
+    cookie = opened.headers["set-cookie"]
+    assert cookie.startswith("steward-dev-8000=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+    # and with the cookie alone, the page mints a token
+    minted = unentered.post(devtoken.PATH, json=CHOICE, headers=SAME_ORIGIN)
+    assert minted.status_code == 200
+
+
+def test_the_secret_in_the_token_page_s_own_url_works_too(unentered: TestClient) -> None:
+    opened = unentered.get(f"{devtoken.PATH}?token={DEV_SECRET}", follow_redirects=False)
+    assert (opened.status_code, opened.headers["location"]) == (303, devtoken.PATH)
+    assert unentered.get(devtoken.PATH, headers=HTML).status_code == 200
+
+
+def test_development_mode_without_a_secret_has_no_token_page(settings: Settings) -> None:
+    # given development mode with no secret (an app not started by `steward serve`)
+    dev = settings.model_copy(update={"dev_mode": True, "public_url": LOCAL})
+    with TestClient(create_app(dev), base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
+        # then nothing can mint a token
+        assert client.post(devtoken.PATH, json=CHOICE, headers=SAME_ORIGIN).status_code == 404

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from graphql import parse, print_ast
 from joserfc import jwt
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlmodel import col
 from starlette.testclient import TestClient
@@ -36,6 +37,7 @@ from store.database import make_engine, session_factory, transaction
 from store.ids import to_global_id
 from store.models import Customer
 from tests.support import ROOT
+from tests.support.auth import DEV_SECRET
 
 LOCAL = "http://127.0.0.1:8000"
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -84,23 +86,31 @@ def _client(settings: Settings, peer: str = "127.0.0.1", base: str = LOCAL) -> T
     return TestClient(create_app(settings), base_url=base, client=(peer, 50000))
 
 
+def _entered(client: TestClient) -> TestClient:
+    """The client, having opened the GraphiQL URL ``steward serve`` printed (the cookie)."""
+    client.get(f"/graphql?token={DEV_SECRET}", headers=HTML, follow_redirects=False)
+    return client
+
+
 @pytest.fixture
 def dev_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"dev_mode": True, "public_url": LOCAL})
+    return settings.model_copy(
+        update={"dev_mode": True, "public_url": LOCAL, "dev_token_secret": SecretStr(DEV_SECRET)}
+    )
 
 
 @pytest.fixture
 def as_local(dev_settings: Settings) -> Iterator[TestClient]:
     """A developer's browser on the same machine, in development mode."""
     with _client(dev_settings) as client:
-        yield client
+        yield _entered(client)
 
 
 @pytest.fixture
 def as_remote(dev_settings: Settings) -> Iterator[TestClient]:
-    """Someone on another machine, in development mode."""
+    """Someone on another machine, in development mode, who knows the secret."""
     with _client(dev_settings, peer="192.0.2.10") as client:
-        yield client
+        yield _entered(client)
 
 
 @pytest.fixture

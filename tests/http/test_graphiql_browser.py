@@ -26,10 +26,12 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from pydantic import SecretStr
 
 from api.devtoken import TTL
 from auth.policy.purposes import DECLARABLE, Purpose
 from tests.support import ROOT
+from tests.support.auth import DEV_SECRET
 from tests.support.browser import CHROMIUM_ARGS, require_chromium, running_steward
 
 pytestmark = pytest.mark.browser
@@ -94,7 +96,9 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def dev_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Steward as ``make run`` serves it: development mode, 200 demo customers, seed 1."""
-    with running_steward(tmp_path_factory.mktemp("live"), dev_mode=True) as base:
+    with running_steward(
+        tmp_path_factory.mktemp("live"), dev_mode=True, dev_token_secret=SecretStr(DEV_SECRET)
+    ) as base:
         yield base
 
 
@@ -162,9 +166,15 @@ def violations(page: Page) -> list[str]:
     return found
 
 
-def open_ready(page: Page, base_url: str) -> None:
-    """GraphiQL from ``/``, once its token bar shows a token."""
-    page.goto(f"{base_url}/")
+def printed(base_url: str) -> str:
+    """The GraphiQL URL ``make run`` prints: it carries the run's development secret."""
+    return f"{base_url}/graphql?token={DEV_SECRET}"
+
+
+def open_ready(page: Page, url: str) -> None:
+    """GraphiQL at ``url``, once its token bar shows a token."""
+    page.goto(url)
+    assert DEV_SECRET not in page.url
     expect(page.locator(QUERY_EDITOR)).to_contain_text("query FirstCustomers")
     expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
 
@@ -190,9 +200,9 @@ def save_screenshot(page: Page, tmp_path: Path, name: str) -> None:
 def test_graphiql_opens_ready_keeps_its_token_and_explains_redactions(
     watched: Watched, dev_url: str, tmp_path: Path
 ) -> None:
-    # given: GraphiQL, opened from /, as after make run
+    # given: GraphiQL, opened from the URL make run prints
     page = watched.page()
-    open_ready(page, dev_url)
+    open_ready(page, printed(dev_url))
     token = stored_token(page)
     bar = page.locator(TOKEN_BAR)
     for scope in token["choice"]["scopes"]:
@@ -223,7 +233,7 @@ def test_graphiql_opens_ready_keeps_its_token_and_explains_redactions(
     expect(page.locator(TOKEN_BAR)).to_contain_text("expires")
     result = run(page, '"redactions"')
     other = watched.page()
-    open_ready(other, dev_url)
+    open_ready(other, f"{dev_url}/")
 
     # then: the same token, minted once for this browser
     assert stored_token(page)["jti"] == stored_token(other)["jti"] == token["jti"]
@@ -275,7 +285,7 @@ def test_the_token_is_renewed_before_it_expires(watched: Watched, dev_url: str) 
     # given: GraphiQL with its token, on a clock the test moves
     page = watched.page()
     page.clock.install()
-    open_ready(page, dev_url)
+    open_ready(page, printed(dev_url))
     first = stored_token(page)
     # when: the token's lifetime all but runs out
     page.clock.run_for((TTL - 30) * 1000)
@@ -291,7 +301,7 @@ def test_the_token_page_has_a_legal_reference_for_legal_order(
 ) -> None:
     # given
     page = watched.page()
-    page.goto(f"{dev_url}/dev/token")
+    page.goto(f"{dev_url}/dev/token?token={DEV_SECRET}")
     reference = page.get_by_label("Legal reference (X-Legal-Reference)")
     expect(reference).to_be_hidden()
     # when
@@ -338,7 +348,7 @@ def test_the_docs_are_open_on_the_first_visit_and_then_as_they_were_left(
     # given: a browser that never opened GraphiQL
     page = watched.page()
     # when
-    open_ready(page, dev_url)
+    open_ready(page, printed(dev_url))
     # then: the docs are open, at the schema's root types
     expect(page.locator(DOC_EXPLORER)).to_contain_text("Query")
     # when: closed, then reloaded
@@ -363,7 +373,7 @@ def test_the_purpose_switcher_offers_only_declarable_purposes_and_clears_its_err
 ) -> None:
     # given
     page = watched.page()
-    open_ready(page, dev_url)
+    open_ready(page, printed(dev_url))
     switcher = page.get_by_label("Purpose")
     bar = page.locator(TOKEN_BAR)
     # then: what X-Purpose may name, and no third_party_sharing
@@ -414,7 +424,7 @@ def test_the_token_bar_shows_the_headers_each_operation_sends(
             else None
         ),
     )
-    open_ready(page, dev_url)
+    open_ready(page, printed(dev_url))
     expect(page.locator(SENT_HEADERS)).to_have_count(2)
 
     # when
@@ -463,7 +473,7 @@ def test_copy_as_curl_copies_the_operation_with_its_token_purpose_and_legal_refe
 ) -> None:
     # given: an operation with variables
     page = with_clipboard.page()
-    open_ready(page, dev_url)
+    open_ready(page, printed(dev_url))
     set_editor_text(page, QUERY_EDITOR, FEW_CUSTOMERS)
     page.get_by_role("button", name="Variables", exact=True).click()
     set_editor_text(page, VARIABLES_EDITOR, '{"n": 1}')

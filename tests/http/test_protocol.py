@@ -285,3 +285,27 @@ def test_an_anonymous_caller_learns_nothing_about_the_schema(client: TestClient)
             ]
         }
         assert "customer" not in response.text.lower()
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("X-Purpose", ["customer_support", "legal_order"]),
+        ("X-Purpose", ["customer_support", "customer_support"]),
+        ("X-Legal-Reference", ["court-order-1", "court-order-2"]),
+    ],
+)
+def test_a_purpose_header_sent_twice_is_refused(
+    client: TestClient, auth: dict[str, str], name: str, values: list[str]
+) -> None:
+    # given a request that sends a purpose header twice (the first would have been accepted)
+    headers = [*auth.items(), ("X-Purpose", "customer_support")]
+    headers = [h for h in headers if h[0] != name] + [(name, value) for value in values]
+    # when it asks for customer data
+    response = client.post(
+        "/graphql", json={"query": "{ customers { totalCount } }"}, headers=headers
+    )
+    # then it is refused as a bad request, whichever header came first
+    assert response.status_code == 400
+    assert code_of(response) == "BAD_REQUEST"
+    assert name in response.json()["errors"][0]["message"]

@@ -139,6 +139,31 @@ def test_readme_commands_name_no_port_of_their_own() -> None:
     assert [body for body in commands if re.search(r"(127\.0\.0\.1|localhost):\d", body)] == []
 
 
+def test_make_run_prints_one_graphiql_url_whose_secret_opens_the_token_page(
+    served: tuple[str, str, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # given: make run PORT=…, and what it printed
+    base, _line, _env = served
+    log = next(tmp_path_factory.getbasetemp().glob("readme*/make-run.log")).read_text()
+    urls = [line for line in log.splitlines() if "/graphql?token=" in line]
+    # then: exactly one line names GraphiQL, on the address served, with the run's secret
+    assert len(urls) == 1, log
+    url = urls[0].split()[-1]
+    assert url.startswith(f"{base}/graphql?token=")
+    choice = {"scopes": ["customers:read"], "purpose": "customer_support"}
+    origin = {"Origin": base}
+    # and: without it, loopback alone mints nothing; with it (a cookie after the first
+    # visit), the page mints a token
+    assert httpx.post(f"{base}/dev/token", json=choice, headers=origin).status_code == 403
+    with httpx.Client(follow_redirects=True) as browser:
+        opened = browser.get(url, headers={"Accept": "text/html"})
+        assert opened.status_code == 200
+        assert str(opened.url) == f"{base}/graphql"
+        minted = browser.post(f"{base}/dev/token", json=choice, headers=origin)
+    assert minted.status_code == 200
+    assert minted.json()["access_token"].startswith("eyJ")
+
+
 def test_every_readme_command_prints_what_the_readme_shows(
     served: tuple[str, str, dict[str, str]],
 ) -> None:

@@ -26,6 +26,9 @@ TokenFactory = Callable[..., str]
 TYPENAME = {"query": "{ __typename }"}
 METADATA_URL = "http://testserver/.well-known/oauth-protected-resource"
 
+DEV_SECRET = "test-development-secret"
+"""The development token secret of test servers in development mode (`api.devsecret`)."""
+
 DROP = object()
 """A claim or header value meaning: leave this one out."""
 
