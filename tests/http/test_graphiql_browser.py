@@ -31,7 +31,8 @@ from pydantic import SecretStr
 from api.devtoken import TTL
 from auth.policy.purposes import DECLARABLE, Purpose
 from tests.support import ROOT
-from tests.support.auth import DEV_SECRET
+from api.settings import Settings
+from tests.support.auth import DEV_SECRET, builtin_key, claims_for, sign
 from tests.support.browser import CHROMIUM_ARGS, require_chromium, running_steward
 
 pytestmark = pytest.mark.browser
@@ -55,9 +56,10 @@ DOC_EXPLORER = ".graphiql-doc-explorer"
 SENT_HEADERS = ".steward-sent .steward-header"
 VARIABLES_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
 COPY_AS_CURL = "Copy as curl"
-FEW_CUSTOMERS = (
-    "query Few($n: Int!) { customers(first: $n) { totalCount edges { node { id email } } } }"
-)
+# The apostrophe tests the command's shell quoting.
+FEW_CUSTOMERS = """# Ali's first customers
+query Few($n: Int!) { customers(first: $n) { totalCount edges { node { id email } } } }
+"""
 NEEDS_DATE_OF_BIRTH = "Needs customers:read:identity; purposes: fraud_investigation, legal_order."
 
 
@@ -103,8 +105,14 @@ def dev_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def production_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_steward(tmp_path_factory.mktemp("live-production")) as base:
+def production_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the production server's database and keys."""
+    return tmp_path_factory.mktemp("live-production")
+
+
+@pytest.fixture(scope="module")
+def production_url(production_dir: Path) -> Iterator[str]:
+    with running_steward(production_dir) as base:
         yield base
 
 
@@ -504,4 +512,31 @@ def test_copy_as_curl_copies_the_operation_with_its_token_purpose_and_legal_refe
     assert "-H 'X-Purpose: legal_order'" in command
     assert "-H 'X-Legal-Reference: LR-2026-0042'" in command
     assert curl(command) == shown
+    assert violations(page) == []
+
+
+def test_outside_development_mode_copy_as_curl_sends_the_headers_pane(
+    with_clipboard: Watched, production_url: str, production_dir: Path
+) -> None:
+    # given: a token pasted into the headers pane, as the README says
+    key = builtin_key(Settings(_env_file=None, key_file=production_dir / "keys.json"))
+    scope = "customers:read customers:read:contact purpose:customer_support"
+    token = sign(claims_for(production_url, scope=scope), key)
+    page = with_clipboard.page()
+    page.goto(f"{production_url}/graphql")
+    expect(page.locator(HEADERS_EDITOR)).to_contain_text('"Bearer <access token>"')
+    pane = {"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"}
+    set_editor_text(page, HEADERS_EDITOR, json.dumps(pane))
+    set_editor_text(page, QUERY_EDITOR, FEW_CUSTOMERS)
+    page.get_by_role("button", name="Variables", exact=True).click()
+    set_editor_text(page, VARIABLES_EDITOR, '{"n": 2}')
+    shown = run(page, '"totalCount"')
+    # when
+    command = copied(page)
+    # then: the pane's headers, and the answer GraphiQL showed
+    assert f"-H 'Authorization: Bearer {token}'" in command
+    assert "-H 'X-Purpose: customer_support'" in command
+    assert curl(command) == shown
+    assert len(shown["data"]["customers"]["edges"]) == 2
+    assert with_clipboard.messages == []
     assert violations(page) == []
