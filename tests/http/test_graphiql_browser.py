@@ -29,9 +29,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from pydantic import SecretStr
 
 from api.devtoken import TTL
+from api.settings import Settings
 from auth.policy.purposes import DECLARABLE, Purpose
 from tests.support import ROOT
-from api.settings import Settings
 from tests.support.auth import DEV_SECRET, builtin_key, claims_for, sign
 from tests.support.browser import CHROMIUM_ARGS, require_chromium, running_steward
 
