@@ -208,8 +208,11 @@
     const body = { query };
     if (variables !== undefined) body.variables = variables;
     if (operationName) body.operationName = operationName;
+    const all = header(headers, "Content-Type") === undefined
+      ? { ...headers, "Content-Type": "application/json" }
+      : headers;
     const lines = [`curl -s ${shellWord(url)}`];
-    for (const [name, value] of Object.entries({ ...headers, "Content-Type": "application/json" })) {
+    for (const [name, value] of Object.entries(all)) {
       lines.push(`-H ${shellWord(`${name}: ${value}`)}`);
     }
     lines.push(`-d ${shellWord(JSON.stringify(body))}`);
