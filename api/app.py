@@ -115,6 +115,7 @@ def create_app(
         ide.page if ide else None,
         tuning,
         enforce=enforce,
+        explorer=devtoken.CLIENT_ID if dev else None,
     )
 
     health = Health(engine, keys, limiter)

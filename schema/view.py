@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from graphql import (
@@ -93,13 +93,19 @@ def _view(scopes: frozenset[str]) -> tuple[DocumentNode, GraphQLSchema]:
     full = graphql_schema(build_schema())
     kept = _reach(full, scopes)
     definitions = []
-    for definition in parse(build_schema().as_str()).definitions:
+    for definition in _whole().definitions:
         if not isinstance(definition, TypeDefinitionNode):
             definitions.append(definition)
         elif definition.name.value in kept:
             definitions.append(_trim(definition, kept))
     document = DocumentNode(definitions=tuple(definitions))
     return document, build_ast_schema(document)
+
+
+@cache
+def _whole() -> DocumentNode:
+    """The whole schema's SDL, parsed: each view keeps some of its definitions."""
+    return parse(build_schema().as_str())
 
 
 def _reach(schema: GraphQLSchema, scopes: frozenset[str]) -> dict[str, Fields]:
@@ -153,10 +159,13 @@ def _reach(schema: GraphQLSchema, scopes: frozenset[str]) -> dict[str, Fields]:
 
 
 def _has_content(named: GraphQLNamedType, unlocks: Any) -> bool:
-    """Whether a type the caller reaches has something to select (an object needs a field)."""
-    if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
-        return any(unlocks(named, name) for name in named.fields)
-    return True
+    """Whether a type the caller reaches has something to select: an object needs a field, and
+    a data type with an id its id (an object whose id is hidden is itself null)."""
+    if not isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+        return True
+    if "id" in named.fields and named.name in DATA_TYPES:
+        return bool(unlocks(named, "id"))
+    return any(unlocks(named, name) for name in named.fields)
 
 
 def _trim(definition: TypeDefinitionNode, kept: dict[str, Fields]) -> TypeDefinitionNode:
@@ -203,15 +212,15 @@ def reads_schema(root_fields: set[str]) -> bool:
 
 
 def introspect(
-    scopes: frozenset[str],
+    view: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
     variables: dict[str, Any] | None,
 ) -> ExecutionResult:
     """Answer an introspection operation (``__schema``, ``__type``, ``__typename`` only) from
-    the caller's view; the document was validated against the whole schema."""
+    a view (`client_schema`); the document was validated against the whole schema."""
     result = execute_sync(
-        client_schema(scopes),
+        view,
         document,
         operation_name=operation_name,
         variable_values=variables,

@@ -27,8 +27,11 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from api import devtoken
+from api.app import create_app
 from api.cli import app as cli
 from api.demo_partners import AGENCY, COURIER
+from api.settings import Settings
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
 from auth.policy.scopes import ALL_SCOPES
@@ -66,6 +69,7 @@ CAMPAIGN = """
 query Campaign { customers(first: 50) { edges { node { firstName email ageBand } } } }
 query Birthdays { customers(first: 50) { edges { node { firstName dateOfBirth } } } }
 """
+CUSTOMER_FIELDS = '{ __type(name: "Customer") { fields { name } } }'
 COURIER_READS_EMAIL = """
 query { orders(first: 5) { edges { node { number customer { email mobilePhone } } } } }
 """
@@ -322,11 +326,13 @@ def test_execution_keeps_one_schema(
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body
-    for edge in body["data"]["orders"]["edges"]:
+    edges = body["data"]["orders"]["edges"]
+    assert edges
+    for edge in edges:
         assert edge["node"]["customer"]["email"] is None
-    redacted = {r["field"]: r["reason"] for r in body.get("extensions", {}).get("redactions", [])}
-    if body["data"]["orders"]["edges"]:
-        assert redacted["Customer.email"] == "PURPOSE_NOT_ALLOWED"
+        assert edge["node"]["customer"]["mobilePhone"] is not None
+    redacted = {r["field"]: r["reason"] for r in body["extensions"]["redactions"]}
+    assert redacted == {"Customer.email": "PURPOSE_NOT_ALLOWED"}
     # and the types outside its view do not exist for its introspection
     hidden = client.post(
         "/graphql",
@@ -358,3 +364,23 @@ def test_introspection_mixed_with_data_is_refused(client: TestClient, token: Tok
     # then it is refused as a document that does not validate, and nothing is read
     assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "data" not in response.json()
+
+
+def test_graphiql_explores_the_whole_schema_in_development_mode_only(
+    settings: Settings, token: TokenFactory
+) -> None:
+    # given GraphiQL's development token scopes: customer_support never unlocks a date of birth
+    granted = scope(*devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE.scope)
+    development = settings.model_copy(update={"dev_mode": True})
+
+    def fields(app: Any, client_id: str) -> set[str]:
+        auth = {"Authorization": f"Bearer {token(granted, client_id=client_id)}"}
+        with TestClient(app) as client:
+            body = client.post("/graphql", json={"query": CUSTOMER_FIELDS}, headers=auth).json()
+        return {field["name"] for field in body["data"]["__type"]["fields"]}
+
+    # then the development token page's tokens introspect the whole schema (its docs explain
+    # what each field needs), in development mode only; any other client sees its view
+    assert "dateOfBirth" in fields(create_app(development), devtoken.CLIENT_ID)
+    assert "dateOfBirth" not in fields(create_app(development), "another-client")
+    assert "dateOfBirth" not in fields(create_app(settings), devtoken.CLIENT_ID)
