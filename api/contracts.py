@@ -80,7 +80,8 @@ class Terms:
 
     def __post_init__(self) -> None:
         self.contracts = [
-            contract(node, self.scopes, partner=self.partner) for _, _, node in self.documents
+            contract(node, self.scopes, partner=self.client_id if self.partner else None)
+            for _, _, node in self.documents
         ]
 
     def never_visible(self) -> dict[str, dict[str, str]]:

@@ -264,8 +264,9 @@ class Contract:
         return never
 
 
-def contract(document: DocumentNode, scopes: frozenset[str], *, partner: bool) -> Contract:
-    """The contract of one document (an operation and its fragments) for a caller."""
+def contract(document: DocumentNode, scopes: frozenset[str], *, partner: str | None) -> Contract:
+    """The contract of one document (an operation and its fragments) for a caller; ``partner``
+    is its client id when it is a partner."""
     schema = graphql_schema(build_schema())
     selected = list(_selected(schema, document))
     roots = [name for owner, name in selected if owner is schema.query_type]
@@ -290,7 +291,7 @@ def _decision(
     scopes: frozenset[str],
     purpose: Purpose | None,
     *,
-    partner: bool,
+    partner: str | None,
 ) -> Decision:
     if owner is schema.query_type or owner is schema.mutation_type:
         return root_decision(name, scopes, purpose)

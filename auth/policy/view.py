@@ -49,14 +49,11 @@ class Decision:
             ``generalised``, ``pseudonym``); ``None``: the value itself. The policy declares no
             forms yet.
         why: for a hidden field, what keeps it hidden, in words.
-        missing: for a hidden field, the scopes the caller lacks (none: its purposes do not
-            allow the field, or nothing can).
     """
 
     access: Access
     form: str | None = None
     why: str | None = None
-    missing: tuple[str, ...] = ()
 
     @property
     def hidden(self) -> bool:
@@ -70,9 +67,15 @@ def declarable(scopes: frozenset[str]) -> tuple[Purpose, ...]:
 
 
 def field_decision(
-    coordinate: str, scopes: frozenset[str], purpose: Purpose | None, *, partner: bool
+    coordinate: str, scopes: frozenset[str], purpose: Purpose | None, *, partner: str | None
 ) -> Decision:
-    """What a caller (a partner, or not) holding ``scopes`` gets of a data type's field.
+    """What a caller holding ``scopes`` gets of a data type's field under ``purpose``.
+
+    Args:
+        coordinate: ``Type.field``.
+        scopes: the scopes its tokens carry.
+        purpose: the purpose it declares, if any.
+        partner: its client id when it is a partner (a third party), else ``None``.
 
     The caller is taken as staff or a partner, not as the customer: a customer's own rows
     (``me``) are visible to them whatever the field rule says.
@@ -80,7 +83,7 @@ def field_decision(
     rule = rule_for(coordinate)
     if rule is None or not rule.allows(scopes, purpose):
         return _hidden(rule, scopes, purpose)
-    rows = RowScope(purpose=purpose, partner="partner" if partner else None)
+    rows = RowScope(purpose=purpose, partner=partner)
     consent = (purpose is not None and purpose.consent_required) or rows.shares_with_partner
     return Decision(Access.CONSENT if consent else Access.VISIBLE)
 
@@ -91,7 +94,7 @@ def _hidden(rule: Rule | None, scopes: frozenset[str], purpose: Purpose | None) 
         return Decision(Access.HIDDEN, why="no policy entry: hidden from everyone")
     if why == MISSING_SCOPE:
         missing = tuple(scope for scope in rule.scopes if scope not in scopes)
-        return Decision(Access.HIDDEN, why=f"missing scope {' + '.join(missing)}", missing=missing)
+        return Decision(Access.HIDDEN, why=f"missing scope {' + '.join(missing)}")
     allowed = [p for p in DECLARABLE if rule.purposes is None or p in rule.purposes]
     names = ", ".join(p.id for p in allowed)
     held = [p.id for p in allowed if p.scope in scopes]
@@ -122,7 +125,7 @@ def root_decision(name: str, scopes: frozenset[str], purpose: Purpose | None) ->
             return Decision(Access.HIDDEN, why=f"missing scope (one of) {', '.join(needed)}")
     missing = tuple(scope for scope in rule.scopes if scope not in scopes)
     if missing:
-        return Decision(Access.HIDDEN, why=f"missing scope {' + '.join(missing)}", missing=missing)
+        return Decision(Access.HIDDEN, why=f"missing scope {' + '.join(missing)}")
     if rule.purpose and purpose is None:
         return Decision(Access.HIDDEN, why="needs a purpose (X-Purpose); the client holds none")
     return Decision(Access.VISIBLE)
@@ -138,10 +141,10 @@ def contexts(scopes: frozenset[str], root_fields: Iterable[str]) -> tuple[Purpos
 @lru_cache(maxsize=256)
 def unlockable(scopes: frozenset[str]) -> frozenset[str]:
     """The policy's entries (``Type.field`` or ``Type.*``) a caller holding ``scopes`` can ever
-    read: under some purpose it may declare, or without one; and, with ``me:read``, every
-    field of the rows a customer owns (the owner rule)."""
+    read: under some purpose it may declare, or without one; and, with ``me:read`` or
+    ``me:write``, every field of the rows a customer owns (the owner rule)."""
     under = (None, *declarable(scopes))
-    owner = s.ME_READ in scopes
+    owner = s.ME_READ in scopes or s.ME_WRITE in scopes
     return frozenset(
         key
         for key, rule in POLICY.items()
