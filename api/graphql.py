@@ -261,7 +261,7 @@ class GraphQLEndpoint:
                 document = self.documents.load(source)
                 operation = self._operation(document, params, method, declared)
                 root_fields = document.root_fields(operation)
-                if reads_schema(root_fields):
+                if reads_schema(root_fields):  # refuses introspection mixed with data
                     # What this caller can ever unlock (`schema.view`): no data, no record.
                     return self._introspect(principal, document, params), []
                 answer = None
@@ -338,9 +338,7 @@ class GraphQLEndpoint:
             )
         if method == "GET" and is_mutation(operation):
             raise errors.MethodNotAllowed("Mutations need POST.", headers={"Allow": "POST"})
-        root_fields = document.root_fields(operation)
-        reads_schema(root_fields)  # refuses introspection mixed with data
-        if declared.purpose is None and needs_purpose(root_fields):
+        if declared.purpose is None and needs_purpose(document.root_fields(operation)):
             raise PurposeRequired
         return operation
 
