@@ -85,7 +85,8 @@ _SCOPE = typer.Option(
 _STRICT = typer.Option(
     False,
     "--strict",
-    help="Refuse (exit 1) a document that selects a field the partner can never see.",
+    help="Exit 1 on a document that selects a field the partner can never see (allow then "
+    "registers nothing).",
 )
 
 

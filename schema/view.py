@@ -48,6 +48,7 @@ from auth.policy.purposes import Purpose
 from auth.policy.roots import INTROSPECTION
 from auth.policy.scopes import ALL_SCOPES
 from auth.policy.view import (
+    Access,
     Decision,
     contexts,
     field_decision,
@@ -302,7 +303,10 @@ def _decision(
             field_decision(f"{t.name}.{name}", scopes, purpose, partner=partner)
             for t in schema.get_possible_types(owner)
         ]
-        return next((d for d in found if not d.hidden), found[0])
+        return next(
+            (d for d in found if not d.hidden),
+            found[0] if found else Decision(Access.HIDDEN, why="no type implements it"),
+        )
     return field_decision(f"{owner.name}.{name}", scopes, purpose, partner=partner)
 
 
