@@ -110,7 +110,12 @@ def _whole() -> DocumentNode:
 
 
 def _reach(schema: GraphQLSchema, scopes: frozenset[str]) -> dict[str, Fields]:
-    """The types a caller can reach from the roots through fields it can ever unlock."""
+    """The types a caller can reach from the roots through fields it can ever unlock.
+
+    A field whose type has nothing the caller may read is left out with it: a data type whose
+    id is hidden is ``null`` wherever it is returned. So is a root field returning one, even a
+    mutation the caller may run (``orders:write`` without ``orders:read``: ``placeOrder``).
+    """
     roots = {t.name for t in (schema.query_type, schema.mutation_type) if t is not None}
 
     def unlocks(owner: GraphQLNamedType, name: str) -> bool:
