@@ -124,6 +124,7 @@ def create_app(
         (dev.secret.guard(ide.page) if dev else ide.page) if ide else None,
         tuning,
         enforce=enforce,
+        explorer=devtoken.CLIENT_ID if dev else None,
     )
 
     health = Health(engine, keys, limiter)

@@ -202,6 +202,37 @@ def policy(
         typer.echo(f"  {name}: {description}")
 
 
+@app.command("schema")
+def schema_sdl(
+    client: str | None = typer.Option(
+        None,
+        "--client",
+        help="Only what this client can ever unlock: the types and fields some purpose its "
+        "scopes allow reaches (its introspection shows the same).",
+    ),
+    scope: str | None = typer.Option(
+        None,
+        "--scope",
+        help="The scopes to show the view of (space-separated); by default those the built-in "
+        "issuer registered for --client.",
+    ),
+) -> None:
+    """Print the schema in SDL: the whole of it, or the view of one client (--client)."""
+    from api.contracts import UNKNOWN_SCOPES, client_scopes, given_scopes
+    from schema.build import sdl
+    from schema.view import client_sdl
+    from store.database import transaction_at
+
+    if client is None:
+        typer.echo(sdl() if scope is None else client_sdl(given_scopes(scope)), nl=False)
+        return
+    with transaction_at(Settings().database_url) as session:
+        scopes = client_scopes(session, client, scope)
+    if scopes is None:
+        raise typer.BadParameter(UNKNOWN_SCOPES, param_hint="--client")
+    typer.echo(client_sdl(scopes), nl=False)
+
+
 def main() -> None:
     """Entry point of the ``steward`` console script."""
     app()

@@ -38,6 +38,7 @@ from schema.compiled import CompiledReads
 from schema.context import Context, Options
 from schema.documents import Document, Documents, Limits, is_mutation
 from schema.errors import INTERNAL, DocumentError, format_error
+from schema.view import client_schema, introspect, reads_schema
 from store.database import one_statement_options, run_in_thread
 from store.errors import DatabaseUnavailable, unavailable
 
@@ -93,8 +94,11 @@ class GraphQLEndpoint:
         tuning: Tuning = ALL_WINS,
         *,
         enforce: bool = True,
+        explorer: str | None = None,
     ) -> None:
-        """``enforce=False``: benchmarks only (see `create_app`)."""
+        """``enforce=False``: benchmarks only (see `create_app`). ``explorer``: the built-in
+        client whose introspection shows the whole schema rather than what its scopes unlock
+        (the development token page's: GraphiQL's docs explain every field's needs)."""
         self.schema = schema
         self.settings = settings
         self.sessions = sessions
@@ -128,6 +132,7 @@ class GraphQLEndpoint:
                 enforce=enforce,
             )
         self.issuers = settings.issuers
+        self.explorer = explorer
 
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
@@ -255,6 +260,9 @@ class GraphQLEndpoint:
                 document = self.documents.load(source, caller)
                 operation = self._operation(document, params, method, declared)
                 root_fields = document.root_fields(operation)
+                if reads_schema(root_fields):  # refuses introspection mixed with data
+                    # What this caller can ever unlock (`schema.view`): no data, no record.
+                    return self._introspect(principal, document, params), []
                 answer = None
                 if self.compiled is not None and "me" not in root_fields:
                     scope = open_scope(session, principal, declared, self.issuers)
@@ -270,6 +278,18 @@ class GraphQLEndpoint:
                 scope.plan.erased.update(answer.erased)
                 return ExecutionResult(answer.data), scope.plan.redactions()
         return self._run(document, operation, params, principal, declared)
+
+    def _introspect(
+        self, principal: Principal, document: Document, params: Params
+    ) -> ExecutionResult:
+        """Answer introspection from the caller's view of the schema (the explorer's: whole)."""
+        explores = (
+            self.explorer is not None
+            and principal.client_id == self.explorer
+            and principal.issuer == self.issuers.builtin
+        )
+        view = self.schema if explores else client_schema(principal.scopes)
+        return introspect(view, document.node, params.operation_name, params.variables)
 
     def _source(self, params: Params, principal: Principal, session: Session) -> str:
         """The text to run: the request's own, or the registered document it names.

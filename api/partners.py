@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from schema.documents import Documents
 
 partners_app = typer.Typer(
     help="Partners: OAuth clients that are third parties (couriers, installers, agencies).",
@@ -72,16 +76,33 @@ def partners_remove(client_id: str = typer.Argument(..., help="The partner's cli
     typer.echo(f"removed partner {client_id}")
 
 
+_SCOPE = typer.Option(
+    None,
+    "--scope",
+    help="The scopes the partner's tokens carry (space-separated); by default the scopes of "
+    "the built-in client CLIENT_ID. Needed for a client of an external identity provider.",
+)
+_STRICT = typer.Option(
+    False,
+    "--strict",
+    help="Exit 1 on a document that selects a field the partner can never see (allow then "
+    "registers nothing).",
+)
+
+
 @partners_app.command("allow")
 def partners_allow(
     client_id: str = typer.Argument(..., help="The partner's client id."),
     file: Path = _FILE,
+    scope: str | None = _SCOPE,
+    strict: bool = _STRICT,
 ) -> None:
-    """Register each operation of FILE as a trusted document; prints `sha256:<hex> name`."""
-    from auth.tokens.partners import PartnerError, allow
-    from schema._internals import core_schema
-    from schema.build import build_schema
-    from schema.documents import Documents, Limits
+    """Register each operation of FILE as a trusted document; prints `sha256:<hex> name`, then
+    the partner's contract for them (see `contract`)."""
+    from graphql import parse
+
+    from api.contracts import UNKNOWN_SCOPES, Terms, client_scopes, refuse
+    from auth.tokens.partners import PartnerError, allow, document_id, find_active
     from schema.errors import DocumentError
     from schema.trusted import trusted_operations
     from store.database import transaction_at
@@ -91,25 +112,75 @@ def partners_allow(
         source = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise typer.BadParameter("the file is not UTF-8 text", param_hint="FILE") from None
-    limits = Limits(
-        depth=settings.max_depth,
-        aliases=settings.max_aliases,
-        tokens=settings.max_tokens,
-        introspection=settings.introspection,
-    )
     try:
-        operations = trusted_operations(source, Documents(core_schema(build_schema()), limits))
+        operations = trusted_operations(source, _documents(settings))
     except DocumentError as error:
         typer.echo(f"{error.code}: {error.message}", err=True)
         typer.echo("nothing was registered", err=True)
         raise typer.Exit(1) from None
     try:
         with transaction_at(settings.database_url) as session:
+            if find_active(session, client_id) is None:
+                raise PartnerError("no active partner with that client id")
+            scopes = client_scopes(session, client_id, scope)
+            if scopes is None and strict:
+                raise typer.BadParameter(UNKNOWN_SCOPES, param_hint="--scope")
+            terms = None
+            if scopes is not None:
+                terms = Terms(
+                    client_id,
+                    scopes,
+                    [(document_id(body), name, parse(body)) for name, body in operations],
+                )
+                if strict and terms.never_visible():
+                    refuse(terms, registering=True)
+                    raise typer.Exit(1)
             registered = allow(session, client_id, operations)
     except PartnerError as error:
         raise typer.BadParameter(str(error), param_hint="CLIENT_ID") from None
     for document in registered:
         typer.echo(f"sha256:{document.sha256}\t{document.operation_name or ''}".rstrip())
+    if terms is None:
+        typer.echo(
+            f"no contract: {UNKNOWN_SCOPES} (steward partners contract {client_id} --scope ...)",
+            err=True,
+        )
+        return
+    typer.echo("")
+    typer.echo(terms.render())
+
+
+@partners_app.command("contract")
+def partners_contract(
+    client_id: str = typer.Argument(..., help="The partner's client id."),
+    scope: str | None = _SCOPE,
+    strict: bool = _STRICT,
+) -> None:
+    """What the partner gets of each field of its registered documents, per purpose it may
+    declare: visible, consent-dependent, assignment-dependent or hidden (and why), and the form
+    of a value disclosed in one; derived from the policy."""
+    from graphql import parse
+
+    from api.contracts import UNKNOWN_SCOPES, Terms, client_scopes, refuse
+    from auth.tokens.partners import documents, find_active
+    from store.database import transaction_at
+
+    with transaction_at(Settings().database_url) as session:
+        if find_active(session, client_id) is None:
+            raise typer.BadParameter(
+                "no active partner with that client id", param_hint="CLIENT_ID"
+            )
+        scopes = client_scopes(session, client_id, scope)
+        if scopes is None:
+            raise typer.BadParameter(UNKNOWN_SCOPES, param_hint="--scope")
+        rows = documents(session, client_id)
+        terms = Terms(
+            client_id, scopes, [(row.sha256, row.operation_name, parse(row.body)) for row in rows]
+        )
+    typer.echo(terms.render())
+    if strict and terms.never_visible():
+        refuse(terms, registering=False)
+        raise typer.Exit(1)
 
 
 @partners_app.command("documents")
@@ -126,3 +197,18 @@ def partners_documents(
         typer.echo(f"sha256:{row.sha256}\t{row.operation_name or '-'}\t{row.created_at:%Y-%m-%d}")
     if not rows:
         typer.echo("no documents", err=True)
+
+
+def _documents(settings: Settings) -> Documents:
+    """Parses and validates documents as ``/graphql`` does, under its limits."""
+    from schema._internals import core_schema
+    from schema.build import build_schema
+    from schema.documents import Documents, Limits
+
+    limits = Limits(
+        depth=settings.max_depth,
+        aliases=settings.max_aliases,
+        tokens=settings.max_tokens,
+        introspection=settings.introspection,
+    )
+    return Documents(core_schema(build_schema()), limits)
