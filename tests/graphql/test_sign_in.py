@@ -29,7 +29,7 @@ from privacy.linking import ALREADY_LINKED, CUSTOMER_LINKED, WRONG_CODE, code_ha
 from store import models
 from store.ids import to_global_id
 from store.models import BUILTIN_ISSUER
-from tests.support.auth import TokenFactory
+from tests.support.auth import Provider, TokenFactory, app_client
 from tests.support.callers import CUSTOMER, scope
 from tests.support.operations import post
 from tests.support.world import Person, Tables, seed
@@ -510,3 +510,165 @@ def test_the_purpose_texts_file_names_every_purpose_in_every_language() -> None:
     for texts in data.values():
         assert set(texts) == {p.value for p in Purpose}
         assert all(t["title"].strip() and t["description"].strip() for t in texts.values())
+
+
+# A person signed in at an external identity provider
+
+
+@pytest.fixture
+def provider() -> Provider:
+    return Provider()
+
+
+@pytest.fixture
+def external(settings: Settings, provider: Provider) -> Iterator[TestClient]:
+    """The app trusting the built-in issuer and the provider, self-registration on."""
+    configured = provider.settings(settings, self_registration=True)
+    with app_client(configured, http=provider.http()) as test_client:
+        yield test_client
+
+
+def test_a_provider_sign_in_links_by_issuer_and_subject(
+    external, provider, token, people, tables
+) -> None:
+    # given a code for Maryam, and a person signed in at the provider
+    maryam, _ = people
+    code = make_code(external, token, maryam)
+    person = provider.token(sub="auth0|5f1c", scope=CUSTOMER)
+    # when they enter it
+    body = post(external, person, LINK, {"code": code})
+    # then Maryam is linked to the provider's pair, not to the subject alone
+    assert body["data"]["linkMe"]["id"] == maryam.id
+    assert link_of(tables, maryam) == (Provider.ISSUER, "auth0|5f1c")
+    assert post(external, person, ME)["data"]["me"]["id"] == maryam.id
+    # and the same subject from the built-in issuer is nobody
+    assert post(external, token(CUSTOMER, sub="auth0|5f1c"), ME)["data"]["me"] is None
+
+
+def test_a_provider_sign_in_registers_once(external, provider, tables) -> None:
+    # given a person signed in at the provider / when they register, twice
+    person = provider.token(sub="kc-8d2e", scope=CUSTOMER)
+    first = post(external, person, REGISTER, {"input": REGISTRATION})
+    again = post(external, person, REGISTER, {"input": REGISTRATION})
+    # then one customer, bound to the provider's pair
+    assert "errors" not in first, first
+    assert error(again)[0] == "BAD_USER_INPUT"
+    (customer,) = customers(tables)
+    assert (customer.subject_issuer, customer.subject) == (Provider.ISSUER, "kc-8d2e")
+
+
+# Purposes in the customer's language
+
+POLICY = "query Policy($language: String) { policy(language: $language) { language purposes { id title description } } }"
+
+
+def purposes(client: TestClient, token: TokenFactory, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+    headers = kwargs.pop("headers", None)
+    body = post(client, token(CUSTOMER, sub=PERSON), POLICY, kwargs or None, headers=headers)
+    policy = body["data"]["policy"]
+    return policy["language"], {p["id"]: p for p in policy["purposes"]}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "headers", "language"),
+    [
+        ({"language": "fa"}, None, "fa"),
+        ({"language": "vi-VN"}, None, "vi"),
+        ({}, {"Accept-Language": "de-CH, vi;q=0.9, fa;q=0.8"}, "vi"),
+        ({}, {"Accept-Language": "fa-IR,fa;q=0.9,en-US;q=0.8"}, "fa"),
+        ({"language": "en"}, {"Accept-Language": "fa"}, "en"),
+        ({"language": "de"}, {"Accept-Language": "fa"}, "en"),
+        ({}, {"Accept-Language": "fr, fa;q=0"}, "en"),
+        ({}, None, "en"),
+    ],
+)
+def test_policy_gives_purposes_in_the_customers_language(
+    client, token, arguments, headers, language
+) -> None:
+    # when the policy is asked for in a language, or with an Accept-Language header
+    chosen, texts = purposes(client, token, headers=headers, **arguments)
+    # then its purposes come in that language (or English), from the one data file
+    assert chosen == language
+    for purpose in Purpose:
+        assert texts[purpose.id]["title"] == purpose.text(language).title
+        assert texts[purpose.id]["description"] == purpose.text(language).description
+
+
+def test_the_texts_differ_by_language_and_follow_the_notices(client, token) -> None:
+    _, persian = purposes(client, token, language="fa")
+    _, vietnamese = purposes(client, token, language="vi")
+    _, english = purposes(client, token)
+    # the notices' own words: a written judicial order; disputes, payments or fraud
+    assert "دستور کتبی مراجع قانونی و قضایی" in persian["legal_order"]["description"]
+    assert (
+        "tranh chấp, thanh toán hoặc gian lận" in vietnamese["fraud_investigation"]["description"]
+    )
+    assert (
+        len(
+            {
+                persian["marketing"]["title"],
+                vietnamese["marketing"]["title"],
+                english["marketing"]["title"],
+            }
+        )
+        == 3
+    )
+
+
+# Consent evidence
+
+SET_MY_CONSENT = """
+mutation Set($language: String) {
+  setMyConsent(purpose: MARKETING, granted: true, noticeVersion: "2026-12", language: $language) {
+    purpose status source noticeVersion language
+  }
+}
+"""
+RECORD_CONSENT = """
+mutation Record($customerId: ID!) {
+  recordConsent(customerId: $customerId, purpose: ANALYTICS, granted: true, source: PAPER,
+                noticeVersion: "2025-03", language: "fa-ir") { noticeVersion language }
+}
+"""
+EXPORT = "mutation Export($id: ID!) { exportCustomerData(id: $id) }"
+
+
+def test_consents_carry_the_evidence_of_the_notice_into_the_export(
+    client, token, people, tables
+) -> None:
+    # given a customer who grants marketing after reading the Persian notice, and staff who
+    # record a paper consent
+    maryam, _ = people
+    mine = post(client, token(CUSTOMER, sub=maryam.id), SET_MY_CONSENT, {"language": "fa"})
+    staffs = post(
+        client,
+        token(scope(s.CONSENTS_WRITE, s.CONSENTS_READ, Purpose.CUSTOMER_SUPPORT.scope)),
+        RECORD_CONSENT,
+        {"customerId": maryam.id},
+        purpose=PURPOSE,
+    )
+    # then both records carry the notice's version and language (normalised)
+    assert mine["data"]["setMyConsent"] == {
+        "purpose": "MARKETING",
+        "status": "GRANTED",
+        "source": "WEB",
+        "noticeVersion": "2026-12",
+        "language": "fa",
+    }
+    assert staffs["data"]["recordConsent"] == {"noticeVersion": "2025-03", "language": "fa-IR"}
+    # and the export holds them
+    exported = post(client, token(s.PRIVACY_ADMIN), EXPORT, {"id": maryam.id})
+    consents = exported["data"]["exportCustomerData"]["consents"]
+    assert {(c["noticeVersion"], c["language"]) for c in consents} >= {
+        ("2026-12", "fa"),
+        ("2025-03", "fa-IR"),
+    }
+
+
+def test_bad_evidence_is_refused_and_nothing_recorded(client, token, people, tables) -> None:
+    maryam, _ = people
+    before = tables.count(models.Consent, maryam.pk)
+    body = post(client, token(CUSTOMER, sub=maryam.id), SET_MY_CONSENT, {"language": "x" * 40})
+    assert error(body)[0] == "BAD_USER_INPUT"
+    assert body["errors"][0]["extensions"]["field"] == "language"
+    assert tables.count(models.Consent, maryam.pk) == before
