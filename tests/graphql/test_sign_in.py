@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from api.app import create_app
+from api.cli import app as cli
 from api.settings import Settings
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
@@ -559,7 +560,11 @@ def test_a_provider_sign_in_registers_once(external, provider, tables) -> None:
 
 # Purposes in the customer's language
 
-POLICY = "query Policy($language: String) { policy(language: $language) { language purposes { id title description } } }"
+POLICY = """
+query Policy($language: String) {
+  policy(language: $language) { language purposes { id title description } }
+}
+"""
 
 
 def purposes(client: TestClient, token: TokenFactory, **kwargs: Any) -> tuple[str, dict[str, Any]]:
@@ -672,3 +677,27 @@ def test_bad_evidence_is_refused_and_nothing_recorded(client, token, people, tab
     assert error(body)[0] == "BAD_USER_INPUT"
     assert body["errors"][0]["extensions"]["field"] == "language"
     assert tables.count(models.Consent, maryam.pk) == before
+
+
+# The operator's command
+
+
+def test_the_cli_makes_a_code_that_links(steward, client, token, people, tables) -> None:
+    # given an operator who makes a code for Maryam with the CLI
+    maryam, lan = people
+    result = steward.invoke(cli, ["customers", "link-code", maryam.id])
+    assert result.exit_code == 0, result.output
+    code, expiry = result.stdout.strip().split("\t")
+    assert expiry.startswith("expires ")
+    # when the person enters it / then they are Maryam
+    assert link(client, token, code)["data"]["linkMe"]["id"] == maryam.id
+    # and the creation is audited without the code
+    (made,) = [r for r in tables.access_records() if r.client_id == "steward-cli"]
+    assert made.operation_name == "steward customers link-code"
+    assert made.customer_ids == [maryam.pk]
+    assert code not in repr(made.__dict__)
+    # and bad ids, or a customer already linked, are refused with nothing stored
+    for bad in ("not-an-id", to_global_id("Order", lan.order_ids[0]), maryam.id):
+        refused = steward.invoke(cli, ["customers", "link-code", bad])
+        assert refused.exit_code == 2, refused.output
+    assert len(codes(tables)) == 1
