@@ -1,7 +1,4 @@
-"""A signed-in person becomes a customer: linked with a one-time code, or registered.
-
-Self-registration (`register_me`) creates a new customer bound to the person's (``iss``,
-``sub``), with the consents they chose and the evidence of the notice they were shown.
+"""A signed-in person becomes a customer: linked to an existing one, or registered.
 
 Staff make a code for a customer (`create_link_code`) and hand it over (by phone, letter, at
 the counter); the person signs in at the company's identity provider and enters it
@@ -14,6 +11,10 @@ the counter); the person signs in at the company's identity provider and enters 
 
 A wrong, used or expired code gets one message for all three, so that a guesser learns
 nothing; `WrongCodes` refuses a person after 5 wrong codes in an hour (``RATE_LIMITED``).
+
+Where the server allows it, a person with no customer registers instead (`register_me`): a
+new customer bound to their pair, with the consents they chose and the evidence of the
+notice they were shown.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ the one access record it leaves. Customers' tokens come from the built-in issuer
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from starlette.testclient import TestClient
@@ -26,7 +29,15 @@ from api.cli import app as cli
 from api.settings import Settings
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
-from privacy.linking import ALREADY_LINKED, CUSTOMER_LINKED, WRONG_CODE, code_hash, normalise
+from privacy.errors import LimitUnavailable
+from privacy.linking import (
+    ALREADY_LINKED,
+    CUSTOMER_LINKED,
+    WRONG_CODE,
+    WrongCodes,
+    code_hash,
+    normalise,
+)
 from store import models
 from store.ids import to_global_id
 from store.models import BUILTIN_ISSUER
@@ -701,3 +712,31 @@ def test_the_cli_makes_a_code_that_links(steward, client, token, people, tables)
         refused = steward.invoke(cli, ["customers", "link-code", bad])
         assert refused.exit_code == 2, refused.output
     assert len(codes(tables)) == 1
+
+
+def test_wrong_codes_are_counted_across_replicas_in_redis(settings, token, people) -> None:
+    # given two replicas sharing a Redis (STEWARD_TEST_REDIS_URL, never DB 0 implicitly)
+    url = os.environ.get("STEWARD_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("STEWARD_TEST_REDIS_URL is not set")
+    shared = settings.model_copy(update={"redis_url": SecretStr(url)})
+    person = f"replica-person-{secrets.token_hex(4)}"
+    with app_client(shared) as one, app_client(shared) as two:
+        # when a person enters three wrong codes on one and two on the other
+        for attempt in range(5):
+            replica = one if attempt < 3 else two
+            assert error(link(replica, token, f"WRNG-CODE-000{attempt}", sub=person))[0] == (
+                "BAD_USER_INPUT"
+            )
+        # then the next attempt is refused on either
+        assert error(link(one, token, "WRNG-CODE-0009", sub=person))[0] == "RATE_LIMITED"
+        assert error(link(two, token, "WRNG-CODE-0009", sub=person))[0] == "RATE_LIMITED"
+
+
+def test_an_unreachable_redis_refuses_rather_than_counts_nothing(settings) -> None:
+    # given a Redis that does not answer / when a person enters a code
+    down = settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/15")})
+    wrong = WrongCodes(down.attempts_storage)
+    # then the limiter refuses, with a clear code, rather than let guesses through
+    with pytest.raises(LimitUnavailable):
+        wrong.check(("", "someone"))
