@@ -192,7 +192,7 @@ def link_me(
             message); the customer is linked to another sign-in.
         TooManyAttempts: too many wrong codes lately (checked before the code is).
     """
-    if owner_id is not None or _linked_elsewhere(session, person):
+    if owner_id is not None:
         raise InputError("code", ALREADY_LINKED)
     wrong_codes.check(person)
     normalised = normalise(code)
@@ -256,13 +256,3 @@ def register_me(
     record_choices(session, customer, choices, "input.consents")
     record_usage(session, customer, UsageKind.REGISTERED)
     return customer
-
-
-def _linked_elsewhere(session: Session, person: tuple[str, str]) -> bool:
-    issuer, subject = person
-    found = session.scalar(
-        select(col(models.Customer.id)).where(
-            col(models.Customer.subject_issuer) == issuer, col(models.Customer.subject) == subject
-        )
-    )
-    return found is not None

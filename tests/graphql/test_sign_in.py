@@ -740,3 +740,19 @@ def test_an_unreachable_redis_refuses_rather_than_counts_nothing(settings) -> No
     # then the limiter refuses, with a clear code, rather than let guesses through
     with pytest.raises(LimitUnavailable):
         wrong.check(("", "someone"))
+
+
+def test_register_me_input_is_create_customer_input_without_the_link() -> None:
+    from strawberry.types.base import get_object_definition
+
+    from schema.mutations import CreateCustomerInput
+    from schema.sign_in import RegisterMeInput
+
+    def names(cls: type) -> set[str]:
+        definition = get_object_definition(cls, strict=True)
+        return {field.python_name for field in definition.fields}
+
+    assert names(RegisterMeInput) == names(CreateCustomerInput) - {
+        "subject",
+        "subject_issuer",
+    } | {"consents"}
