@@ -24,6 +24,7 @@ NAME = 100
 SUBJECT = 255
 SUBJECT_TAKEN = "input.subject is already linked to a customer"
 REGISTERED = "Your sign-in is already linked to a customer."
+RESERVED = "This sign-in's subject is a customer id of Steward's own issuer: it cannot be linked."
 SUBJECT_FIELDS = ("subject", "subject_issuer")
 """The link of a customer to a sign-in: staff set it, customers never set their own."""
 
@@ -131,9 +132,6 @@ def is_reserved(link: tuple[str, str]) -> bool:
     when it is created, so nobody else may take it first."""
     issuer, subject = link
     return issuer == BUILTIN_ISSUER and _is_customer_id(subject)
-
-
-RESERVED = "This sign-in's subject is a customer id of Steward's own issuer: it cannot be linked."
 
 
 def _is_customer_id(subject: str) -> bool:
