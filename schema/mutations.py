@@ -191,9 +191,9 @@ class Mutation:
         context = info.context
         with atomic(context):
             customer = _customer(context, id, "id")
-            customers.update_customer(
-                context.session, customer, given(input), context.scope.issuers
-            )
+            # A partner (a third party) never decides who signs in as a customer.
+            issuers = None if context.scope.principal.partner else context.scope.issuers
+            customers.update_customer(context.session, customer, given(input), issuers)
         return customer
 
     @strawberry.mutation(

@@ -785,3 +785,26 @@ def test_a_future_customers_id_cannot_be_taken_as_a_sign_in(
     assert error(linked)[0] == error(registered)[0] == "BAD_USER_INPUT"
     assert link_of(tables, maryam) == default_of(maryam)
     assert len(customers(tables)) == 2
+
+
+def test_partners_never_decide_who_signs_in_as_a_customer(
+    client, token, steward, people, tables
+) -> None:
+    # given a partner (a third party) holding customers:write
+    maryam, _ = people
+    added = steward.invoke(cli, ["partners", "add", "courier-x", "--name", "Courier X"])
+    assert added.exit_code == 0, added.output
+    bearer = token(STAFF, client_id="courier-x")
+    # when it makes a code, unlinks, or sets a subject / then each is refused, nothing changed
+    for query, variables in (
+        (CREATE_CODE, {"customerId": maryam.id}),
+        (UNLINK, {"customerId": maryam.id}),
+    ):
+        body = post(client, bearer, query, variables, purpose=PURPOSE)
+        assert error(body)[0] == "FORBIDDEN", body
+    body = post(
+        client, bearer, UPDATE, {"id": maryam.id, "input": {"subject": "x"}}, purpose=PURPOSE
+    )
+    assert error(body)[0] in {"BAD_USER_INPUT", "NOT_FOUND"}
+    assert codes(tables) == []
+    assert link_of(tables, maryam) == default_of(maryam)
