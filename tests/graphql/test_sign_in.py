@@ -808,3 +808,18 @@ def test_partners_never_decide_who_signs_in_as_a_customer(
     assert error(body)[0] in {"BAD_USER_INPUT", "NOT_FOUND"}
     assert codes(tables) == []
     assert link_of(tables, maryam) == default_of(maryam)
+
+
+def test_demo_consents_from_apps_carry_their_evidence(steward, tables) -> None:
+    loaded = steward.invoke(cli, ["demo-data", "--customers", "20"])
+    assert loaded.exit_code == 0, loaded.output
+    # the demo's own consent histories (the partners' sharing consents come without evidence)
+    consents = tables.all(
+        select(models.Consent).where(col(models.Consent.purpose).in_(["analytics", "marketing"]))
+    )
+    from_apps = [c for c in consents if c.source in {"WEB", "MOBILE"}]
+    others = [c for c in consents if c.source not in {"WEB", "MOBILE"}]
+    assert from_apps
+    assert others
+    assert all(c.notice_version and c.language in {"fa-IR", "vi-VN"} for c in from_apps)
+    assert all(c.notice_version is None and c.language is None for c in others)
