@@ -8,6 +8,7 @@ the one access record it leaves. Customers' tokens come from the built-in issuer
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import secrets
 import threading
@@ -823,3 +824,16 @@ def test_demo_consents_from_apps_carry_their_evidence(steward, tables) -> None:
     assert others
     assert all(c.notice_version and c.language in {"fa-IR", "vi-VN"} for c in from_apps)
     assert all(c.notice_version is None and c.language is None for c in others)
+
+
+def test_no_log_line_holds_a_code(client, token, people, caplog) -> None:
+    # given every logger at debug / when a code is made, mistyped and used
+    maryam, _ = people
+    with caplog.at_level(logging.DEBUG):
+        code = make_code(client, token, maryam)
+        link(client, token, code[:-1] + ("0" if code[-1] != "0" else "1"))
+        link(client, token, code)
+    # then no log line holds it, in any spelling
+    logged = caplog.text.upper()
+    assert code not in logged
+    assert code.replace("-", "") not in logged
