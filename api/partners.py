@@ -103,21 +103,10 @@ def partners_allow(
 
     from api.contracts import UNKNOWN_SCOPES, Terms, client_scopes, refuse
     from auth.tokens.partners import PartnerError, allow, document_id, find_active
-    from schema.errors import DocumentError
-    from schema.trusted import trusted_operations
     from store.database import transaction_at
 
     settings = Settings()
-    try:
-        source = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise typer.BadParameter("the file is not UTF-8 text", param_hint="FILE") from None
-    try:
-        operations = trusted_operations(source, _documents(settings))
-    except DocumentError as error:
-        typer.echo(f"{error.code}: {error.message}", err=True)
-        typer.echo("nothing was registered", err=True)
-        raise typer.Exit(1) from None
+    operations = trusted_file(file, settings)
     try:
         with transaction_at(settings.database_url) as session:
             if find_active(session, client_id) is None:
@@ -148,6 +137,24 @@ def partners_allow(
         return
     typer.echo("")
     typer.echo(terms.render())
+
+
+def trusted_file(file: Path, settings: Settings) -> list[tuple[str | None, str]]:
+    """The operations of a ``.graphql`` file or an Apollo manifest, each parsed and validated
+    against the schema under the limits of ``/graphql``; exits with the reason otherwise."""
+    from schema.errors import DocumentError
+    from schema.trusted import trusted_operations
+
+    try:
+        source = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise typer.BadParameter("the file is not UTF-8 text", param_hint="FILE") from None
+    try:
+        return trusted_operations(source, _documents(settings))
+    except DocumentError as error:
+        typer.echo(f"{error.code}: {error.message}", err=True)
+        typer.echo("nothing was registered", err=True)
+        raise typer.Exit(1) from None
 
 
 @partners_app.command("contract")

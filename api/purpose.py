@@ -13,8 +13,11 @@ __all__ = ["PURPOSE_HEADERS", "declared"]
 PURPOSE_HEADERS = ("X-Purpose", "X-Legal-Reference")
 
 
-def declared(headers: Headers, principal: Principal) -> Declared:
-    """The purpose the headers declare, checked against the caller's token.
+def declared(
+    headers: Headers, principal: Principal, languages: tuple[str, ...] = ()
+) -> Declared:
+    """The purpose the headers declare, checked against the caller's token, with the
+    languages the caller accepts (``Accept-Language``, for the ``policy`` texts).
 
     Each header may come once: were the first of two to win, a proxy that adds its own and a
     client that sends another would disagree about the purpose of the request.
@@ -24,7 +27,7 @@ def declared(headers: Headers, principal: Principal) -> Declared:
         PolicyError: the purpose is unknown, not permitted, or lacks its legal reference.
     """
     purpose, legal_reference = (_single(headers, name) for name in PURPOSE_HEADERS)
-    return declare(purpose, legal_reference, principal)
+    return declare(purpose, legal_reference, principal, languages)
 
 
 def _single(headers: Headers, name: str) -> str | None:

@@ -62,6 +62,20 @@ class UpdateCustomerInput:
     mobile_phone: str | None = UNSET
     landline_phone: str | None = UNSET
     preferred_language: str | None = UNSET
+    subject: str | None = strawberry.field(
+        default=UNSET,
+        description=(
+            "updateCustomer only (staff): link the customer to this `sub` of its identity "
+            "provider; null: back to the default (the customer's id, Steward's own issuer)."
+        ),
+    )
+    subject_issuer: str | None = strawberry.field(
+        default=UNSET,
+        description=(
+            "updateCustomer only, with subject: the `iss` of that provider. Default: the "
+            "external provider's when one is trusted, else Steward's own."
+        ),
+    )
 
 
 @strawberry.input
@@ -132,7 +146,9 @@ def given(data: Any) -> dict[str, Any]:
     }
 
 
-def _customer(context: Context, customer_id: str, field: str) -> models.Customer:
+def customer_argument(context: Context, customer_id: str, field: str) -> models.Customer:
+    """The customer a global id argument names, if it exists for the caller and is not
+    erased (else `NotFound`), noted as seen."""
     pk = pk_argument(customer_id, "Customer", field)
     customer = rows.active_customer(context.session, context.scope, pk)
     context.loaders.saw_customers([customer])
@@ -176,8 +192,10 @@ class Mutation:
     ) -> models.Customer | None:
         context = info.context
         with atomic(context):
-            customer = _customer(context, id, "id")
-            customers.update_customer(context.session, customer, given(input))
+            customer = customer_argument(context, id, "id")
+            # A partner (a third party) never decides who signs in as a customer.
+            issuers = None if context.scope.principal.partner else context.scope.issuers
+            customers.update_customer(context.session, customer, given(input), issuers)
         return customer
 
     @strawberry.mutation(
@@ -193,7 +211,7 @@ class Mutation:
     ) -> models.Address | None:
         context = info.context
         with atomic(context):
-            customer = _customer(context, customer_id, "customerId")
+            customer = customer_argument(context, customer_id, "customerId")
             return addresses.add_address(context.session, customer, given(input))
 
     @strawberry.mutation(
@@ -238,7 +256,7 @@ class Mutation:
     ) -> models.Order | None:
         context = info.context
         with atomic(context):
-            customer = _customer(context, customer_id, "customerId")
+            customer = customer_argument(context, customer_id, "customerId")
             shipping = None
             if input.shipping_address_id is not None:
                 shipping = pk_argument(
@@ -294,10 +312,25 @@ class Mutation:
                 )
             ),
         ] = None,
+        notice_version: Annotated[
+            str | None, strawberry.argument(description="The version of the notice shown.")
+        ] = None,
+        language: Annotated[
+            str | None,
+            strawberry.argument(description="The language of the notice shown (BCP 47)."),
+        ] = None,
     ) -> models.Consent | None:
         context = info.context
         with atomic(context):
-            customer = _customer(context, customer_id, "customerId")
+            customer = customer_argument(context, customer_id, "customerId")
             return consents.record_consent(
-                context.session, customer, purpose, granted, source, policy_version, recipient
+                context.session,
+                customer,
+                purpose,
+                granted,
+                source,
+                policy_version,
+                recipient,
+                notice_version=notice_version,
+                language=language,
             )
