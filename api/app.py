@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,8 @@ from auth.tokens.keys import load_or_create
 from schema.build import build_schema, graphql_schema
 from store.database import make_engine, session_factory
 from store.errors import DatabaseUnavailable
+
+log = logging.getLogger("steward.app")
 
 GC_THRESHOLD = 10_000
 """Allocations between young-generation collections in a serving process (CPython: 700)."""
@@ -78,6 +81,14 @@ def create_app(
             with every field and row allowed, to measure what enforcement costs.
     """
     settings = settings or Settings()
+    if settings.issuer and not settings.audience_is_a_resource_uri:
+        log.warning(
+            "STEWARD_AUDIENCE %r is not an absolute URI: an OpenID provider issues access "
+            "tokens for a resource indicator (RFC 8707), so set it to the API's URL, "
+            "e.g. %r",
+            settings.audience,
+            settings.public_url,
+        )
     engine = make_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,

@@ -61,13 +61,17 @@ def demo_database(directory: Path, *, customers: int = 200, seed: int = 1) -> st
 
 
 @contextmanager
-def running_steward(directory: Path, **settings: Any) -> Iterator[str]:
+def running_steward(
+    directory: Path, *, sock: socket.socket | None = None, **settings: Any
+) -> Iterator[str]:
     """Steward served by uvicorn on 127.0.0.1 (a free port) in a thread; yields its base URL.
 
     ``public_url`` is the server's own address, so its tokens name it as their issuer.
+    ``sock``: a socket already bound on loopback, when others must know the URL beforehand.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     config = Settings(
         _env_file=None,
