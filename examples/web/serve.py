@@ -42,6 +42,7 @@ class Config:
         resource: the resource indicator to ask tokens for: Steward's ``STEWARD_AUDIENCE``.
         client_id: the page's public client at the provider.
         scope: the scopes asked for.
+        notice_version: the privacy notice's version the page shows; recorded with consents.
     """
 
     issuer: str
@@ -49,6 +50,7 @@ class Config:
     resource: str
     client_id: str = "steward-web"
     scope: str = "openid me:read me:write"
+    notice_version: str = "2026-12"
 
 
 def create_app(config: Config) -> Starlette:

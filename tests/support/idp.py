@@ -314,6 +314,31 @@ class World:
             timeout=30,
         )
 
+    def link_code(self, customer_id: str) -> str:
+        """A one-time link code for the customer, made by staff (``createLinkCode``)."""
+        response = self.graphql(
+            self.staff_token("customers:write"),
+            "mutation Code($id: ID!) { createLinkCode(customerId: $id) { code expiresAt } }",
+            {"id": customer_id},
+        )
+        body = response.json()
+        assert "errors" not in body, body
+        return str(body["data"]["createLinkCode"]["code"])
+
+    def customers_with_disclosures(self) -> list[dict[str, Any]]:
+        """Demo customers (id, preferred language, disclosures, access log) whom partners
+        received data about, in the order of their ids: each test that links one takes
+        its own (the first for the native app, the second for the browser, the last two
+        for the refusals)."""
+        query = """{ customers(first: 100) { edges { node {
+            id preferredLanguage disclosures { at } accessLog { occurredAt } } } } }"""
+        scope = "customers:read audit:read purpose:customer_support"
+        response = self.graphql(self.staff_token(scope), query, purpose="customer_support")
+        body = response.json()
+        assert "errors" not in body, body
+        nodes = [edge["node"] for edge in body["data"]["customers"]["edges"]]
+        return [node for node in nodes if node["disclosures"] and node["accessLog"]]
+
 
 def _bound() -> tuple[socket.socket, str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,0 +1,118 @@
+"""The web example (``examples/web/``) in Debian's Chromium, from its own origin.
+
+A demo customer opens the page, signs in through the provider's own login and consent
+pages (authorization code + PKCE, by oauth4webapi), enters a link code staff made, and the
+page ends on their profile, consents, access log and disclosures, in their preferred
+language (right to left for Persian). Steward answers the page's origin (CORS) and no other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.browser import CHROMIUM_ARGS, require_chromium
+from tests.support.idp import PASSWORD, World
+
+pytestmark = pytest.mark.browser
+
+RECORD_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+FETCH_STEWARD = """async ([api, token]) => {
+  try {
+    const response = await fetch(`${api}/graphql`, {
+      method: "POST",
+      headers: {"Authorization": `Bearer ${token}`, "Content-Type": "application/json"},
+      body: JSON.stringify({query: "{ me { id } }"}),
+    });
+    return `answered ${response.status}`;
+  } catch (error) {
+    return `refused ${error.name}`;
+  }
+}"""
+TOKEN = "sessionStorage.getItem('steward-example:token')"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def sign_in(page: Page, user: str) -> None:
+    """Click Sign in, and go through the provider's own login and consent pages."""
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/interaction/**")
+    page.fill("input[name=login]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign-in").click()
+    page.get_by_role("button", name="Continue").click()
+
+
+def test_a_customer_signs_in_links_and_sees_their_data(idp_world: World, browser: Browser) -> None:
+    # given a customer partners received data about, and a link code staff made for them
+    customer = idp_world.customers_with_disclosures()[1]
+    code = idp_world.link_code(customer["id"])
+    context = browser.new_context()
+    context.add_init_script(RECORD_VIOLATIONS)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"error: {error}"))
+    page.on("console", lambda message: problems.append(f"{message.type}: {message.text}"))
+    try:
+        # when they open the example and sign in at the provider
+        page.goto(idp_world.web)
+        expect(page.locator("#signed-out")).to_be_visible()
+        sign_in(page, "bao")
+        # then they are back, signed in, and asked to link or register
+        page.wait_for_url(f"{idp_world.web}/")
+        expect(page.locator("#unlinked")).to_be_visible()
+        expect(page.locator("#register-consents label")).to_have_count(3)
+        # when they enter the code
+        page.fill("#link-code", code)
+        page.get_by_role("button", name="Link").click()
+        # then the page shows their own data
+        expect(page.locator("#customer")).to_be_visible()
+        disclosures = page.locator("#disclosures tbody tr")
+        expect(disclosures).to_have_count(len(customer["disclosures"]))
+        expect(page.locator("#access-log tbody tr").first).not_to_contain_text("Nothing yet")
+        expect(page.locator("#consents li")).to_have_count(3)
+        language = customer["preferredLanguage"]
+        direction = "rtl" if language == "fa" else "ltr"
+        expect(page.locator("html")).to_have_attribute("dir", direction)
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        # and no script ran inline or reached another origin than the page allows
+        assert page.evaluate("window.cspViolations") == []
+        assert problems == []
+    finally:
+        context.close()
+
+
+def test_steward_answers_the_examples_origin_and_refuses_others(
+    idp_world: World, browser: Browser
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(idp_world.web)
+        sign_in(page, "alice")
+        page.wait_for_url(f"{idp_world.web}/")
+        expect(page.locator("#unlinked")).to_be_visible()
+        token = page.evaluate(TOKEN)
+        assert token
+        # the example's origin reads Steward's answer (preflight with Authorization passed)
+        assert page.evaluate(FETCH_STEWARD, [idp_world.api, token]) == "answered 200"
+        # a page of another origin (the provider's) gets nothing: the browser refuses
+        page.goto(idp_world.idp.discovery_url)
+        assert page.evaluate(FETCH_STEWARD, [idp_world.api, token]) == "refused TypeError"
+    finally:
+        context.close()
