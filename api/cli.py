@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from api.customers import customers_app
+from api.documents import documents_app
 from api.partners import partners_app
 from api.settings import Settings
 
@@ -184,6 +186,8 @@ clients_app = typer.Typer(
 )
 app.add_typer(clients_app, name="clients")
 app.add_typer(partners_app, name="partners")
+app.add_typer(documents_app, name="documents")
+app.add_typer(customers_app, name="customers")
 
 
 @app.command()
@@ -248,6 +252,11 @@ def clients_add(
     partner: bool = typer.Option(
         False, "--partner", help="Register it as a partner (a third party) too, named NAME."
     ),
+    trusted_documents_only: bool = typer.Option(
+        False,
+        "--trusted-documents-only",
+        help="It runs only the documents registered with `steward documents allow`.",
+    ),
 ) -> None:
     """Register a client; prints {"client_id", "client_secret"} (the secret only here)."""
     import json
@@ -261,6 +270,8 @@ def clients_add(
             client_id, secret = register(session, name, scope)
             if partner:
                 partners.add(session, client_id, name)
+            if trusted_documents_only:
+                partners.restrict(session, client_id, only=True)
     except partners.PartnerError as error:
         raise typer.BadParameter(str(error), param_hint="NAME") from None
     except ValueError as error:

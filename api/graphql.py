@@ -31,6 +31,7 @@ from auth.tokens.authentication import Authenticator, Verified
 from auth.tokens.errors import AuthError
 from auth.tokens.partners import document_id, find_document
 from privacy.audit import GroupCommit
+from privacy.linking import WrongCodes
 from privacy.usage import record_profile_view
 from schema.audit import Auditor
 from schema.compiled import CompiledReads
@@ -51,6 +52,8 @@ T = TypeVar("T")
 DOCUMENT_ID = re.compile(r"sha256:([0-9a-fA-F]{64})")
 """``documentId`` as the GraphQL-over-HTTP persisted-documents appendix writes a SHA-256."""
 SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+MAX_LANGUAGES = 20
+"""Language ranges of an ``Accept-Language`` header that are read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,10 @@ class GraphQLEndpoint:
         self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
         self.auditor = Auditor(schema, GroupCommit(sessions))
         self.options = Options(
-            max_page_size=settings.max_page_size, batched_loaders=tuning.batched_loaders
+            max_page_size=settings.max_page_size,
+            batched_loaders=tuning.batched_loaders,
+            self_registration=settings.self_registration,
+            wrong_codes=WrongCodes(settings.attempts_storage),
         )
         self.compiled: CompiledReads | None = None
         if settings.compiled_reads:
@@ -152,6 +158,7 @@ class GraphQLEndpoint:
                 request.headers.get("x-purpose"),
                 request.headers.get("x-legal-reference"),
                 verified.principal,
+                accepted_languages(request.headers.get("accept-language")),
             )
             outcome.purpose = declared.purpose.id if declared.purpose else None
             if declared.purpose is None and params.query is not None:
@@ -348,7 +355,7 @@ class GraphQLEndpoint:
                 scope.plan.hidden.update(answer.hidden)
                 scope.plan.erased.update(answer.erased)
                 return ExecutionResult(answer.data), scope.plan.redactions()
-            context = Context.open(session, scope, self.options)
+            context = Context.open(session, scope, self.options, declared.languages)
             result = execute_sync(
                 self.schema,
                 document.node,
@@ -372,6 +379,34 @@ class GraphQLEndpoint:
             # The caller stopped waiting (the deadline, or shutdown): nothing is committed.
             anyio.from_thread.check_cancelled()
         return result, redactions
+
+
+def accepted_languages(header: str | None) -> tuple[str, ...]:
+    """The language ranges of an ``Accept-Language`` header, best first (RFC 9110 12.5.4).
+
+    Ranges with ``q=0`` are refused by the client, and left out; a malformed weight counts as 0.
+    Only the first `MAX_LANGUAGES` ranges are read.
+
+    Example:
+        >>> accepted_languages("de;q=0.5, fa-IR, vi;q=0.8")
+        ('fa-IR', 'vi', 'de')
+    """
+    if not header:
+        return ()
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")[:MAX_LANGUAGES]):
+        tag, _, parameters = part.partition(";")
+        tag = tag.strip()
+        weight = 1.0
+        name, _, value = parameters.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                weight = float(value.strip())
+            except ValueError:
+                weight = 0.0
+        if tag and weight > 0:
+            weighted.append((-weight, position, tag))
+    return tuple(tag for _, _, tag in sorted(weighted))
 
 
 def _name_operation(outcome: Outcome, document: Document, params: Params) -> None:

@@ -79,14 +79,28 @@ def partners_allow(
 ) -> None:
     """Register each operation of FILE as a trusted document; prints `sha256:<hex> name`."""
     from auth.tokens.partners import PartnerError, allow
+    from store.database import transaction_at
+
+    settings = Settings()
+    operations = trusted_file(file, settings)
+    try:
+        with transaction_at(settings.database_url) as session:
+            registered = allow(session, client_id, operations)
+    except PartnerError as error:
+        raise typer.BadParameter(str(error), param_hint="CLIENT_ID") from None
+    for document in registered:
+        typer.echo(f"sha256:{document.sha256}\t{document.operation_name or ''}".rstrip())
+
+
+def trusted_file(file: Path, settings: Settings) -> list[tuple[str | None, str]]:
+    """The operations of a ``.graphql`` file or an Apollo manifest, each parsed and validated
+    against the schema under the limits of ``/graphql``; exits with the reason otherwise."""
     from schema._internals import core_schema
     from schema.build import build_schema
     from schema.documents import Documents, Limits
     from schema.errors import DocumentError
     from schema.trusted import trusted_operations
-    from store.database import transaction_at
 
-    settings = Settings()
     try:
         source = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -98,18 +112,11 @@ def partners_allow(
         introspection=settings.introspection,
     )
     try:
-        operations = trusted_operations(source, Documents(core_schema(build_schema()), limits))
+        return trusted_operations(source, Documents(core_schema(build_schema()), limits))
     except DocumentError as error:
         typer.echo(f"{error.code}: {error.message}", err=True)
         typer.echo("nothing was registered", err=True)
         raise typer.Exit(1) from None
-    try:
-        with transaction_at(settings.database_url) as session:
-            registered = allow(session, client_id, operations)
-    except PartnerError as error:
-        raise typer.BadParameter(str(error), param_hint="CLIENT_ID") from None
-    for document in registered:
-        typer.echo(f"sha256:{document.sha256}\t{document.operation_name or ''}".rstrip())
 
 
 @partners_app.command("documents")

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     rate_limit: str = "1200/minute"
     compiled_reads: bool = True
     redis_url: SecretStr | None = None
+    self_registration: bool = False
     scope_claims: ScopeClaimsSetting | None = None
 
     @model_validator(mode="after")
@@ -118,6 +119,12 @@ class Settings(BaseSettings):
             statement=self.database_statement_timeout,
             pool=self.database_pool_timeout,
         )
+
+    @property
+    def attempts_storage(self) -> str:
+        """Where counted attempts (wrong link codes) live, as a ``limits`` storage URI: the
+        Redis of the rate limits when there is one, so that every replica counts together."""
+        return "memory://" if self.redis_url is None else self.redis_url.get_secret_value()
 
     @property
     def tokens(self) -> TokenSettings:

@@ -23,6 +23,9 @@ from store.models import BUILTIN_ISSUER, utcnow
 NAME = 100
 SUBJECT = 255
 SUBJECT_TAKEN = "input.subject is already linked to a customer"
+REGISTERED = "Your sign-in is already linked to a customer."
+SUBJECT_FIELDS = ("subject", "subject_issuer")
+"""The link of a customer to a sign-in: staff set it, customers never set their own."""
 
 FIELD_NAMES = {
     "first_name": "firstName",
@@ -141,15 +144,84 @@ def _is_linked(session: Session, link: tuple[str, str]) -> bool:
 
 
 def update_customer(
-    session: Session, customer: models.Customer, given: Mapping[str, Any]
+    session: Session,
+    customer: models.Customer,
+    given: Mapping[str, Any],
+    issuers: Issuers | None = None,
 ) -> list[str]:
-    """Correct a customer's details; returns the input names of the fields changed."""
+    """Correct a customer's details; returns the input names of the fields changed.
+
+    ``subject`` (with ``subject_issuer``) links the customer to another sign-in, and ``None``
+    back to its default pair; only staff may, so without ``issuers`` they are refused.
+    """
+    link = _new_link(session, customer, given, issuers)
     values = customer_fields(given, customer.country, "input.")
     for attribute, value in values.items():
         setattr(customer, attribute, value)
+    changed = [FIELD_NAMES[attribute] for attribute in values]
+    if link is not None:
+        customer.subject_issuer, customer.subject = link
+        changed.append("subject")
     touch(customer)
-    session.flush()
-    return [FIELD_NAMES[attribute] for attribute in values]
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise InputError("input.subject", SUBJECT_TAKEN) from None
+    return changed
+
+
+def _new_link(
+    session: Session,
+    customer: models.Customer,
+    given: Mapping[str, Any],
+    issuers: Issuers | None,
+) -> tuple[str, str] | None:
+    """The (stored issuer, subject) pair an update links the customer to, if it names one."""
+    if not any(name in given for name in SUBJECT_FIELDS):
+        return None
+    if issuers is None:
+        raise InputError("input.subject", "input.subject is set by staff (updateCustomer) only")
+    subject = given.get("subject")
+    issuer = given.get("subject_issuer")
+    if subject is None:
+        if issuer is not None:
+            raise InputError("input.subjectIssuer", "input.subjectIssuer needs input.subject")
+        assert customer.id is not None
+        return BUILTIN_ISSUER, to_global_id("Customer", customer.id)
+    link = _link(subject, issuer, issuers)
+    if link != (customer.subject_issuer, customer.subject) and _is_linked(session, link):
+        raise InputError("input.subject", SUBJECT_TAKEN)
+    return link
+
+
+def register_customer(
+    session: Session, given: Mapping[str, Any], person: tuple[str, str]
+) -> models.Customer:
+    """Insert the customer a signed-in person registers as, linked to their pair.
+
+    Args:
+        session: the request's session.
+        given: the details, as for `create_customer` (no subject: the pair is ``person``).
+        person: the caller's stored (issuer, subject) pair.
+
+    Raises:
+        InputError: the pair is already linked to a customer, now or by a concurrent
+            request (two tabs: the unique index decides, the loser gets the same error).
+    """
+    country = v.country(given["country"], field="input.country")
+    values = customer_fields(given, country, "input.")
+    if _is_linked(session, person):
+        raise InputError("input", REGISTERED)
+    issuer, subject = person
+    customer = models.Customer(country=country, subject_issuer=issuer, subject=subject, **values)
+    try:
+        with session.begin_nested():
+            session.add(customer)
+            session.flush()
+    except IntegrityError:
+        raise InputError("input", REGISTERED) from None
+    return customer
 
 
 def touch(customer: models.Customer) -> None:

@@ -5,7 +5,10 @@ The hierarchy::
     PrivacyError
     ├── InputError            BAD_USER_INPUT (``field`` names the input)
     │   └── CardDataRejected  CARD_DATA_REJECTED
-    └── NotFound              NOT_FOUND
+    ├── NotFound              NOT_FOUND
+    ├── SelfRegistrationOff   FORBIDDEN
+    ├── TooManyAttempts       RATE_LIMITED (``retryAfter`` in seconds)
+    └── LimitUnavailable      SERVICE_UNAVAILABLE
 
 Messages name fields and rules, never submitted values: they may be personal data.
 """
@@ -16,7 +19,15 @@ from typing import Any, ClassVar
 
 from auth.policy.errors import CodedError
 
-__all__ = ["CardDataRejected", "InputError", "NotFound", "PrivacyError"]
+__all__ = [
+    "CardDataRejected",
+    "InputError",
+    "LimitUnavailable",
+    "NotFound",
+    "PrivacyError",
+    "SelfRegistrationOff",
+    "TooManyAttempts",
+]
 
 
 class PrivacyError(CodedError):
@@ -57,3 +68,38 @@ class NotFound(PrivacyError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"No such {what}.")
+
+
+class SelfRegistrationOff(PrivacyError):
+    """``registerMe`` while ``STEWARD_SELF_REGISTRATION`` is off."""
+
+    code: ClassVar[str] = "FORBIDDEN"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Self-registration is off on this server: ask the company to link your sign-in "
+            "to your customer record (a link code)."
+        )
+
+
+class TooManyAttempts(PrivacyError):
+    """Too many wrong link codes from one signed-in person."""
+
+    code: ClassVar[str] = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many wrong codes; try again in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "retryAfter": self.retry_after}
+
+
+class LimitUnavailable(PrivacyError):
+    """The store that counts attempts cannot be reached: refuse rather than count nothing."""
+
+    code: ClassVar[str] = "SERVICE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("The service is temporarily unavailable; try again shortly.")

@@ -109,6 +109,8 @@ CONSENT: Serializer = {
     "source": attrgetter("source"),
     "policyVersion": attrgetter("policy_version"),
     "recipient": attrgetter("recipient"),
+    "noticeVersion": attrgetter("notice_version"),
+    "language": attrgetter("language"),
 }
 USAGE_EVENT: Serializer = {
     "id": _gid("UsageEvent"),

@@ -19,6 +19,8 @@ class UsageKind:
     REMOVED_ADDRESS = "removed_address"
     GRANTED_CONSENT = "granted_consent"
     WITHDREW_CONSENT = "withdrew_consent"
+    REGISTERED = "registered"
+    LINKED = "linked_sign_in"
 
 
 def record_usage(

@@ -21,8 +21,9 @@ from schema.mutations import Mutation as StaffMutation
 from schema.permissions import install_guards, strip_permission_extensions
 from schema.privacy import PrivacyMutation
 from schema.queries import Query
+from schema.sign_in import SignInMutation
 
-Mutation = merge_types("Mutation", (StaffMutation, PrivacyMutation))
+Mutation = merge_types("Mutation", (StaffMutation, PrivacyMutation, SignInMutation))
 
 _BY_NAME = {
     definition.name: cls

@@ -62,6 +62,20 @@ class UpdateCustomerInput:
     mobile_phone: str | None = UNSET
     landline_phone: str | None = UNSET
     preferred_language: str | None = UNSET
+    subject: str | None = strawberry.field(
+        default=UNSET,
+        description=(
+            "updateCustomer only (staff): link the customer to this `sub` of its identity "
+            "provider; null: back to the default (the customer's id, Steward's own issuer)."
+        ),
+    )
+    subject_issuer: str | None = strawberry.field(
+        default=UNSET,
+        description=(
+            "updateCustomer only, with subject: the `iss` of that provider. Default: the "
+            "external provider's when one is trusted, else Steward's own."
+        ),
+    )
 
 
 @strawberry.input
@@ -177,7 +191,9 @@ class Mutation:
         context = info.context
         with atomic(context):
             customer = _customer(context, id, "id")
-            customers.update_customer(context.session, customer, given(input))
+            customers.update_customer(
+                context.session, customer, given(input), context.scope.issuers
+            )
         return customer
 
     @strawberry.mutation(
@@ -294,10 +310,25 @@ class Mutation:
                 )
             ),
         ] = None,
+        notice_version: Annotated[
+            str | None, strawberry.argument(description="The version of the notice shown.")
+        ] = None,
+        language: Annotated[
+            str | None,
+            strawberry.argument(description="The language of the notice shown (BCP 47)."),
+        ] = None,
     ) -> models.Consent | None:
         context = info.context
         with atomic(context):
             customer = _customer(context, customer_id, "customerId")
             return consents.record_consent(
-                context.session, customer, purpose, granted, source, policy_version, recipient
+                context.session,
+                customer,
+                purpose,
+                granted,
+                source,
+                policy_version,
+                recipient,
+                notice_version=notice_version,
+                language=language,
             )

@@ -84,6 +84,12 @@ def _set_my_consent(
             description="THIRD_PARTY_SHARING only: the partner's client id; null for every partner."
         ),
     ] = None,
+    notice_version: Annotated[
+        str | None, strawberry.argument(description="The version of the notice shown.")
+    ] = None,
+    language: Annotated[
+        str | None, strawberry.argument(description="The language of the notice shown (BCP 47).")
+    ] = None,
 ) -> models.Consent | None:
     context = info.context
     with atomic(context):
@@ -96,6 +102,8 @@ def _set_my_consent(
             granted,
             erasure.SELF_SERVICE_SOURCE,
             recipient=recipient,
+            notice_version=notice_version,
+            language=language,
         )
         kind = UsageKind.GRANTED_CONSENT if granted else UsageKind.WITHDREW_CONSENT
         detail = f"purpose {purpose.id}" + ("" if recipient is None else f" for {recipient}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import ColumnElement, Select, func
@@ -14,7 +15,7 @@ from sqlmodel import SQLModel, col, select
 from auth.policy.datatypes import DATA_TYPES
 from auth.policy.errors import ForbiddenFilter
 from auth.policy.fields import POLICY, policy_key
-from auth.policy.purposes import Purpose
+from auth.policy.purposes import LANGUAGES, Purpose, language_of
 from auth.policy.rows import ROW_RULES
 from privacy import rows
 from schema.context import Context, Info
@@ -201,7 +202,12 @@ class PolicyField:
 class PolicyPurpose:
     id: str
     consent_required: bool
-    description: str
+    title: str = strawberry.field(
+        description="What the purpose is called, in the policy's language."
+    )
+    description: str = strawberry.field(
+        description="What the purpose covers, in the notices' words and the policy's language."
+    )
     declarable: bool = strawberry.field(description="Whether X-Purpose may name it.")
 
 
@@ -214,27 +220,38 @@ class PolicyRowRule:
 @strawberry.type(description="The privacy policy Steward enforces.")
 class Policy:
     fields: list[PolicyField]
-    purposes: list[PolicyPurpose]
     rows: list[PolicyRowRule] = strawberry.field(
         description="The row rules: which customers and orders exist for a caller."
     )
+    language: str = strawberry.field(
+        default=LANGUAGES[0],
+        description=(
+            "The language of the purposes' titles and descriptions: "
+            + ", ".join(LANGUAGES)
+            + " (right to left: fa)."
+        ),
+    )
+
+    @strawberry.field(description="The purposes of processing, in the policy's language.")
+    def purposes(self) -> list[PolicyPurpose]:
+        return [
+            PolicyPurpose(
+                id=purpose.id,
+                consent_required=purpose.consent_required,
+                title=purpose.text(self.language).title,
+                description=purpose.text(self.language).description,
+                declarable=purpose.declarable,
+            )
+            for purpose in Purpose
+        ]
 
 
 def policy_document() -> Policy:
-    """The policy table as GraphQL objects."""
+    """The policy table as GraphQL objects, its texts in English."""
     return Policy(
         fields=[
             PolicyField(field=coordinate, scopes=list(rule.scopes), purposes=rule.purpose_ids())
             for coordinate, rule in POLICY.items()
-        ],
-        purposes=[
-            PolicyPurpose(
-                id=purpose.id,
-                consent_required=purpose.consent_required,
-                description=purpose.description,
-                declarable=purpose.declarable,
-            )
-            for purpose in Purpose
         ],
         rows=[PolicyRowRule(name=name, description=text) for name, text in ROW_RULES],
     )
@@ -339,10 +356,27 @@ class Query:
         return customer_by_pk(context, context.scope.owner_id)
 
     @strawberry.field(
-        description="The privacy policy: what each field needs.", permission_classes=[Requires]
+        description=(
+            "The privacy policy: what each field needs, and the purposes in the customer's "
+            "language."
+        ),
+        permission_classes=[Requires],
     )
-    def policy(self) -> Policy:
-        return policy_document()
+    def policy(
+        self,
+        info: Info,
+        language: Annotated[
+            str | None,
+            strawberry.argument(
+                description=(
+                    "en, fa or vi (a tag such as fa-IR counts as fa); default: the request's "
+                    "Accept-Language; anything else: en."
+                )
+            ),
+        ] = None,
+    ) -> Policy:
+        preferences = info.context.languages if language is None else (language,)
+        return dataclasses.replace(policy_document(), language=language_of(preferences))
 
     @strawberry.field(
         description="Access records, newest first (audit:read).", permission_classes=[Requires]

@@ -164,6 +164,12 @@ class Consent(Node):
     recipient: str | None = guarded(
         description="THIRD_PARTY_SHARING: the partner's client id; null for every partner."
     )
+    notice_version: str | None = guarded(
+        description="Evidence: the version of the privacy notice the customer was shown."
+    )
+    language: str | None = guarded(
+        description="Evidence: the language of the notice the customer was shown (BCP 47)."
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:

@@ -193,6 +193,10 @@ class Consent(SQLModel, table=True):
     policy_version: str | None = Field(default=None, max_length=32)
     recipient: str | None = Field(default=None, max_length=255)
     """The partner's client id (``third_party_sharing`` only); ``None``: every partner."""
+    notice_version: str | None = Field(default=None, max_length=32)
+    """Evidence: the version of the privacy notice the customer was shown."""
+    language: str | None = Field(default=None, max_length=35)
+    """Evidence: the language (BCP 47) of the notice the customer was shown."""
 
 
 class UsageEvent(SQLModel, table=True):
@@ -303,6 +307,37 @@ class TrustedDocument(SQLModel, table=True):
     operation_name: str | None = Field(default=None, max_length=255)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+class TrustedDocumentsOnly(SQLModel, table=True):
+    """A client (built-in or an external provider's) that may run only its trusted documents.
+
+    Partners carry the same flag on their own row (`Partner.trusted_documents_only`); this
+    table holds it for any other client, such as a first-party mobile app.
+    """
+
+    __tablename__ = "trusted_documents_only"
+
+    client_id: str = Field(max_length=255, primary_key=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code that links a signed-in person to an existing customer.
+
+    Only the code's SHA-256 is stored: the code itself is shown once, to the staff member who
+    made it, and never written anywhere.
+    """
+
+    __tablename__ = "link_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=64, unique=True)
+    created_by: str = Field(max_length=255)
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(default=None)
 
 
 class IssuedToken(SQLModel, table=True):

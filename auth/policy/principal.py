@@ -20,8 +20,8 @@ class Principal:
         expires_at: the token's ``exp``, in seconds since the epoch.
         partner: the client is a registered partner (a third party); not a claim of the
             token, but read from the partner table on every request.
-        trusted_documents_only: the client is a partner that may run only its registered
-            documents (read with ``partner``).
+        trusted_documents_only: the client (a partner or any other) may run only its
+            registered documents (read with ``partner``).
     """
 
     subject: str

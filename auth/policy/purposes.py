@@ -8,6 +8,10 @@ bound by it whatever purpose they declare (`auth.policy.rows`).
 from __future__ import annotations
 
 import enum
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
 
 
 class Purpose(enum.StrEnum):
@@ -44,8 +48,12 @@ class Purpose(enum.StrEnum):
 
     @property
     def description(self) -> str:
-        """What the purpose covers, in the privacy notices' words."""
-        return DESCRIPTIONS[self]
+        """What the purpose covers, in the privacy notices' words (English)."""
+        return TEXTS[LANGUAGES[0]][self].description
+
+    def text(self, language: str) -> PurposeText:
+        """The purpose's title and description in ``language`` (one of `LANGUAGES`)."""
+        return TEXTS[language][self]
 
     @property
     def letter(self) -> str:
@@ -60,20 +68,47 @@ class Purpose(enum.StrEnum):
 
 CONSENT_REQUIRED = frozenset({Purpose.ANALYTICS, Purpose.MARKETING, Purpose.THIRD_PARTY_SHARING})
 
-DESCRIPTIONS = {
-    Purpose.ORDER_FULFILLMENT: "Delivering goods and installing systems.",
-    Purpose.CUSTOMER_SUPPORT: "Answering requests and complaints, feedback calls.",
-    Purpose.BILLING: "Payments, accounting and record keeping.",
-    Purpose.FRAUD_INVESTIGATION: "Investigating disputes, payments and fraud.",
-    Purpose.ANALYTICS: "Research and service improvement; only with the customer's consent.",
-    Purpose.MARKETING: "Offers and package recommendations; only with the customer's consent.",
-    Purpose.LEGAL_ORDER: "Disclosure on a written judicial or legal order (X-Legal-Reference).",
-    Purpose.THIRD_PARTY_SHARING: (
-        "Giving data to partners (third parties); only with the customer's consent, for all "
-        "partners or for one. A partner's requests see only the customers who consented to it, "
-        "under every purpose but legal_order. Not declarable in X-Purpose."
-    ),
-}
+LANGUAGES = ("en", "fa", "vi")
+"""The languages of the purposes' titles and descriptions; the first is the fallback."""
+
+
+def _texts() -> dict[str, dict[Purpose, PurposeText]]:
+    """``purposes.json``: per language, per purpose, its title and description, following the
+    two privacy notices (``shared/seeds``). Every language names every purpose."""
+    data = json.loads(resources.files(__package__).joinpath("purposes.json").read_text("utf-8"))
+    texts = {
+        language: {Purpose(key): PurposeText(**text) for key, text in data[language].items()}
+        for language in LANGUAGES
+    }
+    for language, by_purpose in texts.items():
+        if set(by_purpose) != set(Purpose):
+            raise ValueError(f"purposes.json: {language} does not name every purpose once")
+    return texts
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeText:
+    """What a purpose is called and covers, in one language."""
+
+    title: str
+    description: str
+
+
+def language_of(preferences: Iterable[str]) -> str:
+    """The first language of ``preferences`` (BCP 47 tags, best first) that the texts are in.
+
+    Only the primary subtag counts (``fa-IR`` is ``fa``); nothing known gives ``en``.
+
+    Example:
+        >>> language_of(["de-CH", "vi-VN", "en"])
+        'vi'
+    """
+    for tag in preferences:
+        primary = tag.strip().split("-")[0].split("_")[0].lower()
+        if primary in LANGUAGES:
+            return primary
+    return LANGUAGES[0]
+
 
 LETTERS = {
     Purpose.ORDER_FULFILLMENT: "F",
@@ -90,3 +125,6 @@ DECLARABLE = tuple(purpose for purpose in Purpose if purpose.declarable)
 """The purposes ``X-Purpose`` may name, in the policy table's order."""
 
 _BY_ID = {purpose.value: purpose for purpose in DECLARABLE}
+
+TEXTS = _texts()
+"""Language → purpose → its title and description."""

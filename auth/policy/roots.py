@@ -58,6 +58,11 @@ ROOTS: dict[str, RootRule] = {
     "placeOrder": _rule(s.ORDERS_WRITE),
     "updateOrderStatus": _rule(s.ORDERS_WRITE),
     "recordConsent": _rule(s.CONSENTS_WRITE),
+    # Linking sign-ins to customers: every attempt leaves an access record.
+    "createLinkCode": _rule(s.CUSTOMERS_WRITE, audited=True),
+    "unlinkCustomer": _rule(s.CUSTOMERS_WRITE, audited=True),
+    "linkMe": _rule(s.ME_WRITE, purpose=False, audited=True),
+    "registerMe": _rule(s.ME_WRITE, purpose=False, audited=True),
     # Self-service.
     "updateMe": _SELF_SERVICE,
     "addMyAddress": _SELF_SERVICE,

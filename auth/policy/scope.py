@@ -30,13 +30,20 @@ from store.precompiled import Precompiled
 
 @dataclass(frozen=True, slots=True)
 class Declared:
-    """What a request's headers declare: its purpose and, for ``legal_order``, the order."""
+    """What a request's headers declare: its purpose and, for ``legal_order``, the order; and
+    the languages its caller reads, best first (``Accept-Language``)."""
 
     purpose: Purpose | None = None
     legal_reference: str | None = None
+    languages: tuple[str, ...] = ()
 
 
-def declare(purpose: str | None, legal_reference: str | None, principal: Principal) -> Declared:
+def declare(
+    purpose: str | None,
+    legal_reference: str | None,
+    principal: Principal,
+    languages: tuple[str, ...] = (),
+) -> Declared:
     """Check the ``X-Purpose`` and ``X-Legal-Reference`` headers against the token.
 
     Raises:
@@ -45,7 +52,7 @@ def declare(purpose: str | None, legal_reference: str | None, principal: Princip
         LegalReferenceRequired: ``legal_order`` without a reference.
     """
     if purpose is None:
-        return Declared()
+        return Declared(languages=languages)
     declared = Purpose.parse(purpose)
     if declared is None:
         raise UnknownPurpose
@@ -53,7 +60,7 @@ def declare(purpose: str | None, legal_reference: str | None, principal: Princip
         raise PurposeNotPermitted(declared)
     if declared is Purpose.LEGAL_ORDER and not legal_reference:
         raise LegalReferenceRequired
-    return Declared(declared, legal_reference)
+    return Declared(declared, legal_reference, languages)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
 from auth.tokens.scope_claims import ScopeClaims
 from store.database import DEFAULT_TIMEOUTS, one_statement_reads, run_in_thread
-from store.models import OAuthClient, Partner, RevokedToken
+from store.models import OAuthClient, Partner, RevokedToken, TrustedDocumentsOnly
 from store.precompiled import Precompiled
 
 __all__ = ["Authenticator", "Verified"]
@@ -179,10 +179,10 @@ class Authenticator:
             standing = _standing(connection, verified.principal, verified.builtin)
         if standing.refusal is not None:
             raise InvalidToken(standing.refusal)
-        if standing.partner:
+        if standing.partner or standing.trusted_documents_only:
             return replace(
                 verified.principal,
-                partner=True,
+                partner=standing.partner,
                 trusted_documents_only=standing.trusted_documents_only,
             )
         return verified.principal
@@ -234,23 +234,23 @@ class _Standing:
 
 
 def _standing(connection: Connection, principal: Principal, builtin: bool) -> _Standing:
-    """Whether the token was revoked or its client removed, and whether the client is a
-    partner: one statement over unique indexes."""
+    """Whether the token was revoked or its client removed, whether the client is a partner,
+    and whether it runs only its registered documents: one statement over unique indexes."""
     row = (
         _STANDING[builtin]
         .execute(connection, {"jti": principal.jti, "client_id": principal.client_id})
         .one()
     )
-    is_revoked, is_removed, was_removed, only_trusted = tuple(row)
+    is_revoked, is_removed, was_removed, only_trusted, restricted = tuple(row)
     if is_revoked:
         return _Standing(Cause.REVOKED)
     if is_removed:
         return _Standing(Cause.CLIENT_REMOVED)
     if was_removed is None:
-        return _Standing(None)
+        return _Standing(None, trusted_documents_only=bool(restricted))
     if was_removed:
         return _Standing(Cause.PARTNER_REMOVED)
-    return _Standing(None, partner=True, trusted_documents_only=bool(only_trusted))
+    return _Standing(None, partner=True, trusted_documents_only=bool(only_trusted or restricted))
 
 
 def _standing_statement(builtin: bool) -> Precompiled:
@@ -270,7 +270,9 @@ def _standing_statement(builtin: bool) -> Precompiled:
     # null: not a partner; false: an active partner; true: a removed one.
     partner_removed = select(col(Partner.removed_at).is_not(None)).where(partner).scalar_subquery()
     trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()
-    return Precompiled(select(revoked, removed, partner_removed, trusted_only))
+    # Any other client limited to its registered documents (a first-party app).
+    restricted = exists().where(col(TrustedDocumentsOnly.client_id) == client_id)
+    return Precompiled(select(revoked, removed, partner_removed, trusted_only, restricted))
 
 
 _STANDING = {builtin: _standing_statement(builtin) for builtin in (True, False)}

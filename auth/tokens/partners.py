@@ -7,6 +7,10 @@ from the next request on (`auth.tokens.authentication`). A partner may register 
 documents: GraphQL operations stored under the SHA-256 of their text, which requests name by
 ``documentId`` (``/graphql``). Removal keeps a tombstone, as for clients.
 
+Trusted documents are not for partners only: any client — a first-party mobile app, a client
+of the external provider — may register documents (`register`) and be limited to them
+(`restrict`), so that it runs only the operations it ships.
+
 The functions take a session and leave the transaction to the caller::
 
     with transaction(sessions) as session:
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from store.models import Partner, TrustedDocument, utcnow
+from store.models import Partner, TrustedDocument, TrustedDocumentsOnly, utcnow
 
 __all__ = [
     "MAX_CLIENT_ID",
@@ -36,8 +40,11 @@ __all__ = [
     "documents",
     "find_active",
     "find_document",
+    "is_restricted",
     "list_partners",
+    "register",
     "remove",
+    "restrict",
 ]
 
 MAX_NAME = 200
@@ -164,6 +171,18 @@ def allow(
     """
     if find_active(session, client_id) is None:
         raise PartnerError("no active partner with that client id")
+    return register(session, client_id, operations)
+
+
+def register(
+    session: Session, client_id: str, operations: Iterable[tuple[str | None, str]]
+) -> list[Registered]:
+    """Register documents for any client (a partner's, a first-party app's), as `allow` does.
+
+    Raises:
+        PartnerError: an empty or over-long client id, or one with control characters.
+    """
+    client_id = _client_id(client_id)
     registered: list[Registered] = []
     seen: set[str] = set()
     for operation_name, body in operations:
@@ -185,6 +204,33 @@ def allow(
         registered.append(Registered(sha256, operation_name, body, new=existing is None))
     session.flush()
     return registered
+
+
+def restrict(session: Session, client_id: str, *, only: bool) -> None:
+    """Let any client (``only``) run nothing but its registered documents, or anything again.
+
+    A partner's own flag is set too, so that ``steward partners list`` shows it.
+
+    Raises:
+        PartnerError: an empty or over-long client id, or one with control characters.
+    """
+    client_id = _client_id(client_id)
+    marked = session.get(TrustedDocumentsOnly, client_id)
+    if only and marked is None:
+        session.add(TrustedDocumentsOnly(client_id=client_id))
+    elif not only and marked is not None:
+        session.delete(marked)
+    partner = find_active(session, client_id)
+    if partner is not None:
+        partner.trusted_documents_only = only
+    session.flush()
+
+
+def is_restricted(session: Session, client_id: str) -> bool:
+    """Whether ``client_id`` may run only its registered documents."""
+    partner = find_active(session, client_id)
+    marked = session.get(TrustedDocumentsOnly, client_id) is not None
+    return marked or (partner is not None and partner.trusted_documents_only)
 
 
 def documents(session: Session, client_id: str) -> list[TrustedDocument]:

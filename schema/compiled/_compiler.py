@@ -133,6 +133,8 @@ SCALARS: dict[str, tuple[str, str]] = {
     "Consent.source": ("enum", "source"),
     "Consent.policyVersion": ("text", "policy_version"),
     "Consent.recipient": ("text", "recipient"),
+    "Consent.noticeVersion": ("text", "notice_version"),
+    "Consent.language": ("text", "language"),
     "UsageEvent.id": ("gid", "id"),
     "UsageEvent.occurredAt": ("datetime", "occurred_at"),
     "UsageEvent.kind": ("text", "kind"),

@@ -340,6 +340,8 @@ SCALARS: dict[str, Callable[[Any], Any]] = {
     "Consent.source": _attribute("source"),
     "Consent.policyVersion": _attribute("policy_version"),
     "Consent.recipient": _attribute("recipient"),
+    "Consent.noticeVersion": _attribute("notice_version"),
+    "Consent.language": _attribute("language"),
     "UsageEvent.id": _id("UsageEvent"),
     "UsageEvent.occurredAt": _attribute("occurred_at"),
     "UsageEvent.kind": _attribute("kind"),
