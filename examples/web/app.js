@@ -7,7 +7,6 @@
 import * as oauth from '/vendor/oauth4webapi.js';
 
 const STORE = 'steward-example:';
-const LANGUAGES = ['en', 'fa', 'vi'];
 const RIGHT_TO_LEFT = new Set(['fa']);
 
 const $ = (selector) => document.querySelector(selector);
@@ -243,8 +242,8 @@ async function refresh() {
       await renderRegistration();
       return;
     }
-    const language = LANGUAGES.includes(me.preferredLanguage) ? me.preferredLanguage : 'en';
-    render(me, await purposesIn(language));
+    // The policy's texts come in the customer's language (fa-IR counts as fa), else English.
+    render(me, await purposesIn(me.preferredLanguage));
   } catch (error) {
     if (error instanceof SignedOut) {
       show('#signed-out');

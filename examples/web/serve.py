@@ -28,6 +28,7 @@ FILES = {
     "/": (HERE / "index.html", "text/html; charset=utf-8"),
     "/app.js": (HERE / "app.js", "text/javascript; charset=utf-8"),
     "/style.css": (HERE / "style.css", "text/css; charset=utf-8"),
+    "/icon.svg": (HERE / "icon.svg", "image/svg+xml"),
     "/vendor/oauth4webapi.js": (OAUTH4WEBAPI, "text/javascript; charset=utf-8"),
 }
 

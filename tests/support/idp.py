@@ -321,9 +321,10 @@ class World:
     def link_code(self, customer_id: str) -> str:
         """A one-time link code for the customer, made by staff (``createLinkCode``)."""
         response = self.graphql(
-            self.staff_token("customers:write"),
+            self.staff_token("customers:write purpose:customer_support"),
             "mutation Code($id: ID!) { createLinkCode(customerId: $id) { code expiresAt } }",
             {"id": customer_id},
+            purpose="customer_support",
         )
         body = response.json()
         assert "errors" not in body, body
@@ -363,6 +364,7 @@ def idp_world() -> Iterator[World]:
             running_steward(
                 directory,
                 sock=api_socket,
+                partners=True,
                 issuer=idp.url,
                 jwks_url=idp.jwks_url,
                 audience=api,
