@@ -1,7 +1,4 @@
-"""A signed-in person becomes a customer: linked with a one-time code, or registered.
-
-Self-registration (`register_me`) creates a new customer bound to the person's (``iss``,
-``sub``), with the consents they chose and the evidence of the notice they were shown.
+"""A signed-in person becomes a customer: linked to an existing one, or registered.
 
 Staff make a code for a customer (`create_link_code`) and hand it over (by phone, letter, at
 the counter); the person signs in at the company's identity provider and enters it
@@ -14,6 +11,10 @@ the counter); the person signs in at the company's identity provider and enters 
 
 A wrong, used or expired code gets one message for all three, so that a guesser learns
 nothing; `WrongCodes` refuses a person after 5 wrong codes in an hour (``RATE_LIMITED``).
+
+Where the server allows it, a person with no customer registers instead (`register_me`): a
+new customer bound to their pair, with the consents they chose and the evidence of the
+notice they were shown.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def link_me(
             message); the customer is linked to another sign-in.
         TooManyAttempts: too many wrong codes lately (checked before the code is).
     """
-    if owner_id is not None or _linked_elsewhere(session, person):
+    if owner_id is not None:
         raise InputError("code", ALREADY_LINKED)
     wrong_codes.check(person)
     normalised = normalise(code)
@@ -255,13 +256,3 @@ def register_me(
     record_choices(session, customer, choices, "input.consents")
     record_usage(session, customer, UsageKind.REGISTERED)
     return customer
-
-
-def _linked_elsewhere(session: Session, person: tuple[str, str]) -> bool:
-    issuer, subject = person
-    found = session.scalar(
-        select(col(models.Customer.id)).where(
-            col(models.Customer.subject_issuer) == issuer, col(models.Customer.subject) == subject
-        )
-    )
-    return found is not None

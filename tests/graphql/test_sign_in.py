@@ -8,6 +8,8 @@ the one access record it leaves. Customers' tokens come from the built-in issuer
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +19,25 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from api.app import create_app
+from api.cli import app as cli
 from api.settings import Settings
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
-from privacy.linking import ALREADY_LINKED, CUSTOMER_LINKED, WRONG_CODE, code_hash, normalise
+from privacy.errors import LimitUnavailable
+from privacy.linking import (
+    ALREADY_LINKED,
+    CUSTOMER_LINKED,
+    WRONG_CODE,
+    WrongCodes,
+    code_hash,
+    normalise,
+)
 from store import models
 from store.ids import to_global_id
 from store.models import BUILTIN_ISSUER
@@ -559,7 +571,11 @@ def test_a_provider_sign_in_registers_once(external, provider, tables) -> None:
 
 # Purposes in the customer's language
 
-POLICY = "query Policy($language: String) { policy(language: $language) { language purposes { id title description } } }"
+POLICY = """
+query Policy($language: String) {
+  policy(language: $language) { language purposes { id title description } }
+}
+"""
 
 
 def purposes(client: TestClient, token: TokenFactory, **kwargs: Any) -> tuple[str, dict[str, Any]]:
@@ -672,3 +688,71 @@ def test_bad_evidence_is_refused_and_nothing_recorded(client, token, people, tab
     assert error(body)[0] == "BAD_USER_INPUT"
     assert body["errors"][0]["extensions"]["field"] == "language"
     assert tables.count(models.Consent, maryam.pk) == before
+
+
+# The operator's command
+
+
+def test_the_cli_makes_a_code_that_links(steward, client, token, people, tables) -> None:
+    # given an operator who makes a code for Maryam with the CLI
+    maryam, lan = people
+    result = steward.invoke(cli, ["customers", "link-code", maryam.id])
+    assert result.exit_code == 0, result.output
+    code, expiry = result.stdout.strip().split("\t")
+    assert expiry.startswith("expires ")
+    # when the person enters it / then they are Maryam
+    assert link(client, token, code)["data"]["linkMe"]["id"] == maryam.id
+    # and the creation is audited without the code
+    (made,) = [r for r in tables.access_records() if r.client_id == "steward-cli"]
+    assert made.operation_name == "steward customers link-code"
+    assert made.customer_ids == [maryam.pk]
+    assert code not in repr(made.__dict__)
+    # and bad ids, or a customer already linked, are refused with nothing stored
+    for bad in ("not-an-id", to_global_id("Order", lan.order_ids[0]), maryam.id):
+        refused = steward.invoke(cli, ["customers", "link-code", bad])
+        assert refused.exit_code == 2, refused.output
+    assert len(codes(tables)) == 1
+
+
+def test_wrong_codes_are_counted_across_replicas_in_redis(settings, token, people) -> None:
+    # given two replicas sharing a Redis (STEWARD_TEST_REDIS_URL, never DB 0 implicitly)
+    url = os.environ.get("STEWARD_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("STEWARD_TEST_REDIS_URL is not set")
+    shared = settings.model_copy(update={"redis_url": SecretStr(url)})
+    person = f"replica-person-{secrets.token_hex(4)}"
+    with app_client(shared) as one, app_client(shared) as two:
+        # when a person enters three wrong codes on one and two on the other
+        for attempt in range(5):
+            replica = one if attempt < 3 else two
+            assert error(link(replica, token, f"WRNG-CODE-000{attempt}", sub=person))[0] == (
+                "BAD_USER_INPUT"
+            )
+        # then the next attempt is refused on either
+        assert error(link(one, token, "WRNG-CODE-0009", sub=person))[0] == "RATE_LIMITED"
+        assert error(link(two, token, "WRNG-CODE-0009", sub=person))[0] == "RATE_LIMITED"
+
+
+def test_an_unreachable_redis_refuses_rather_than_counts_nothing(settings) -> None:
+    # given a Redis that does not answer / when a person enters a code
+    down = settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/15")})
+    wrong = WrongCodes(down.attempts_storage)
+    # then the limiter refuses, with a clear code, rather than let guesses through
+    with pytest.raises(LimitUnavailable):
+        wrong.check(("", "someone"))
+
+
+def test_register_me_input_is_create_customer_input_without_the_link() -> None:
+    from strawberry.types.base import get_object_definition
+
+    from schema.mutations import CreateCustomerInput
+    from schema.sign_in import RegisterMeInput
+
+    def names(cls: type) -> set[str]:
+        definition = get_object_definition(cls, strict=True)
+        return {field.python_name for field in definition.fields}
+
+    assert names(RegisterMeInput) == names(CreateCustomerInput) - {
+        "subject",
+        "subject_issuer",
+    } | {"consents"}
