@@ -32,6 +32,7 @@ const USERS = {
   cyrus: { name: 'Cyrus Customer', email: 'cyrus@example.com' },
   dara: { name: 'Dara Customer', email: 'dara@example.com' },
   elham: { name: 'Elham Customer', email: 'elham@example.com' },
+  farah: { name: 'Farah Customer', email: 'farah@example.com' },
   sam: { name: 'Sam Support', email: 'sam@staff.example.com', groups: ['support'] },
   pat: { name: 'Pat Privacy', email: 'pat@staff.example.com', groups: ['privacy-office'] },
   robin: { name: 'Robin Marketing', email: 'robin@staff.example.com', groups: ['marketing'] },

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from tests.support.browser import CHROMIUM_ARGS, require_chromium
 from tests.support.idp import PASSWORD, World
@@ -131,3 +138,81 @@ def test_steward_answers_the_examples_origin_and_refuses_others(
         assert page.evaluate(FETCH_STEWARD, [idp_world.api, token]) == "refused TypeError"
     finally:
         context.close()
+
+
+CONSENTS = """query Consents($id: ID!) { customer(id: $id) {
+  preferredLanguage consents { purpose status source noticeVersion language } } }"""
+
+
+def test_a_new_customer_registers_with_consents_and_toggles_them(
+    idp_world: World, browser: Browser
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        # given a person without a customer record, signed in at the provider
+        page.goto(idp_world.web)
+        sign_in(page, "farah")
+        expect(page.locator("#unlinked")).to_be_visible()
+        # when they register in Persian, consenting to marketing only
+        page.fill("input[name=firstName]", "Farah")
+        page.fill("input[name=lastName]", "Karimi")
+        page.select_option("#register-language", "fa")
+        expect(page.locator("#register-consents")).to_have_attribute("dir", "rtl")
+        titles = [purpose["title"] for purpose in consent_purposes(idp_world, "fa")]
+        expect(page.locator("#register-consents label")).to_have_text(titles)
+        page.check("#register-consents input[value=MARKETING]")
+        page.get_by_role("button", name="Register").click()
+        # then their page opens, right to left, marketing granted and the rest not
+        expect(page.locator("#customer")).to_be_visible()
+        expect(page.locator("html")).to_have_attribute("dir", "rtl")
+        expect(page.locator("li[data-purpose=MARKETING] input")).to_be_checked()
+        expect(page.locator("li[data-purpose=ANALYTICS] input")).not_to_be_checked()
+        # and the consents hold the evidence of the notice shown: web, its version, Persian
+        customer_id = page.evaluate(ME_ID)
+        recorded = {c["purpose"]: c for c in consents_of(idp_world, customer_id)}
+        assert recorded["MARKETING"] == {
+            "purpose": "MARKETING",
+            "status": "GRANTED",
+            "source": "WEB",
+            "noticeVersion": "2026-12",
+            "language": "fa",
+        }
+        assert recorded["ANALYTICS"]["status"] == "WITHDRAWN"
+        # when they withdraw marketing with its toggle
+        with page.expect_response(is_consent_change):
+            page.uncheck("li[data-purpose=MARKETING] input")
+        # then it is withdrawn, from the next request on
+        expect(page.locator("li[data-purpose=MARKETING] input")).not_to_be_checked()
+        statuses = {c["purpose"]: c["status"] for c in consents_of(idp_world, customer_id)}
+        assert statuses["MARKETING"] == "WITHDRAWN"
+    finally:
+        context.close()
+
+
+ME_ID = """async () => {
+  const token = sessionStorage.getItem("steward-example:token");
+  const config = await (await fetch("/config.json")).json();
+  const response = await fetch(`${config.api}/graphql`, {
+    method: "POST",
+    headers: {"Authorization": `Bearer ${token}`, "Content-Type": "application/json"},
+    body: JSON.stringify({query: "{ me { id } }"}),
+  });
+  return (await response.json()).data.me.id;
+}"""
+
+
+def is_consent_change(response: Response) -> bool:
+    return response.url.endswith("/graphql") and "setMyConsent" in (
+        response.request.post_data or ""
+    )
+
+
+def consents_of(world: World, customer_id: str) -> list[dict[str, str]]:
+    """The customer's consents, as staff with ``consents:read`` see them."""
+    token = world.staff_token("customers:read consents:read purpose:customer_support")
+    response = world.graphql(token, CONSENTS, {"id": customer_id}, purpose="customer_support")
+    body = response.json()
+    assert "errors" not in body, body
+    consents: list[dict[str, str]] = body["data"]["customer"]["consents"]
+    return consents
