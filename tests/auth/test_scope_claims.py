@@ -11,12 +11,16 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.settings import ScopeClaimsSetting, Settings
+from auth.policy.scopes import ALL_SCOPES
 from auth.tokens.errors import Cause, InvalidToken
+from auth.tokens.scope_claims import ScopeClaims
 from tests.support.auth import Provider, app_client, bearer, builtin_key, claims_for, error_of, sign
 
 SUPPORT = ["customers:read", "customers:read:identity", "purpose:customer_support"]
@@ -162,3 +166,32 @@ def test_a_non_uri_audience_beside_an_issuer_is_a_warning_at_start(
         create_app(settings)
         create_app(settings.model_copy(update={**external, "audience": "https://api.example.com"}))
         assert caplog.text == ""
+
+
+ROLES = st.sampled_from(["support", "billing", "privacy-office", "offline_access", "Support"])
+MAPS = st.dictionaries(ROLES, st.frozensets(st.sampled_from(ALL_SCOPES)), max_size=4)
+
+
+@given(roles=MAPS, held=st.lists(ROLES, max_size=6))
+def test_a_token_gets_exactly_the_scopes_of_the_mapped_roles_it_holds(
+    roles: dict[str, frozenset[str]], held: list[str]
+) -> None:
+    scope_claims = ScopeClaims("realm_access.roles", roles)
+    granted = scope_claims.scopes({"realm_access": {"roles": held}, "groups": list(roles)})
+    expected = frozenset().union(*(roles[role] for role in held if role in roles))
+    assert granted == expected
+
+
+@given(
+    value=st.one_of(
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.dictionaries(st.text(max_size=3), st.text(max_size=3), min_size=1),
+        st.lists(st.one_of(st.integers(), st.none()), min_size=1),
+    )
+)
+def test_a_roles_claim_of_another_shape_is_never_read_as_roles(value: object) -> None:
+    scope_claims = ScopeClaims("groups", {"support": frozenset(SUPPORT)})
+    with pytest.raises(InvalidToken):
+        scope_claims.scopes({"groups": value})

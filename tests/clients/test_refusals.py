@@ -72,6 +72,22 @@ def test_a_token_for_another_resource_is_refused_and_changes_nothing(
     assert idp_world.graphql(own, "{ me { id } }").json() == {"data": {"me": None}}
 
 
+@pytest.mark.parametrize(("user", "password"), [("alice", "wrong"), ("mallory", PASSWORD)])
+def test_the_provider_signs_in_no_one_without_their_password(
+    idp_world: World, user: str, password: str
+) -> None:
+    metadata = idp_world.idp.metadata()
+    redirect = "http://127.0.0.1:9/callback"
+    with native_client(redirect) as client:
+        url, _ = client.create_authorization_url(
+            metadata["authorization_endpoint"],
+            code_verifier=generate_token(64),
+            resource=idp_world.api,
+        )
+    with pytest.raises(AssertionError, match=r"401: .*Wrong login or password"):
+        play_user(url, user, password, redirect)
+
+
 @pytest.mark.parametrize(
     ("changes", "error"),
     [
