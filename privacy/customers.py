@@ -24,6 +24,7 @@ NAME = 100
 SUBJECT = 255
 SUBJECT_TAKEN = "input.subject is already linked to a customer"
 REGISTERED = "Your sign-in is already linked to a customer."
+RESERVED = "This sign-in's subject is a customer id of Steward's own issuer: it cannot be linked."
 SUBJECT_FIELDS = ("subject", "subject_issuer")
 """The link of a customer to a sign-in: staff set it, customers never set their own."""
 
@@ -125,6 +126,14 @@ def _link(subject: str, issuer: str | None, issuers: Issuers) -> tuple[str, str]
     return stored, subject
 
 
+def is_reserved(link: tuple[str, str]) -> bool:
+    """Whether a stored (issuer, subject) pair is kept for a customer's default link: a
+    customer's global id under the built-in issuer, which the customer with that id gets
+    when it is created, so nobody else may take it first."""
+    issuer, subject = link
+    return issuer == BUILTIN_ISSUER and _is_customer_id(subject)
+
+
 def _is_customer_id(subject: str) -> bool:
     try:
         kind, _ = from_global_id(subject)
@@ -213,6 +222,8 @@ def register_customer(
     values = customer_fields(given, country, "input.")
     if _is_linked(session, person):
         raise InputError("input", REGISTERED)
+    if is_reserved(person):
+        raise InputError("input", RESERVED)
     issuer, subject = person
     customer = models.Customer(country=country, subject_issuer=issuer, subject=subject, **values)
     try:

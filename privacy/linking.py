@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from privacy.consents import Choice, record_choices
-from privacy.customers import register_customer, touch
+from privacy.customers import RESERVED, is_reserved, register_customer, touch
 from privacy.errors import InputError, LimitUnavailable, TooManyAttempts
 from privacy.usage import UsageKind, record_usage
 from store import models
@@ -194,6 +194,8 @@ def link_me(
     """
     if owner_id is not None:
         raise InputError("code", ALREADY_LINKED)
+    if is_reserved(person):
+        raise InputError("code", RESERVED)
     wrong_codes.check(person)
     normalised = normalise(code)
     found = None

@@ -756,3 +756,32 @@ def test_register_me_input_is_create_customer_input_without_the_link() -> None:
         "subject",
         "subject_issuer",
     } | {"consents"}
+
+
+HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
+
+
+@given(language=st.none() | st.text(max_size=40), accept=st.none() | HEADER_TEXT)
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_language_gets_a_policy_in_a_known_one(client, token, language, accept) -> None:
+    headers = {} if accept is None else {"Accept-Language": accept}
+    body = post(
+        client, token(CUSTOMER, sub=PERSON), POLICY, {"language": language}, headers=headers
+    )
+    assert body["data"]["policy"]["language"] in {"en", "fa", "vi"}, body
+
+
+def test_a_future_customers_id_cannot_be_taken_as_a_sign_in(
+    client, open_client, token, people, tables
+) -> None:
+    # given a built-in token whose subject is the id the next customer will get
+    maryam, _ = people
+    future = to_global_id("Customer", 1000)
+    # when it tries to link or to register / then both are refused, nothing changed
+    linked = link(client, token, make_code(client, token, maryam), sub=future)
+    registered = register(open_client, token, sub=future)
+    assert error(linked)[0] == error(registered)[0] == "BAD_USER_INPUT"
+    assert link_of(tables, maryam) == default_of(maryam)
+    assert len(customers(tables)) == 2

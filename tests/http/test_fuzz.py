@@ -23,6 +23,7 @@ KNOWN_CODES = {
     "GRAPHQL_PARSE_FAILED",
     "QUERY_TOO_COMPLEX",
     "INTERNAL_SERVER_ERROR",
+    "RATE_LIMITED",  # linkMe, after 5 wrong codes
 }
 
 
