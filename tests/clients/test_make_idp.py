@@ -1,8 +1,9 @@
 """The README's walkthrough: ``make idp`` beside ``make run`` with ``examples/idp/steward.env``.
 
-Both run as written, on free ports (the documented 8000, 8001 and 8080 read as those), on a
-fresh database; a member of staff signs in at the provider and reads customers under
-``customer_support``, and the web example's page knows where the provider and Steward are.
+Both run as written (``set -a && . examples/idp/steward.env && set +a && make run``), on
+free ports (the documented 8000, 8001 and 8080 read as those), on a fresh database; a member
+of staff signs in at the provider and reads customers under ``customer_support``, and the
+web example's page knows where the provider and Steward are.
 """
 
 from __future__ import annotations
@@ -27,25 +28,29 @@ STEWARD_ENV = ROOT / "examples" / "idp" / "steward.env"
 CUSTOMERS = "{ customers(first: 2) { totalCount edges { node { firstName } } } }"
 
 
-def documented_settings(ports: dict[str, int]) -> dict[str, str]:
-    """``examples/idp/steward.env`` as a shell reads it, on ``ports`` instead of the README's."""
-    settings = {}
-    for line in STEWARD_ENV.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            (assignment,) = shlex.split(line)
-            name, _, value = assignment.partition("=")
-            for documented, port in ports.items():
-                value = value.replace(documented, f"127.0.0.1:{port}")
-            settings[name] = value
-    return settings
+def documented_settings(ports: dict[str, int], copy: Path) -> Path:
+    """``examples/idp/steward.env`` copied to ``copy`` with ``ports`` for the README's."""
+    text = STEWARD_ENV.read_text()
+    for documented, port in ports.items():
+        text = text.replace(documented, f"127.0.0.1:{port}")
+    copy.write_text(text)
+    return copy
 
 
 @contextlib.contextmanager
-def make(target: str, env: dict[str, str], log: Path, **variables: int) -> Iterator[None]:
-    """``make TARGET VAR=value…`` in its own session, stopped with SIGTERM at the end."""
+def make(
+    target: str, env: dict[str, str], log: Path, settings: Path | None = None, **variables: int
+) -> Iterator[None]:
+    """``make TARGET VAR=value…`` in its own session, stopped with SIGTERM at the end; with
+    ``settings``, after ``set -a && . SETTINGS && set +a``, as the README says."""
+    command = shlex.join(
+        ["make", "--no-print-directory", target, *(f"{k}={v}" for k, v in variables.items())]
+    )
+    if settings is not None:
+        command = f"set -a && . {shlex.quote(str(settings))} && set +a && exec {command}"
     with log.open("w") as output:
         process = subprocess.Popen(
-            ["make", "--no-print-directory", target, *(f"{k}={v}" for k, v in variables.items())],
+            ["sh", "-c", command],
             cwd=ROOT,
             env=env,
             stdout=output,
@@ -81,14 +86,14 @@ def test_make_idp_beside_make_run(tmp_path: Path) -> None:
     }
     steward_env = {
         **base,
-        **documented_settings(ports),
         "STEWARD_DATABASE_URL": f"sqlite:///{tmp_path / 'steward.db'}",
         "STEWARD_KEY_FILE": str(tmp_path / "steward-keys.json"),
     }
+    settings = documented_settings(ports, tmp_path / "steward.env")
     idp_log, run_log = tmp_path / "make-idp.log", tmp_path / "make-run.log"
     with (
         make("idp", base, idp_log, PORT=api, IDP_PORT=idp_port, WEB_PORT=web_port),
-        make("run", steward_env, run_log, PORT=api),
+        make("run", steward_env, run_log, settings, PORT=api),
     ):
         wait_for(f"http://127.0.0.1:{idp_port}/.well-known/openid-configuration", idp_log)
         wait_for(f"http://127.0.0.1:{web_port}/config.json", idp_log)
