@@ -83,9 +83,9 @@ def create_app(
     settings = settings or Settings()
     if settings.issuer and not settings.audience_is_a_resource_uri:
         log.warning(
-            "STEWARD_AUDIENCE %r is not an absolute URI: an OpenID provider issues access "
-            "tokens for a resource indicator (RFC 8707), so set it to the API's URL, "
-            "e.g. %r",
+            "STEWARD_AUDIENCE %r is not a resource indicator (RFC 8707: an absolute URI "
+            "without a fragment), the only audience an OpenID provider issues access tokens "
+            "for: set it to the API's URL, e.g. %r",
             settings.audience,
             settings.public_url,
         )

@@ -101,10 +101,10 @@ class Settings(BaseSettings):
 
     @property
     def audience_is_a_resource_uri(self) -> bool:
-        """Whether ``audience`` is an absolute URI without a fragment, as a resource
-        indicator (RFC 8707) must be: an outside provider issues tokens for no other."""
+        """Whether ``audience`` is an absolute URI without a fragment (``https://…``, or a URN),
+        as a resource indicator (RFC 8707) must be: an outside provider issues no other."""
         parts = urlsplit(self.audience)
-        return bool(parts.scheme and parts.netloc) and "#" not in self.audience
+        return bool(parts.scheme and (parts.netloc or parts.path)) and "#" not in self.audience
 
     @property
     def is_sqlite(self) -> bool:

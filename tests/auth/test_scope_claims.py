@@ -161,10 +161,14 @@ def test_a_non_uri_audience_beside_an_issuer_is_a_warning_at_start(
     with caplog.at_level(logging.WARNING, logger="steward.app"):
         external = {"issuer": Provider.ISSUER, "jwks_url": Provider.JWKS_URL}
         create_app(settings.model_copy(update=external))
-        assert "STEWARD_AUDIENCE 'steward' is not an absolute URI" in caplog.text
+        assert "STEWARD_AUDIENCE 'steward' is not a resource indicator" in caplog.text
+        caplog.clear()
+        create_app(settings.model_copy(update={**external, "audience": "https://api#x"}))
+        assert "STEWARD_AUDIENCE 'https://api#x' is not a resource indicator" in caplog.text
         caplog.clear()
         create_app(settings)
-        create_app(settings.model_copy(update={**external, "audience": "https://api.example.com"}))
+        for audience in ("https://api.example.com", "urn:example:steward"):
+            create_app(settings.model_copy(update={**external, "audience": audience}))
         assert caplog.text == ""
 
 
