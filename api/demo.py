@@ -913,7 +913,13 @@ def _consent_row(c: _Consent) -> dict[str, Any]:
         "recorded_at": c.recorded_at,
         "source": c.source,
         "policy_version": _policy_version(c.recorded_at),
+        # An app shows the notice before the choice: its version and language are the evidence.
+        "notice_version": _policy_version(c.recorded_at) if c.source in _APP_SOURCES else None,
+        "language": c.customer.market.language if c.source in _APP_SOURCES else None,
     }
+
+
+_APP_SOURCES = frozenset({ConsentSource.WEB.value, ConsentSource.MOBILE.value})
 
 
 def _event_row(e: _Event) -> dict[str, Any]:

@@ -146,7 +146,9 @@ def given(data: Any) -> dict[str, Any]:
     }
 
 
-def _customer(context: Context, customer_id: str, field: str) -> models.Customer:
+def customer_argument(context: Context, customer_id: str, field: str) -> models.Customer:
+    """The customer a global id argument names, if it exists for the caller and is not
+    erased (else `NotFound`), noted as seen."""
     pk = pk_argument(customer_id, "Customer", field)
     customer = rows.active_customer(context.session, context.scope, pk)
     context.loaders.saw_customers([customer])
@@ -190,10 +192,10 @@ class Mutation:
     ) -> models.Customer | None:
         context = info.context
         with atomic(context):
-            customer = _customer(context, id, "id")
-            customers.update_customer(
-                context.session, customer, given(input), context.scope.issuers
-            )
+            customer = customer_argument(context, id, "id")
+            # A partner (a third party) never decides who signs in as a customer.
+            issuers = None if context.scope.principal.partner else context.scope.issuers
+            customers.update_customer(context.session, customer, given(input), issuers)
         return customer
 
     @strawberry.mutation(
@@ -209,7 +211,7 @@ class Mutation:
     ) -> models.Address | None:
         context = info.context
         with atomic(context):
-            customer = _customer(context, customer_id, "customerId")
+            customer = customer_argument(context, customer_id, "customerId")
             return addresses.add_address(context.session, customer, given(input))
 
     @strawberry.mutation(
@@ -254,7 +256,7 @@ class Mutation:
     ) -> models.Order | None:
         context = info.context
         with atomic(context):
-            customer = _customer(context, customer_id, "customerId")
+            customer = customer_argument(context, customer_id, "customerId")
             shipping = None
             if input.shipping_address_id is not None:
                 shipping = pk_argument(
@@ -320,7 +322,7 @@ class Mutation:
     ) -> models.Consent | None:
         context = info.context
         with atomic(context):
-            customer = _customer(context, customer_id, "customerId")
+            customer = customer_argument(context, customer_id, "customerId")
             return consents.record_consent(
                 context.session,
                 customer,

@@ -25,7 +25,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from auth.policy.datatypes import BY_MODEL, DATA_TYPES
-from auth.policy.errors import Forbidden
+from auth.policy.errors import Forbidden, NotForPartners
 from auth.policy.fields import Rule, policy_key, rule_for
 from auth.policy.roots import ROOTS, RootRule
 from schema._internals import core_schema, parent_type_name, strawberry_field
@@ -69,12 +69,15 @@ class Requires(BasePermission):
 
 
 def check_root(rule: RootRule, context: Context, arguments: dict[str, Any]) -> None:
-    """Raise `Forbidden` unless the caller holds every scope ``rule`` needs."""
+    """Raise `Forbidden` unless the caller holds every scope ``rule`` needs (and
+    `NotForPartners` for a partner running a first-party field)."""
     needed = _node_scopes(arguments.get("id")) if rule.by_type else rule.scopes
     granted = context.scope.principal.scopes
     missing = [scope for scope in needed if scope not in granted]
     if missing:
         raise Forbidden(missing)
+    if rule.first_party and context.scope.principal.partner:
+        raise NotForPartners
 
 
 def _node_scopes(global_id: Any) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from privacy import linking
 from privacy.consents import Choice
 from privacy.errors import SelfRegistrationOff
 from schema.context import Context, Info
-from schema.mutations import _customer, atomic, given
+from schema.mutations import atomic, customer_argument, given
 from schema.permissions import Requires
 from schema.types import Customer
 from store import models
@@ -73,7 +73,7 @@ def _signed_in_as(context: Context, customer: models.Customer) -> None:
 def _create_link_code(info: Info, customer_id: strawberry.ID) -> LinkCode | None:
     context = info.context
     with atomic(context):
-        customer = _customer(context, customer_id, "customerId")
+        customer = customer_argument(context, customer_id, "customerId")
         code, expires_at = linking.create_link_code(
             context.session, customer, context.scope.principal.subject
         )
@@ -85,7 +85,7 @@ def _create_link_code(info: Info, customer_id: strawberry.ID) -> LinkCode | None
 def _unlink_customer(info: Info, customer_id: strawberry.ID) -> models.Customer | None:
     context = info.context
     with atomic(context):
-        customer = _customer(context, customer_id, "customerId")
+        customer = customer_argument(context, customer_id, "customerId")
         linking.unlink(context.session, customer)
     return customer
 

@@ -121,6 +121,15 @@ class Forbidden(PolicyError):
         return {"code": self.code, "needs": {"scopes": self.scopes}}
 
 
+class NotForPartners(PolicyError):
+    """A root field that only the company's own clients may run, run by a partner."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Partners (third parties) may not run this: it links sign-ins to customers."
+        )
+
+
 class ForbiddenFilter(PolicyError):
     """A filter or order on a field the caller may not read."""
 

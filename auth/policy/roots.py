@@ -23,16 +23,21 @@ class RootRule:
         audited: whether every request that runs it writes an access record, purpose or not
             (privacy administration).
         by_type: the scope is that of the looked-up object's data type (``node``).
+        first_party: partners (third parties) may not run it, whatever their scopes: it
+            decides who signs in as a customer.
     """
 
     scopes: tuple[str, ...] = ()
     purpose: bool = True
     audited: bool = False
     by_type: bool = False
+    first_party: bool = False
 
 
-def _rule(*scopes: str, purpose: bool = True, audited: bool = False) -> RootRule:
-    return RootRule(scopes, purpose=purpose, audited=audited)
+def _rule(
+    *scopes: str, purpose: bool = True, audited: bool = False, first_party: bool = False
+) -> RootRule:
+    return RootRule(scopes, purpose=purpose, audited=audited, first_party=first_party)
 
 
 _SELF_SERVICE = _rule(s.ME_WRITE, purpose=False)
@@ -59,8 +64,8 @@ ROOTS: dict[str, RootRule] = {
     "updateOrderStatus": _rule(s.ORDERS_WRITE),
     "recordConsent": _rule(s.CONSENTS_WRITE),
     # Linking sign-ins to customers: every attempt leaves an access record.
-    "createLinkCode": _rule(s.CUSTOMERS_WRITE, audited=True),
-    "unlinkCustomer": _rule(s.CUSTOMERS_WRITE, audited=True),
+    "createLinkCode": _rule(s.CUSTOMERS_WRITE, audited=True, first_party=True),
+    "unlinkCustomer": _rule(s.CUSTOMERS_WRITE, audited=True, first_party=True),
     "linkMe": _rule(s.ME_WRITE, purpose=False, audited=True),
     "registerMe": _rule(s.ME_WRITE, purpose=False, audited=True),
     # Self-service.

@@ -8,6 +8,7 @@ the one access record it leaves. Customers' tokens come from the built-in issuer
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import secrets
 import threading
@@ -785,3 +786,54 @@ def test_a_future_customers_id_cannot_be_taken_as_a_sign_in(
     assert error(linked)[0] == error(registered)[0] == "BAD_USER_INPUT"
     assert link_of(tables, maryam) == default_of(maryam)
     assert len(customers(tables)) == 2
+
+
+def test_partners_never_decide_who_signs_in_as_a_customer(
+    client, token, steward, people, tables
+) -> None:
+    # given a partner (a third party) holding customers:write
+    maryam, _ = people
+    added = steward.invoke(cli, ["partners", "add", "courier-x", "--name", "Courier X"])
+    assert added.exit_code == 0, added.output
+    bearer = token(STAFF, client_id="courier-x")
+    # when it makes a code, unlinks, or sets a subject / then each is refused, nothing changed
+    for query, variables in (
+        (CREATE_CODE, {"customerId": maryam.id}),
+        (UNLINK, {"customerId": maryam.id}),
+    ):
+        body = post(client, bearer, query, variables, purpose=PURPOSE)
+        assert error(body)[0] == "FORBIDDEN", body
+    body = post(
+        client, bearer, UPDATE, {"id": maryam.id, "input": {"subject": "x"}}, purpose=PURPOSE
+    )
+    assert error(body)[0] in {"BAD_USER_INPUT", "NOT_FOUND"}
+    assert codes(tables) == []
+    assert link_of(tables, maryam) == default_of(maryam)
+
+
+def test_demo_consents_from_apps_carry_their_evidence(steward, tables) -> None:
+    loaded = steward.invoke(cli, ["demo-data", "--customers", "20"])
+    assert loaded.exit_code == 0, loaded.output
+    # the demo's own consent histories (the partners' sharing consents come without evidence)
+    consents = tables.all(
+        select(models.Consent).where(col(models.Consent.purpose).in_(["analytics", "marketing"]))
+    )
+    from_apps = [c for c in consents if c.source in {"WEB", "MOBILE"}]
+    others = [c for c in consents if c.source not in {"WEB", "MOBILE"}]
+    assert from_apps
+    assert others
+    assert all(c.notice_version and c.language in {"fa-IR", "vi-VN"} for c in from_apps)
+    assert all(c.notice_version is None and c.language is None for c in others)
+
+
+def test_no_log_line_holds_a_code(client, token, people, caplog) -> None:
+    # given every logger at debug / when a code is made, mistyped and used
+    maryam, _ = people
+    with caplog.at_level(logging.DEBUG):
+        code = make_code(client, token, maryam)
+        link(client, token, code[:-1] + ("0" if code[-1] != "0" else "1"))
+        link(client, token, code)
+    # then no log line holds it, in any spelling
+    logged = caplog.text.upper()
+    assert code not in logged
+    assert code.replace("-", "") not in logged
