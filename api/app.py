@@ -82,6 +82,14 @@ def create_app(
             with every field and row allowed, to measure what enforcement costs.
     """
     settings = settings or Settings()
+    if settings.issuer and not settings.audience_is_a_resource_uri:
+        log.warning(
+            "STEWARD_AUDIENCE %r is not a resource indicator (RFC 8707: an absolute URI "
+            "without a fragment), the only audience an OpenID provider issues access tokens "
+            "for: set it to the API's URL, e.g. %r",
+            settings.audience,
+            settings.public_url,
+        )
     engine = make_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth.policy.principal import Issuers
 from auth.tokens.config import TokenSettings
+from auth.tokens.scope_claims import ScopeClaims
 from store.database import Timeouts
 
 MIB = 1024 * 1024
+
+
+class ScopeClaimsSetting(BaseModel):
+    """``STEWARD_SCOPE_CLAIMS``: ``{"claim": PATH, "map": {ROLE: [SCOPE, ...]}}`` (JSON).
+
+    ``claim`` is the path of the external provider's roles claim (``groups``,
+    ``realm_access.roles``, or a namespaced claim's URI); each role of ``map`` grants its
+    scopes, purposes included. Unknown keys, unknown scopes and empty names are refused at
+    start.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    claim: str = Field(min_length=1, max_length=255)
+    roles: dict[str, list[str]] = Field(alias="map", min_length=1)
+
+    @model_validator(mode="after")
+    def _known(self) -> ScopeClaimsSetting:
+        self.scope_claims()
+        return self
+
+    def scope_claims(self) -> ScopeClaims:
+        """The token layer's form of this setting."""
+        roles = {role: frozenset(scopes) for role, scopes in self.roles.items()}
+        return ScopeClaims(self.claim, roles)
 
 
 class Settings(BaseSettings):
@@ -51,6 +78,15 @@ class Settings(BaseSettings):
     compiled_reads: bool = True
     redis_url: SecretStr | None = None
     self_registration: bool = False
+    scope_claims: ScopeClaimsSetting | None = None
+
+    @model_validator(mode="after")
+    def _scope_claims_need_an_issuer(self) -> Settings:
+        if self.scope_claims is not None and not self.issuer:
+            raise ValueError(
+                "STEWARD_SCOPE_CLAIMS maps an external provider's roles: set STEWARD_ISSUER"
+            )
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -63,6 +99,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def audience_is_a_resource_uri(self) -> bool:
+        """Whether ``audience`` is an absolute URI without a fragment (``https://…``, or a URN),
+        as a resource indicator (RFC 8707) must be: an outside provider issues no other."""
+        parts = urlsplit(self.audience)
+        return bool(parts.scheme and (parts.netloc or parts.path)) and "#" not in self.audience
 
     @property
     def is_sqlite(self) -> bool:
@@ -94,6 +137,7 @@ class Settings(BaseSettings):
             jwks_url=self.jwks_url,
             allow_plain_jwt=self.allow_plain_jwt,
             builtin_issuer=self.builtin_issuer,
+            scope_claims=self.scope_claims.scope_claims() if self.scope_claims else None,
         )
 
     @property

@@ -14,6 +14,8 @@ Where things go (tests mirror the packages):
 - ``tests/graphql/``: queries, mutations and the exported schema (`schema`).
 - ``tests/http/``: the HTTP protocol, CORS, GraphiQL, serving, fuzzing, the audit suite
   (`api`'s web side).
+- ``tests/clients/``: people signing in from apps at a real OpenID provider: the web
+  example in the browser, a native app, staff single sign-on (`tests.support.idp`).
 - ``tests/ops/``: health, logs, metrics, replicas, the database engine, demo data, bench.
 - ``tests/support/``: everything shared: callers, the seeded world, operations, PostgreSQL,
   tokens and the fake identity provider, server processes, the browser, the policy model.
@@ -45,6 +47,9 @@ from store.database import make_engine, session_factory, upgrade
 from tests.support.auth import TokenFactory
 from tests.support.operations import Gql
 from tests.support.postgres import fresh_postgres_database
+
+pytest_plugins = ["tests.support.idp"]
+"""The session's OpenID provider world (`tests.support.idp.idp_world`), for ``tests/clients/``."""
 
 
 @pytest.fixture(scope="session")

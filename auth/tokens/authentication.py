@@ -21,6 +21,7 @@ from auth.tokens._validator import LEEWAY, AccessTokenValidator
 from auth.tokens.config import TokenSettings
 from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
+from auth.tokens.scope_claims import ScopeClaims
 from store.database import DEFAULT_TIMEOUTS, one_statement_reads, run_in_thread
 from store.models import OAuthClient, Partner, RevokedToken, TrustedDocumentsOnly
 from store.precompiled import Precompiled
@@ -34,6 +35,7 @@ CACHE_SIZE = 4096
 class _Trust:
     validator: AccessTokenValidator
     remote: RemoteKeySet | None
+    scope_claims: ScopeClaims | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,7 @@ class Authenticator:
 
     Args:
         settings: ``public_url``/``builtin_issuer``, ``issuer``/``jwks_url``, ``audience``,
-            ``allow_plain_jwt``.
+            ``allow_plain_jwt``, ``scope_claims`` (the provider's roles, mapped to scopes).
         sessions: where the revoked tokens and removed clients are.
         keys: the built-in issuer's keys (required when ``settings.builtin_issuer``).
         http: the client to fetch the external key set with (one with a timeout is made
@@ -105,7 +107,7 @@ class Authenticator:
                 builtin=False,
                 allow_plain_jwt=settings.allow_plain_jwt,
             )
-            self._trusts[settings.issuer] = _Trust(validator, remote)
+            self._trusts[settings.issuer] = _Trust(validator, remote, settings.scope_claims)
         if settings.builtin_issuer:
             if keys is None:
                 raise ValueError("the built-in issuer needs its keys")
@@ -218,6 +220,9 @@ class Authenticator:
         verified = trust.validator.authenticate_token(token)
         trust.validator.validate_token(verified)
         principal = principal_from(verified, builtin=trust.validator.builtin)
+        if trust.scope_claims is not None:
+            mapped = trust.scope_claims.scopes(verified)
+            principal = replace(principal, scopes=principal.scopes | mapped)
         return Verified(principal, trust.remote is None, kid, keys)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from auth.tokens.scope_claims import ScopeClaims
+
 
 @dataclass(frozen=True, slots=True)
 class TokenSettings:
@@ -16,6 +18,8 @@ class TokenSettings:
         jwks_url: that provider's key set.
         allow_plain_jwt: accept ``typ: JWT`` from providers that do not set ``at+jwt``.
         builtin_issuer: whether the built-in issuer is trusted (and serves tokens).
+        scope_claims: the external provider's roles claim and the scopes its roles grant
+            (staff single sign-on); never applied to the built-in issuer's tokens.
     """
 
     public_url: str
@@ -24,3 +28,4 @@ class TokenSettings:
     jwks_url: str | None = None
     allow_plain_jwt: bool = False
     builtin_issuer: bool = True
+    scope_claims: ScopeClaims | None = None

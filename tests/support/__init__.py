@@ -8,6 +8,8 @@
 - `auth`: tokens signed by real keys, and a fake external identity provider.
 - `servers`: ``steward`` in real child processes, Redis.
 - `browser`: a live Steward on loopback and Debian's Chromium.
+- `idp`: a real OpenID provider (npm ``oidc-provider``) beside a live Steward and the web
+  example, and a user signing in at it over HTTP.
 - `policy_model`: an independent model of the policy, the oracle of ``tests/policy``.
 """
 

@@ -20,6 +20,7 @@ import uvicorn
 
 from api.app import create_app
 from api.demo import load_demo_data
+from api.demo_partners import load_demo_partners
 from api.settings import Settings
 from store.database import make_engine, session_factory, transaction, upgrade
 
@@ -46,32 +47,42 @@ def require_chromium() -> Path:
     return CHROMIUM
 
 
-def demo_database(directory: Path, *, customers: int = 200, seed: int = 1) -> str:
+def demo_database(
+    directory: Path, *, customers: int = 200, seed: int = 1, partners: bool = False
+) -> str:
     """A migrated SQLite database in ``directory`` holding demo data; its URL.
 
-    The defaults are ``steward demo-data``'s, so the data is what ``make run`` shows.
+    The defaults are ``steward demo-data``'s, so the data is what ``make run`` shows;
+    ``partners``: its demo partners too, with their consents and disclosures.
     """
     url = f"sqlite:///{directory / 'steward.db'}"
     upgrade(url)
     engine = make_engine(url)
     with transaction(session_factory(engine)) as session:
         load_demo_data(session, customers=customers, seed=seed)
+        if partners:
+            load_demo_partners(session, seed=seed)
     engine.dispose()
     return url
 
 
 @contextmanager
-def running_steward(directory: Path, **settings: Any) -> Iterator[str]:
+def running_steward(
+    directory: Path, *, sock: socket.socket | None = None, partners: bool = False, **settings: Any
+) -> Iterator[str]:
     """Steward served by uvicorn on 127.0.0.1 (a free port) in a thread; yields its base URL.
 
     ``public_url`` is the server's own address, so its tokens name it as their issuer.
+    ``sock``: a socket already bound on loopback, when others must know the URL beforehand;
+    ``partners``: the demo partners too (`demo_database`).
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     config = Settings(
         _env_file=None,
-        database_url=demo_database(directory),
+        database_url=demo_database(directory, partners=partners),
         key_file=directory / "keys.json",
         public_url=base,
         **settings,

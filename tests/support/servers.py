@@ -209,8 +209,9 @@ def graphql(
 
 
 @contextlib.contextmanager
-def served(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn in a thread on a free loopback port; yields its base URL."""
+def served(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    """``app`` under uvicorn in a thread on a free loopback port (or on ``sock``, bound
+    beforehand); yields its base URL."""
     import threading
 
     import uvicorn
@@ -218,7 +219,9 @@ def served(app: Any) -> Iterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock] if sock else None}, daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -231,3 +234,5 @@ def served(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        if sock is not None:
+            sock.close()
