@@ -13,9 +13,7 @@ __all__ = ["PURPOSE_HEADERS", "declared"]
 PURPOSE_HEADERS = ("X-Purpose", "X-Legal-Reference")
 
 
-def declared(
-    headers: Headers, principal: Principal, languages: tuple[str, ...] = ()
-) -> Declared:
+def declared(headers: Headers, principal: Principal, languages: tuple[str, ...] = ()) -> Declared:
     """The purpose the headers declare, checked against the caller's token, with the
     languages the caller accepts (``Accept-Language``, for the ``policy`` texts).
 
