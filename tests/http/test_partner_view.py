@@ -22,6 +22,7 @@ from graphql import (
     get_introspection_query,
     print_schema,
 )
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -371,7 +372,9 @@ def test_graphiql_explores_the_whole_schema_in_development_mode_only(
 ) -> None:
     # given GraphiQL's development token scopes: customer_support never unlocks a date of birth
     granted = scope(*devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE.scope)
-    development = settings.model_copy(update={"dev_mode": True})
+    development = settings.model_copy(
+        update={"dev_mode": True, "dev_token_secret": SecretStr("a-per-run-secret")}
+    )
 
     def fields(app: Any, client_id: str) -> set[str]:
         auth = {"Authorization": f"Bearer {token(granted, client_id=client_id)}"}
