@@ -6,11 +6,12 @@ from pathlib import Path
 
 import typer
 
-from api.settings import Settings
-
 partners_app = typer.Typer(
-    help="Partners: OAuth clients that are third parties (couriers, installers, agencies).",
+    help="Partners: third parties such as couriers, installers, agencies.\n\n"
+    "A partner is an OAuth client that sees only the customers who consented to sharing "
+    "with it, and may be held to the documents registered for it.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 _FILE = typer.Argument(
@@ -30,7 +31,14 @@ def partners_add(
         False, "--trusted-documents-only", help="Run only the documents registered with allow."
     ),
 ) -> None:
-    """Register a client as a partner: it sees only customers who consented to it."""
+    """Register a client as a partner.
+
+    CLIENT_ID is a client of the built-in issuer or of the external provider. From the
+    next request on, it sees only the customers whose third_party_sharing consent covers
+    it, and every value it receives is recorded as a disclosure. Adding an active partner
+    again updates its name and --trusted-documents-only.
+    """
+    from api.settings import Settings
     from auth.tokens.partners import PartnerError, add
     from store.database import transaction_at
 
@@ -45,7 +53,12 @@ def partners_add(
 
 @partners_app.command("list")
 def partners_list() -> None:
-    """List the active partners: client id, name, registration date, what they may run."""
+    """List the active partners.
+
+    One line per partner, tab-separated: client id, name, registration date, and what it
+    may run (any-document or trusted-documents-only).
+    """
+    from api.settings import Settings
     from auth.tokens.partners import list_partners
     from store.database import transaction_at
 
@@ -60,7 +73,12 @@ def partners_list() -> None:
 
 @partners_app.command("remove")
 def partners_remove(client_id: str = typer.Argument(..., help="The partner's client id.")) -> None:
-    """Remove a partner: its tokens are refused from the next request on, on every replica."""
+    """Remove a partner.
+
+    Its tokens are refused from the next request on, on every replica. An unknown or
+    already removed partner is an error (exit 1).
+    """
+    from api.settings import Settings
     from auth.tokens.partners import remove
     from store.database import transaction_at
 
@@ -77,7 +95,15 @@ def partners_allow(
     client_id: str = typer.Argument(..., help="The partner's client id."),
     file: Path = _FILE,
 ) -> None:
-    """Register each operation of FILE as a trusted document; prints `sha256:<hex> name`."""
+    """Register FILE's operations as trusted documents.
+
+    Each operation of a .graphql file (or of an Apollo persisted-query manifest) is
+    checked against the schema and registered for the partner under the SHA-256 of its
+    text; one line per operation: sha256:<hex> and its name. The partner then sends
+    {"documentId": "sha256:<hex>"} instead of the text. Nothing is registered when any
+    operation is invalid; an unknown partner is an error (exit 2).
+    """
+    from api.settings import Settings
     from auth.tokens.partners import PartnerError, allow
     from schema._internals import core_schema
     from schema.build import build_schema
@@ -116,12 +142,20 @@ def partners_allow(
 def partners_documents(
     client_id: str = typer.Argument(..., help="The partner's client id."),
 ) -> None:
-    """List a partner's trusted documents: `sha256:<hex>`, operation name, registration date."""
-    from auth.tokens.partners import documents
+    """List a partner's trusted documents.
+
+    One line per document, tab-separated: sha256:<hex>, operation name, registration date.
+    An unknown or removed partner is an error (exit 2), as for allow.
+    """
+    from api.settings import Settings
+    from auth.tokens.partners import PartnerError, documents
     from store.database import transaction_at
 
-    with transaction_at(Settings().database_url) as session:
-        rows = documents(session, client_id)
+    try:
+        with transaction_at(Settings().database_url) as session:
+            rows = documents(session, client_id)
+    except PartnerError as error:
+        raise typer.BadParameter(str(error), param_hint="CLIENT_ID") from None
     for row in rows:
         typer.echo(f"sha256:{row.sha256}\t{row.operation_name or '-'}\t{row.created_at:%Y-%m-%d}")
     if not rows:

@@ -48,6 +48,9 @@ class PartnerError(ValueError):
     """A partner registration that Steward refuses; nothing was stored."""
 
 
+_NOT_A_PARTNER = "no active partner with that client id"
+
+
 @dataclass(frozen=True, slots=True)
 class Registered:
     """A document as ``allow`` stored it.
@@ -163,7 +166,7 @@ def allow(
         PartnerError: ``client_id`` is not an active partner.
     """
     if find_active(session, client_id) is None:
-        raise PartnerError("no active partner with that client id")
+        raise PartnerError(_NOT_A_PARTNER)
     registered: list[Registered] = []
     seen: set[str] = set()
     for operation_name, body in operations:
@@ -188,7 +191,13 @@ def allow(
 
 
 def documents(session: Session, client_id: str) -> list[TrustedDocument]:
-    """The documents registered for ``client_id``, oldest first."""
+    """The documents registered for ``client_id``, oldest first.
+
+    Raises:
+        PartnerError: ``client_id`` is not an active partner.
+    """
+    if find_active(session, client_id) is None:
+        raise PartnerError(_NOT_A_PARTNER)
     return list(
         session.scalars(
             select(TrustedDocument)
