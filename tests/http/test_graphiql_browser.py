@@ -27,7 +27,8 @@ from api.devtoken import TTL
 from tests.support import ROOT
 from tests.support.browser import CHROMIUM_ARGS, require_chromium, running_steward
 
-pytestmark = pytest.mark.browser
+# One worker runs this module: its browser and server start once (pytest-xdist's loadgroup).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 DOCS = ROOT / "docs"
 VIEWPORT = {"width": 1400, "height": 900}

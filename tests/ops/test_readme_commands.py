@@ -27,6 +27,9 @@ import pytest
 from tests.support import ROOT
 from tests.support.servers import free_port
 
+# One worker runs this module: its module-scoped servers start once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("readme")
+
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 QUICK_START = ("make run", "make test")
