@@ -178,8 +178,18 @@ def demo_data(
         if if_empty and not is_empty(session):
             typer.echo("the database already holds customers; no demo data loaded")
         else:
-            typer.echo(load_demo_data(session, customers=customers, seed=seed))
-            typer.echo(load_demo_partners(session, seed=seed))
+            rows = load_demo_data(session, customers=customers, seed=seed)
+            partners = load_demo_partners(session, seed=seed)
+            typer.echo(
+                f"demo data loaded: {rows.customers} customers, {rows.addresses} addresses, "
+                f"{rows.orders} orders with {rows.order_items} items, {rows.consents} consents, "
+                f"{rows.usage_events} usage events"
+            )
+            typer.echo(
+                f"demo partners: {partners.partners} registered, "
+                f"{partners.sharing_consents} sharing consents, "
+                f"{partners.disclosures} disclosures"
+            )
 
 
 @app.command()
