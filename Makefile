@@ -18,8 +18,9 @@ AUDIT := tests/http/audit/node_modules/.package-lock.json
 # The tests run in parallel (pytest-xdist): WORKERS=auto is one per core; WORKERS=0, one process.
 WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
-# What make test leaves to make test-all: the browser tests and the benchmarks' smoke tests.
-EXTRA := browser or bench
+# What make test leaves to make test-all: the browser tests, the benchmarks' smoke tests, and
+# the slow tests (real servers held for timeouts, large payloads, make run).
+EXTRA := browser or bench or slow
 
 .PHONY: run test test-extra test-all check bench schema clean
 

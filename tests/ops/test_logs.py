@@ -91,6 +91,7 @@ def test_the_text_format_writes_fields_as_key_value_pairs_not_python_reprs() -> 
         assert python not in line
 
 
+@pytest.mark.slow
 def test_make_runs_development_server_logs_for_humans(tmp_path: Path) -> None:
     # given `steward serve` in development mode, as `make run` starts it, without --log-format
     url = f"sqlite:///{tmp_path / 'steward.db'}"
