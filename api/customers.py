@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from api.settings import Settings
-
 customers_app = typer.Typer(
-    help="Customers: link codes for people who sign in at the identity provider.",
+    help="Customers: link codes.\n\n"
+    "A person who signs in at the company's identity provider becomes linked to their "
+    "customer record with a one-time code that staff make here (or with createLinkCode).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -20,11 +20,13 @@ OPERATOR = "steward-cli"
 def customers_link_code(
     customer_id: str = typer.Argument(..., help="The customer's global id (Customer.id)."),
 ) -> None:
-    """Make a one-time code that links whoever enters it (linkMe) to the customer.
+    """Make a one-time link code for a customer.
 
-    Prints the code and its expiry (15 minutes); earlier codes of the customer stop working.
+    Whoever enters it with the linkMe mutation, signed in at a trusted provider, is linked
+    to the customer. Prints the code and its expiry (15 minutes); earlier codes of the customer stop working.
     The code is shown only here and stored only as its hash; the creation is audited.
     """
+    from api.settings import Settings
     from privacy.audit import Access, write
     from privacy.errors import PrivacyError
     from privacy.linking import create_link_code

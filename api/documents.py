@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from api.partners import trusted_file
-from api.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 documents_app = typer.Typer(
-    help="Trusted documents: the operations a client may run by id, or only them.",
+    help="Trusted documents of any client: allow, list, restrict.\n\n"
+    "The operations a client may run by id (SHA-256 of their text), and whether it may run "
+    "only them: a first-party mobile app, like a partner, can be held to what it ships.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -61,8 +62,13 @@ def _known(session: Session, client_id: str) -> bool:
 
 @documents_app.command("allow", context_settings=IDS_MAY_START_WITH_A_DASH)
 def documents_allow(client_id: str = _CLIENT_ID, file: Path = _FILE, only: bool = _ONLY) -> None:
-    """Register each operation of FILE as a trusted document of the client; prints
-    `sha256:<hex> name` per operation."""
+    """Register FILE's operations as the client's trusted documents.
+
+    Each operation of a .graphql file (or of an Apollo persisted-query manifest) is checked
+    against the schema and registered under the SHA-256 of its text; one line per operation:
+    sha256:<hex> and its name. With --trusted-documents-only the client then runs nothing else.
+    """
+    from api.settings import Settings
     from auth.tokens.partners import PartnerError, register, restrict
     from store.database import transaction_at
 
@@ -87,8 +93,12 @@ def documents_allow(client_id: str = _CLIENT_ID, file: Path = _FILE, only: bool 
 
 @documents_app.command("list", context_settings=IDS_MAY_START_WITH_A_DASH)
 def documents_list(client_id: str = _CLIENT_ID) -> None:
-    """List a client's trusted documents: `sha256:<hex>`, operation name, registration date;
-    then, on standard error, whether it runs only them."""
+    """List a client's trusted documents.
+
+    One line per document, tab-separated: sha256:<hex>, operation name, registration date;
+    then, on standard error, whether the client runs only them.
+    """
+    from api.settings import Settings
     from auth.tokens.partners import documents, is_restricted
     from store.database import transaction_at
 
@@ -107,8 +117,12 @@ def documents_restrict(
     client_id: str = _CLIENT_ID,
     off: bool = typer.Option(False, "--off", help="Let the client run any document again."),
 ) -> None:
-    """Let the client run only its registered documents (403 DOCUMENT_NOT_TRUSTED for any
-    other), from the next request on; --off undoes it."""
+    """Hold the client to its registered documents.
+
+    From the next request on, any other document is refused with 403 DOCUMENT_NOT_TRUSTED;
+    --off lets the client run any document again.
+    """
+    from api.settings import Settings
     from auth.tokens.partners import PartnerError, restrict
     from store.database import transaction_at
 

@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from api.settings import Settings
-
 if TYPE_CHECKING:
+    from api.settings import Settings
     from schema.documents import Documents
 
 partners_app = typer.Typer(
-    help="Partners: OAuth clients that are third parties (couriers, installers, agencies).",
+    help="Partners: third parties such as couriers, installers, agencies.\n\n"
+    "A partner is an OAuth client that sees only the customers who consented to sharing "
+    "with it, and may be held to the documents registered for it.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 _FILE = typer.Argument(
@@ -34,7 +36,14 @@ def partners_add(
         False, "--trusted-documents-only", help="Run only the documents registered with allow."
     ),
 ) -> None:
-    """Register a client as a partner: it sees only customers who consented to it."""
+    """Register a client as a partner.
+
+    CLIENT_ID is a client of the built-in issuer or of the external provider. From the
+    next request on, it sees only the customers whose third_party_sharing consent covers
+    it, and every value it receives is recorded as a disclosure. Adding an active partner
+    again updates its name and --trusted-documents-only.
+    """
+    from api.settings import Settings
     from auth.tokens.partners import PartnerError, add
     from store.database import transaction_at
 
@@ -49,7 +58,12 @@ def partners_add(
 
 @partners_app.command("list")
 def partners_list() -> None:
-    """List the active partners: client id, name, registration date, what they may run."""
+    """List the active partners.
+
+    One line per partner, tab-separated: client id, name, registration date, and what it
+    may run (any-document or trusted-documents-only).
+    """
+    from api.settings import Settings
     from auth.tokens.partners import list_partners
     from store.database import transaction_at
 
@@ -64,7 +78,12 @@ def partners_list() -> None:
 
 @partners_app.command("remove")
 def partners_remove(client_id: str = typer.Argument(..., help="The partner's client id.")) -> None:
-    """Remove a partner: its tokens are refused from the next request on, on every replica."""
+    """Remove a partner.
+
+    Its tokens are refused from the next request on, on every replica. An unknown or
+    already removed partner is an error (exit 1).
+    """
+    from api.settings import Settings
     from auth.tokens.partners import remove
     from store.database import transaction_at
 
@@ -97,12 +116,20 @@ def partners_allow(
     scope: str | None = _SCOPE,
     strict: bool = _STRICT,
 ) -> None:
-    """Register each operation of FILE as a trusted document; prints `sha256:<hex> name`, then
-    the partner's contract for them (see `contract`)."""
+    """Register FILE's operations as trusted documents.
+
+    Each operation of a .graphql file (or of an Apollo persisted-query manifest) is
+    checked against the schema and registered for the partner under the SHA-256 of its
+    text; one line per operation: sha256:<hex> and its name, then the partner's contract
+    for them (see contract). The partner then sends {"documentId": "sha256:<hex>"} instead
+    of the text. Nothing is registered when any operation is invalid (or, with --strict,
+    selects a field the partner can never see); an unknown partner is an error (exit 2).
+    """
     from graphql import parse
 
     from api.contracts import UNKNOWN_SCOPES, Terms, client_scopes, refuse
-    from auth.tokens.partners import PartnerError, allow, document_id, find_active
+    from api.settings import Settings
+    from auth.tokens.partners import NOT_A_PARTNER, PartnerError, allow, document_id, find_active
     from store.database import transaction_at
 
     settings = Settings()
@@ -110,7 +137,7 @@ def partners_allow(
     try:
         with transaction_at(settings.database_url) as session:
             if find_active(session, client_id) is None:
-                raise PartnerError("no active partner with that client id")
+                raise PartnerError(NOT_A_PARTNER)
             scopes = client_scopes(session, client_id, scope)
             if scopes is None and strict:
                 raise typer.BadParameter(UNKNOWN_SCOPES, param_hint="--scope")
@@ -163,20 +190,22 @@ def partners_contract(
     scope: str | None = _SCOPE,
     strict: bool = _STRICT,
 ) -> None:
-    """What the partner gets of each field of its registered documents, per purpose it may
+    """Print the partner's contract.
+
+    What the partner gets of each field of its registered documents, per purpose it may
     declare: visible, consent-dependent, assignment-dependent or hidden (and why), and the form
-    of a value disclosed in one; derived from the policy."""
+    of a value disclosed in one; derived from the policy.
+    """
     from graphql import parse
 
     from api.contracts import UNKNOWN_SCOPES, Terms, client_scopes, refuse
-    from auth.tokens.partners import documents, find_active
+    from api.settings import Settings
+    from auth.tokens.partners import NOT_A_PARTNER, documents, find_active
     from store.database import transaction_at
 
     with transaction_at(Settings().database_url) as session:
         if find_active(session, client_id) is None:
-            raise typer.BadParameter(
-                "no active partner with that client id", param_hint="CLIENT_ID"
-            )
+            raise typer.BadParameter(NOT_A_PARTNER, param_hint="CLIENT_ID")
         scopes = client_scopes(session, client_id, scope)
         if scopes is None:
             raise typer.BadParameter(UNKNOWN_SCOPES, param_hint="--scope")
@@ -194,11 +223,18 @@ def partners_contract(
 def partners_documents(
     client_id: str = typer.Argument(..., help="The partner's client id."),
 ) -> None:
-    """List a partner's trusted documents: `sha256:<hex>`, operation name, registration date."""
-    from auth.tokens.partners import documents
+    """List a partner's trusted documents.
+
+    One line per document, tab-separated: sha256:<hex>, operation name, registration date.
+    An unknown or removed partner is an error (exit 2), as for allow.
+    """
+    from api.settings import Settings
+    from auth.tokens.partners import NOT_A_PARTNER, documents, find_active
     from store.database import transaction_at
 
     with transaction_at(Settings().database_url) as session:
+        if find_active(session, client_id) is None:
+            raise typer.BadParameter(NOT_A_PARTNER, param_hint="CLIENT_ID")
         rows = documents(session, client_id)
     for row in rows:
         typer.echo(f"sha256:{row.sha256}\t{row.operation_name or '-'}\t{row.created_at:%Y-%m-%d}")

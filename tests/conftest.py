@@ -94,6 +94,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("executor", ["compiled", "strawberry"])
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks ``postgres`` the PostgreSQL runs of tests that run on both databases, so that
+    ``-m postgres`` (or ``-m "not postgres"``) selects every test of that database."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture
 def executor() -> str:
     """Which executor answers queries: ``compiled`` (the default) or ``strawberry``."""

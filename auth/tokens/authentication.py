@@ -210,7 +210,7 @@ class Authenticator:
             raise InvalidToken(Cause.MISSING_CLAIM, claim="iss")
         trust = self._trusts.get(issuer) if isinstance(issuer, str) else None
         if trust is None:
-            raise InvalidToken(Cause.UNTRUSTED_ISSUER)
+            raise InvalidToken(Cause.UNTRUSTED_ISSUER, trusted=self._trusts)
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken(Cause.MALFORMED)

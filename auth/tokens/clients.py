@@ -9,6 +9,7 @@ The functions take a session and leave the transaction to the caller::
 from __future__ import annotations
 
 import base64
+import difflib
 import enum
 import hashlib
 import hmac
@@ -43,13 +44,27 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 class UnknownScopeError(ValueError):
-    """A scope that Steward does not know (see :mod:`auth.policy.scopes`)."""
+    """A scope that Steward does not know (see :mod:`auth.policy.scopes`); the message names
+    the known scopes closest to each unknown one, not all of them.
+
+    Attributes:
+        unknown: the unknown scopes, in the order given.
+        closest: each unknown scope's closest known ones (none when nothing is close).
+    """
 
     def __init__(self, unknown: Sequence[str]) -> None:
-        super().__init__(
-            f"unknown scope(s): {' '.join(unknown)}; known scopes: {' '.join(ALL_SCOPES)}"
-        )
         self.unknown = tuple(unknown)
+        self.closest = {
+            item: tuple(difflib.get_close_matches(item, ALL_SCOPES, n=3, cutoff=0.6))
+            for item in self.unknown
+        }
+        super().__init__(
+            "; ".join(
+                f"unknown scope '{item}'"
+                + (f" (did you mean {' or '.join(matches)}?)" if matches else "")
+                for item, matches in self.closest.items()
+            )
+        )
 
 
 def normalize_scope(scope: str) -> str:

@@ -13,7 +13,9 @@ Messages are fixed here: they never echo the token, its claims' values or schema
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import ClassVar
+from urllib.parse import quote
 
 __all__ = ["AuthError", "Cause", "InvalidToken", "MissingToken", "ProviderUnavailable"]
 
@@ -84,15 +86,33 @@ _NAMEABLE_CLAIMS = frozenset(
 )
 
 
+# RFC 6749's error_description charset (printable ASCII without '"' and '\\'), less the
+# space and the comma, which separate the names of trusted issuers.
+_ISSUER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"\\,')
+
+
 class InvalidToken(AuthError):
-    """The bearer token is malformed, untrusted, expired, revoked or otherwise invalid."""
+    """The bearer token is malformed, untrusted, expired, revoked or otherwise invalid.
+
+    Args:
+        cause: why.
+        claim: the claim at fault, named in the message when it is a registered one.
+        trusted: with ``UNTRUSTED_ISSUER``, the issuers this API trusts, named in the
+            message (configuration, never a value of the token), so that a caller holding a
+            token of the wrong issuer learns where to get the right one.
+    """
 
     code = "INVALID_TOKEN"
 
-    def __init__(self, cause: Cause, *, claim: str | None = None) -> None:
+    def __init__(
+        self, cause: Cause, *, claim: str | None = None, trusted: Iterable[str] = ()
+    ) -> None:
         message = _MESSAGES[cause]
         if claim in _NAMEABLE_CLAIMS and cause in (Cause.MISSING_CLAIM, Cause.INVALID_CLAIM):
             message = f"{message[:-1]}: '{claim}'."
+        issuers = [quote(issuer, safe=_ISSUER_SAFE) for issuer in trusted]
+        if cause is Cause.UNTRUSTED_ISSUER and issuers:
+            message = f"{message[:-1]}; it trusts tokens whose 'iss' is {' or '.join(issuers)}."
         super().__init__(message)
         self.cause = cause
         self.claim = claim

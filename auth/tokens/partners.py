@@ -32,6 +32,7 @@ from store.models import Partner, TrustedDocument, TrustedDocumentsOnly, utcnow
 __all__ = [
     "MAX_CLIENT_ID",
     "MAX_NAME",
+    "NOT_A_PARTNER",
     "PartnerError",
     "Registered",
     "add",
@@ -53,6 +54,9 @@ MAX_CLIENT_ID = 255
 
 class PartnerError(ValueError):
     """A partner registration that Steward refuses; nothing was stored."""
+
+
+NOT_A_PARTNER = "no active partner with that client id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +174,7 @@ def allow(
         PartnerError: ``client_id`` is not an active partner.
     """
     if find_active(session, client_id) is None:
-        raise PartnerError("no active partner with that client id")
+        raise PartnerError(NOT_A_PARTNER)
     return register(session, client_id, operations)
 
 
@@ -234,7 +238,7 @@ def is_restricted(session: Session, client_id: str) -> bool:
 
 
 def documents(session: Session, client_id: str) -> list[TrustedDocument]:
-    """The documents registered for ``client_id``, oldest first."""
+    """The documents registered for ``client_id`` (a partner's or any client's), oldest first."""
     return list(
         session.scalars(
             select(TrustedDocument)

@@ -4,6 +4,7 @@ expiry, and what ``db upgrade`` did."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from joserfc import jwt
@@ -72,3 +73,24 @@ def test_db_upgrade_says_whether_it_created_or_found_the_database(tmp_path: Path
     assert created.exit_code == again.exit_code == 0
     assert created.output.startswith("database created at revision ")
     assert again.output.startswith("database is up to date (revision ")
+
+
+def test_demo_data_says_what_it_loaded_in_words(tmp_path: Path) -> None:
+    # given a new database
+    steward = CliRunner(env={"STEWARD_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"})
+    assert steward.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    # when demo data is loaded, as make run does, and then again
+    loaded = steward.invoke(cli, ["demo-data", "--customers", "8", "--if-empty"])
+    again = steward.invoke(cli, ["demo-data", "--customers", "8", "--if-empty"])
+    # then it says what it loaded in two plain lines, not in Python's notation
+    assert loaded.exit_code == again.exit_code == 0, loaded.output
+    first, second = loaded.stdout.splitlines()
+    assert re.fullmatch(
+        r"demo data loaded: 8 customers, \d+ addresses, \d+ orders with \d+ items, "
+        r"\d+ consents, \d+ usage events",
+        first,
+    )
+    assert re.fullmatch(
+        r"demo partners: 2 registered, \d+ sharing consents, \d+ disclosures", second
+    )
+    assert again.stdout == "the database already holds customers; no demo data loaded\n"

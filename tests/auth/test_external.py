@@ -75,11 +75,47 @@ def test_provider_client_claims_are_accepted(
     ids=["no client", "wrong aud", "no sub", "iss without slash"],
 )
 def test_provider_token_refusals(
-    external: TestClient, provider: Provider, claims: dict[str, Any], cause: Cause, claim: str
+    external: TestClient,
+    settings: Settings,
+    provider: Provider,
+    claims: dict[str, Any],
+    cause: Cause,
+    claim: str,
 ) -> None:
     response = call(external, provider.token(**claims))
     assert response.status_code == 401
-    assert error_of(response) == ("INVALID_TOKEN", str(InvalidToken(cause, claim=claim)))
+    refused = InvalidToken(cause, claim=claim, trusted=[Provider.ISSUER, settings.public_url])
+    assert error_of(response) == ("INVALID_TOKEN", str(refused))
+
+
+def test_a_token_of_an_untrusted_issuer_is_told_which_issuers_are_trusted(
+    external: TestClient, settings: Settings, provider: Provider
+) -> None:
+    # given a token signed by the provider's key but naming another issuer
+    token = provider.token(iss="https://login.example.org/tenant")
+    # when it is sent
+    response = call(external, token)
+    # then the 401 names both trusted issuers, in the error and in the challenge
+    assert response.status_code == 401
+    expected = (
+        "The access token comes from an issuer this API does not trust; it trusts tokens "
+        f"whose 'iss' is {Provider.ISSUER} or {settings.public_url}."
+    )
+    assert error_of(response) == ("INVALID_TOKEN", expected)
+    challenge = response.headers["WWW-Authenticate"]
+    assert f'error_description="{expected}"' in challenge
+    assert "login.example.org" not in response.text + challenge
+
+
+def test_issuer_names_that_would_break_the_challenge_are_percent_encoded() -> None:
+    # given an issuer configured with characters a quoted-string may not hold as they are
+    refused = InvalidToken(Cause.UNTRUSTED_ISSUER, trusted=['https://idp.example/"a b\\c,d'])
+    # then the description stays within RFC 6749's error_description characters
+    assert refused.message.endswith("is https://idp.example/%22a%20b%5Cc%2Cd.")
+    description = refused.www_authenticate("https://r.example")
+    assert description is not None
+    inner = description.split('error_description="')[1].split('", ')[0]
+    assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in inner)
 
 
 def test_rotated_provider_key_is_fetched_on_unknown_kid(
@@ -171,7 +207,8 @@ def test_without_builtin_issuer_only_the_provider_is_trusted(
     builtin = sign(claims_for(settings.public_url), builtin_key(settings))
     with app_client(only_external, http=provider.http()) as client:
         assert call(client, provider.token()).status_code == 200
-        assert error_of(call(client, builtin))[1] == str(InvalidToken(Cause.UNTRUSTED_ISSUER))
+        refused = InvalidToken(Cause.UNTRUSTED_ISSUER, trusted=[Provider.ISSUER])
+        assert error_of(call(client, builtin))[1] == str(refused)
         assert client.post("/oauth/token").status_code == 404
         assert client.get("/.well-known/jwks.json").status_code == 404
         assert client.get("/.well-known/oauth-authorization-server").status_code == 404

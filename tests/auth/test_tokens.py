@@ -140,7 +140,9 @@ def test_refused_token_gets_401_invalid_token(
     response = call(client, token)
     # then
     assert response.status_code == 401
-    assert error_of(response) == ("INVALID_TOKEN", str(InvalidToken(cause, claim=claim)))
+    trusted = [settings.public_url]
+    expected = InvalidToken(cause, claim=claim, trusted=trusted)
+    assert error_of(response) == ("INVALID_TOKEN", str(expected))
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith('Bearer error="invalid_token", error_description="')
     assert challenge.endswith(f'resource_metadata="{METADATA_URL}"')

@@ -35,7 +35,8 @@ from tests.support import ROOT
 from tests.support.auth import DEV_SECRET, builtin_key, claims_for, sign
 from tests.support.browser import CHROMIUM_ARGS, require_chromium, running_steward
 
-pytestmark = pytest.mark.browser
+# One worker runs this module: its browser and server start once (pytest-xdist's loadgroup).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 DOCS = ROOT / "docs"
 VIEWPORT = {"width": 1400, "height": 900}

@@ -14,7 +14,7 @@ from api.settings import Settings
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
 from tests.support.callers import scope
-from tests.support.servers import REDIS_URL
+from tests.support.servers import redis_or_skip
 
 SCOPE = scope(s.CUSTOMERS_READ, s.CUSTOMERS_WRITE, Purpose.CUSTOMER_SUPPORT.scope)
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -228,12 +228,13 @@ def test_a_flood_from_one_caller_is_rate_limited(settings: Settings, token: Any)
         )
 
 
+@pytest.mark.redis
 def test_rate_limits_are_shared_through_redis(settings: Settings, token: Any) -> None:
     # given two replicas sharing one Redis, and a limit of 3 a minute
     import uuid
 
     shared = settings.model_copy(
-        update={"rate_limit": "3/minute", "redis_url": SecretStr(REDIS_URL)}
+        update={"rate_limit": "3/minute", "redis_url": SecretStr(redis_or_skip())}
     )
     caller = {"Authorization": f"Bearer {token(SCOPE, sub=f'agent-{uuid.uuid4().hex}')}"}
     with TestClient(create_app(shared)) as one, TestClient(create_app(shared)) as two:

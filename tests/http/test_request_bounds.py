@@ -59,6 +59,7 @@ def test_the_document_cache_is_bounded_by_bytes_failures_included() -> None:
     assert documents.get(recent) is documents.get(recent)
 
 
+@pytest.mark.slow
 def test_a_worker_serving_distinct_large_documents_stays_within_200_mib_of_its_idle_rss(
     tmp_path: Path,
 ) -> None:
@@ -122,6 +123,7 @@ def test_a_body_slower_than_the_read_timeout_is_dropped_with_408(
         assert _closed(sock)
 
 
+@pytest.mark.slow
 def test_headers_slower_than_the_read_timeout_are_dropped_with_408(tmp_path: Path) -> None:
     # given `steward serve` with a read timeout of 1 s
     url = f"sqlite:///{tmp_path / 'steward.db'}"

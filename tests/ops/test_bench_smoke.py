@@ -13,6 +13,8 @@ from sqlalchemy import make_url
 from tests.support import ROOT
 from tests.support.postgres import POSTGRES_ENV, fresh_postgres_database, postgres_server
 
+pytestmark = pytest.mark.bench
+
 TINY = ["--customers", "25", "--seconds", "0.4", "--rounds", "2", "--warmup", "0.1"]
 
 

@@ -34,6 +34,9 @@ from store.models import (
 )
 from tests.support.postgres import fresh_postgres_database, postgres_server
 
+# One worker runs this module: its module-scoped servers start once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("demo-data")
+
 DEMO_TABLES = ("customer", "address", "customer_order", "order_item", "consent", "usage_event")
 CUSTOMERS = 200
 PURPOSES = ("marketing", "analytics")

@@ -268,6 +268,7 @@ def test_serve_exits_with_one_message_when_the_key_file_is_unusable(
     assert str(key_file) in record["message"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )

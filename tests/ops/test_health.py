@@ -105,6 +105,7 @@ def test_readyz_is_unavailable_when_the_database_is_unreachable(settings: Settin
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.redis
 def test_readyz_checks_redis_when_it_is_configured(settings: Settings) -> None:
     # given the local Redis for shared rate limits / then readiness includes it
     shared = settings.model_copy(update={"redis_url": SecretStr(redis_or_skip())})

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from api.logs import JsonFormatter
+from api.logs import JsonFormatter, TextFormatter
 from auth.policy import scopes as s
 from auth.policy.purposes import Purpose
+from store.database import upgrade
 from tests.support.auth import TokenFactory
 from tests.support.callers import scope
+from tests.support.servers import Server, running, server_env
 
 STAFF = scope(
     s.CUSTOMERS_READ, s.CUSTOMERS_READ_IDENTITY, s.CUSTOMERS_WRITE, Purpose.CUSTOMER_SUPPORT.scope
@@ -58,6 +63,53 @@ def test_formatter_writes_one_json_object_per_line() -> None:
     assert (entry["request_id"], entry["status"]) == ("abc", 500)
     assert entry["time"].endswith("Z")
     assert "ValueError: boom" in entry["exception"]
+
+
+def test_the_text_format_writes_fields_as_key_value_pairs_not_python_reprs() -> None:
+    # given an access record's fields: a list, an absent value, a value with spaces
+    record = logging.LogRecord("steward.access", logging.INFO, __file__, 1, "request", (), None)
+    record.fields = {
+        "request_id": "r-1",
+        "method": "POST",
+        "status": 200,
+        "duration_ms": 3.25,
+        "client_id": None,
+        "codes": ["FORBIDDEN", "NOT_FOUND"],
+        "operation": "Deliveries of today",
+        "redacted": 0,
+        "cached": True,
+    }
+    # when it is formatted as text
+    line = TextFormatter().format(record)
+    # then one line: time, level, logger, message, and key=value pairs, the absent left out
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} INFO  steward\.access  request  .*", line)
+    assert line.endswith(
+        "  request  request_id=r-1 method=POST status=200 duration_ms=3.25 "
+        'codes=FORBIDDEN,NOT_FOUND operation="Deliveries of today" redacted=0 cached=true'
+    )
+    for python in ("{", "[", "'", "None", "True"):
+        assert python not in line
+
+
+@pytest.mark.slow
+def test_make_runs_development_server_logs_for_humans(tmp_path: Path) -> None:
+    # given `steward serve` in development mode, as `make run` starts it, without --log-format
+    url = f"sqlite:///{tmp_path / 'steward.db'}"
+    upgrade(url)
+    env = server_env(database_url=url, key_file=str(tmp_path / "keys.json"), dev_mode="true")
+    server = Server(env, tmp_path)
+    # when it serves a request and stops
+    with running(server):
+        assert httpx.post(f"{server.url}/graphql", json={"query": "{ __typename }"}).status_code
+    # then it logged lines of text, the request's among them, and no JSON or Python repr
+    lines = server.log().splitlines()
+    assert lines
+    assert not [line for line in lines if line.lstrip().startswith("{")]
+    (request,) = [line for line in lines if "steward.access  request" in line]
+    assert "method=POST route=/graphql status=401" in request
+    assert "codes=UNAUTHENTICATED" in request
+    assert "{" not in request
+    assert "'" not in request
 
 
 def test_one_line_per_request_without_tokens_or_personal_values(

@@ -18,6 +18,9 @@ from tests.support.servers import (
     graphql,
 )
 
+# One worker runs this module: its module-scoped servers start once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("partner-replicas")
+
 STAFF = "customers:read customers:write consents:read consents:write purpose:customer_support"
 PARTNER = "customers:read customers:read:identity purpose:customer_support"
 

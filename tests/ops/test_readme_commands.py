@@ -3,7 +3,8 @@
 The README's convention: each ```` ```sh ```` block is followed by a ```` ```text ```` block
 of what it prints, where ``...`` stands for text that differs from run to run (a token, an
 id, a time). The quick start's block (``make run``, ``make test``) is the exception: this
-test starts the server with ``make run`` itself, and runs inside ``make test``.
+test starts the server with ``make run`` itself, and runs in ``make test-all`` (marked
+``slow``: it takes a minute or two).
 
 The blocks run in order in one shell, in the repository, as a reader pastes them: first the
 ``export BASE=…`` line that ``make run`` printed, then each block, unchanged; a variable one
@@ -27,6 +28,9 @@ import pytest
 
 from tests.support import ROOT
 from tests.support.servers import free_port
+
+# One worker runs this module: its module-scoped servers start once (pytest-xdist's loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readme")]
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```$", re.M | re.S)

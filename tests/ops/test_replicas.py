@@ -39,6 +39,9 @@ from tests.support.servers import (
     steward,
 )
 
+# One worker runs this module: its module-scoped servers start once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("replicas")
+
 STAFF = scope(
     s.CUSTOMERS_READ,
     s.CUSTOMERS_READ_IDENTITY,
@@ -239,6 +242,7 @@ def test_logs_are_json_lines_without_tokens_or_personal_values(replicas: Replica
 
 
 @pytest.mark.postgres
+@pytest.mark.redis
 def test_rate_limits_are_shared_through_redis(tmp_path: Path) -> None:
     # given two replicas that count requests in the local Redis, 4 a minute per caller
     redis_url = redis_or_skip()

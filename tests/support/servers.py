@@ -25,7 +25,7 @@ import pytest
 
 from tests.support import ROOT
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_ENV = "STEWARD_TEST_REDIS_URL"
 START_TIMEOUT = 40.0
 STOP_TIMEOUT = 20.0
 
@@ -38,19 +38,31 @@ def free_port() -> int:
 
 
 def redis_or_skip() -> str:
-    """The local Redis URL; skips when it does not answer (fails in CI)."""
-    import redis
+    """The Redis of ``STEWARD_TEST_REDIS_URL``; skips without it (fails in CI).
 
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    The URL must name its database (``redis://127.0.0.1:6379/15``): the tests write into
+    it, and database 0, where Redis puts everything by default, is never used implicitly.
+    Keys are the tests' own (a fresh client or subject each), so parallel workers and
+    other users of that database do not meet them.
+    """
+    import redis
+    from redis.connection import parse_url
+
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{REDIS_ENV} must be set in CI: the Redis tests may not skip")
+        pytest.skip(f"{REDIS_ENV} is not set")
+    if "db" not in parse_url(url):
+        pytest.fail(f"{REDIS_ENV} must name a database number, e.g. redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
-    except redis.RedisError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis must answer on 127.0.0.1:6379 in CI")
-        pytest.skip("Redis does not answer on 127.0.0.1:6379")
+    except redis.RedisError as error:
+        pytest.fail(f"{REDIS_ENV} is set, but Redis does not answer there: {error}")
     finally:
         client.close()
-    return REDIS_URL
+    return url
 
 
 def server_env(**steward: str) -> dict[str, str]:
