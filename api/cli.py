@@ -130,7 +130,7 @@ def demo_data(
     """Load realistic Persian and Vietnamese demo customers, and two partners."""
     from api.demo import is_empty, load_demo_data
     from api.demo_partners import load_demo_partners
-    from store.database import transaction_at
+    from store.database import refresh_statistics, transaction_at
 
     with transaction_at(Settings().database_url) as session:
         if if_empty and not is_empty(session):
@@ -138,6 +138,7 @@ def demo_data(
         else:
             typer.echo(load_demo_data(session, customers=customers, seed=seed))
             typer.echo(load_demo_partners(session, seed=seed))
+            refresh_statistics(session)
 
 
 @app.command()

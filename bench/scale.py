@@ -6,8 +6,9 @@ CPU 1) sends each page under each purpose at a low fixed rate, one request at a 
 takes the median latency. Printed: the time at each size and their ratio, which SPEC
 section 6 (v5) wants at most 2: a page's cost must not grow with the size of the tables.
 
-PostgreSQL databases are ``ANALYZE``d after loading, as autovacuum does within a minute of
-a bulk load; SQLite keeps no statistics unless told to, and is measured without them.
+PostgreSQL databases are ``ANALYZE``d after loading, as ``steward demo-data`` does (and
+autovacuum within a minute of a bulk load); SQLite keeps no statistics unless told to, and is
+measured without them.
 
 Usage::
 
@@ -31,6 +32,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from auth.policy.purposes import Purpose
 from bench.run import DEFAULT_POSTGRES, Load, Server, bench_token, prepare, server_env
+from store.database import refresh_statistics, transaction_at
 
 PAGES = {
     "orders(first: 20)": "query ScaleOrders { orders(first: 20) { edges { node "
@@ -62,10 +64,8 @@ def database(kind: str, folder: Path, customers: int) -> Iterator[str]:
     try:
         url = server.set(database=name).render_as_string(False)
         prepare(url, customers)
-        analyzed = create_engine(url, isolation_level="AUTOCOMMIT")
-        with analyzed.connect() as connection:
-            connection.execute(text("ANALYZE"))
-        analyzed.dispose()
+        with transaction_at(url) as session:
+            refresh_statistics(session)  # as `steward demo-data` does
         yield url
     finally:
         with admin.connect() as connection:
