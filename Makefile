@@ -85,6 +85,7 @@ check: $(DEV)
 
 bench: $(DEV)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.wins
 	$(BIN)/python -m bench.wins --in-process
 	$(BIN)/python -m bench.builtins

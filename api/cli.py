@@ -204,7 +204,7 @@ def demo_data(
     from api.demo import is_empty, load_demo_data
     from api.demo_partners import load_demo_partners
     from api.settings import Settings
-    from store.database import transaction_at
+    from store.database import refresh_statistics, transaction_at
 
     with transaction_at(Settings().database_url) as session:
         if if_empty and not is_empty(session):
@@ -222,6 +222,7 @@ def demo_data(
                 f"{partners.sharing_consents} sharing consents, "
                 f"{partners.disclosures} disclosures"
             )
+            refresh_statistics(session)
 
 
 @app.command()

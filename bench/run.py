@@ -49,8 +49,8 @@ ROWS = {
     "single lookup": (LOOKUP, {"id": "Q3VzdG9tZXI6MQ=="}, "customer_support"),
     "refused (no purpose)": (FLAT, {}, None),
 }
-VARIANTS = ("compiled", "enforced", "unenforced", "floor", "static")
-ONLY_NESTED = ("floor", "static")
+VARIANTS = ("compiled", "enforced", "unenforced", "floor", "durable", "static")
+ONLY_NESTED = ("floor", "durable", "static")
 """The variants that answer only the nested page."""
 FLOOR_ROW = "nested page (20)"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -268,6 +268,8 @@ def main() -> None:
                 print(f"{label}: floor returns the same JSON as Steward: {same}")
                 same = _same_json(servers["compiled"], token, url)
                 print(f"{label}: floor returns the same JSON as compiled Steward: {same}")
+                same = _same_json(servers["durable"], token, url)
+                print(f"{label}: durable floor returns the same JSON as the floor: {same}")
                 for row in ROWS:
                     body, headers = request_for(row, token)
                     chosen = servers if row == FLOOR_ROW else without_floor(servers)
@@ -356,12 +358,15 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], args: argparse.N
             compiled = results.get((label, row, "compiled"))
             strawberry = results.get((label, row, "enforced"))
             floor = results.get((label, row, "floor"))
+            durable = results.get((label, row, "durable"))
             static = results.get((label, row, "static"))
             if compiled and strawberry:
                 speedup = compiled["rps"] / strawberry["rps"]
                 line = f"{label:<11} {row:<21} compiled: req/s x{speedup:.1f} over Strawberry"
                 if floor:
                     line += f", CPU compiled/floor {compiled['cpu'] / floor['cpu']:.2f}"
+                if durable:
+                    line += f", req/s compiled/durable floor {compiled['rps'] / durable['rps']:.2f}"
                 if static:
                     line += f", req/s static/compiled {static['rps'] / compiled['rps']:.1f}"
                 print(line)

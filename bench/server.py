@@ -31,15 +31,18 @@ import api.graphql
 from api.app import create_app
 from api.settings import Settings
 from api.tuning import ALL_WINS, Tuning
+from bench.durable import create_durable
 from bench.floor import create_floor
 from schema.audit import Auditor
 from schema.build import build_schema
 from store.database import make_engine
 
-VARIANTS = ("compiled", "enforced", "unenforced", "floor", "static")
+VARIANTS = ("compiled", "enforced", "unenforced", "floor", "durable", "static")
 """``compiled``: Steward as it ships; ``enforced``/``unenforced``: the Strawberry path
 (``STEWARD_COMPILED_READS=false``) with and without the policy; ``floor``: direct SQL;
-``static``: the nested page's bytes from a bare ASGI app (`STATIC_ENV` names the file)."""
+``durable``: the durable floor (`bench.durable`: one statement, the access record under
+group commit, a bare ASGI app); ``static``: the nested page's bytes from a bare ASGI app
+(`STATIC_ENV` names the file)."""
 
 STATIC_ENV = "STEWARD_BENCH_STATIC_FILE"
 
@@ -103,6 +106,10 @@ def build(variant: str, without: str | None = None) -> Any:
     settings, tuning = configured(Settings(), without)
     if variant == "static":
         return _static(Path(os.environ[STATIC_ENV]).read_bytes(), meter)
+    if variant == "durable":
+        durable = create_durable(settings.database_url)
+        api.app.settle_heap()  # as `steward serve` does for Steward
+        return durable
     if variant == "floor":
         engine = make_engine(settings.database_url)
         app = create_floor(engine)

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, and_, exists, false, func, literal, or_, select, true
 from sqlalchemy.orm import Mapped, Session, aliased
 from sqlmodel import col
 
 from auth.policy.purposes import Purpose
+from store.hints import likely
 from store.models import (
     Address,
     Consent,
@@ -44,32 +45,49 @@ def current_consent(
     With a ``recipient`` (a partner's client id), only the records for that partner or for all
     partners (``recipient`` null) count: the latest of those decides.
 
-    The subqueries read aliases of their tables: were they to name ``consent`` itself, SQL
-    would correlate them with an outer query on ``consent`` (``node`` of a Consent) and test
-    the looked-up record instead of the customer's ledger.
+    The latest record is looked up for each customer the query meets (a scalar subquery
+    ordered by id, one descent of ``ix_consent_customer_purpose``), so that a page costs the
+    same at any size of the ledger: written as "a GRANTED record with no later one", both
+    databases may turn it into a join over the whole ledger. Never null: false without a
+    record. The subquery reads an alias of ``consent``: were it to name the table itself, SQL
+    would correlate it with an outer query on ``consent`` (``node`` of a Consent) and test the
+    looked-up record instead of the customer's ledger.
     """
     record = aliased(Consent)
-    later = aliased(Consent)
-    mine: list[ColumnElement[bool]] = []
-    theirs: list[ColumnElement[bool]] = []
+    relevant: list[ColumnElement[bool]] = [
+        col(record.customer_id) == customer_id,
+        col(record.purpose) == purpose.value,
+    ]
     if recipient is not None:
-        mine.append(or_(col(record.recipient) == recipient, col(record.recipient).is_(None)))
-        theirs.append(or_(col(later.recipient) == recipient, col(later.recipient).is_(None)))
-    return exists(
-        select(col(record.id)).where(
-            col(record.customer_id) == customer_id,
-            col(record.purpose) == purpose.value,
-            col(record.status) == ConsentStatus.GRANTED.value,
-            *mine,
-            ~exists(
-                select(col(later.id)).where(
-                    col(later.customer_id) == col(record.customer_id),
-                    col(later.purpose) == col(record.purpose),
-                    col(later.id) > col(record.id),
-                    *theirs,
-                )
-            ),
+        relevant.append(or_(col(record.recipient) == recipient, col(record.recipient).is_(None)))
+    latest = (
+        select(col(record.status))
+        .where(*relevant)
+        .order_by(col(record.id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest == ConsentStatus.GRANTED.value, false(), type_=Boolean)
+
+
+def has_order_in_fulfillment(customer_id: IdColumn) -> ColumnElement[bool]:
+    """True where the customer has an order in fulfillment (PAID or SHIPPED).
+
+    Looked up for each customer the query meets (a scalar subquery on ``ix_customer_order_status``),
+    for the same reason as `current_consent`: as ``EXISTS``, PostgreSQL may hash every order
+    in fulfillment before it returns the first row of a page. The subquery reads an alias,
+    not correlated with an outer query on orders.
+    """
+    in_fulfillment = aliased(Order)
+    return (
+        select(literal(1))
+        .where(
+            col(in_fulfillment.status).in_(FULFILLMENT_STATUSES),
+            col(in_fulfillment.customer_id) == customer_id,
         )
+        .limit(1)
+        .scalar_subquery()
+        .is_not(None)
     )
 
 
@@ -92,6 +110,11 @@ class RowScope:
 
     def customers(self, customer_id: IdColumn) -> ColumnElement[bool]:
         """The condition a customer id must meet to exist for the caller."""
+        return self._customers(customer_id, fulfilled=False)
+
+    def _customers(self, customer_id: IdColumn, *, fulfilled: bool) -> ColumnElement[bool]:
+        """`customers`; ``fulfilled``: the caller already knows the customer has an order in
+        fulfillment (the order being tested is one), so that rule need not be asked again."""
         conditions: list[ColumnElement[bool]] = []
         if self.only_customer_id is not None:
             conditions.append(customer_id == self.only_customer_id)
@@ -101,16 +124,8 @@ class RowScope:
             conditions.append(
                 current_consent(Purpose.THIRD_PARTY_SHARING, customer_id, recipient=self.partner)
             )
-        if self.purpose is Purpose.ORDER_FULFILLMENT:
-            in_fulfillment = aliased(Order)  # not correlated with an outer query on orders
-            conditions.append(
-                exists(
-                    select(col(in_fulfillment.id)).where(
-                        col(in_fulfillment.customer_id) == customer_id,
-                        col(in_fulfillment.status).in_(FULFILLMENT_STATUSES),
-                    )
-                )
-            )
+        if self.purpose is Purpose.ORDER_FULFILLMENT and not fulfilled:
+            conditions.append(has_order_in_fulfillment(customer_id))
         if self.purpose is Purpose.LEGAL_ORDER:
             conditions.append(
                 exists(
@@ -124,10 +139,13 @@ class RowScope:
 
     def orders(self) -> ColumnElement[bool]:
         """The condition an order must meet to exist for the caller."""
-        condition = self.customers(col(Order.customer_id))
         if self.purpose is Purpose.ORDER_FULFILLMENT:
-            condition = and_(condition, col(Order.status).in_(FULFILLMENT_STATUSES))
-        return condition
+            # an order in fulfillment is its customer's proof of having one
+            return and_(
+                likely(col(Order.status).in_(FULFILLMENT_STATUSES)),
+                self._customers(col(Order.customer_id), fulfilled=True),
+            )
+        return self.customers(col(Order.customer_id))
 
     def customer_rows(self) -> ColumnElement[bool]:
         """The condition on the ``customer`` table itself."""

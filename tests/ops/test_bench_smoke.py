@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import make_url
+from sqlalchemy import create_engine, make_url, text
 
+from bench.durable import create_durable
+from bench.run import prepare
 from tests.support import ROOT
 from tests.support.postgres import POSTGRES_ENV, fresh_postgres_database, postgres_server
 
@@ -44,6 +50,9 @@ def test_make_bench_prints_its_table_ratios_and_audit_line() -> None:
             assert f"SQLite      {row:<21} {variant}" in out
     assert "SQLite      nested page (20)      floor" in out
     assert "SQLite      nested page (20)      static" in out
+    assert "SQLite      nested page (20)      durable" in out
+    assert "SQLite: durable floor returns the same JSON as the floor: True" in out
+    assert "req/s compiled/durable floor" in out
     assert "floor returns the same JSON as compiled Steward: True" in out
     assert "over Strawberry" in out
     assert "CPU enforced/unenforced" in out
@@ -81,6 +90,53 @@ def _sql(out: str, label: str, without: str) -> float:
     """SQL statements per nested page with ``without`` switched off: proof the switch holds."""
     line = next(x for x in out.splitlines() if x.startswith(f"{label:<11} {without:<22} nested"))
     return float(line.split()[-2])
+
+
+def test_the_durable_floor_commits_each_record_before_answering(tmp_path: Path) -> None:
+    # given the durable floor over a small demo database
+    url = f"sqlite:///{tmp_path / 'durable.db'}"
+    prepare(url, 25)
+    app = create_durable(url)
+
+    async def post() -> bytes:
+        sent: list[dict[str, Any]] = []
+        scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": []}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return bytes(sent[-1]["body"])
+
+    async def together() -> list[bytes]:
+        return await asyncio.gather(*(post() for _ in range(5)))
+
+    # when five requests arrive together
+    answers = asyncio.run(together())
+    # then each got the page, and each one's record with its 20 customers was committed
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        records = connection.scalar(text("SELECT count(*) FROM access_record"))
+        rows = connection.scalar(text("SELECT count(*) FROM access_record_customer"))
+    engine.dispose()
+    assert all(len(json.loads(answer)["data"]["customers"]["edges"]) == 20 for answer in answers)
+    assert (records, rows) == (5, 100)
+
+
+def test_the_scale_row_compares_the_sizes_under_every_purpose() -> None:
+    out = _run(
+        "bench.scale",
+        "--databases",
+        "sqlite",
+        sizes=["--sizes", "10,30", "--requests", "2", "--repeats", "1", "--rate", "50"],
+    )
+    for page in ("orders(first: 20)", "orders + customer", "customers(first: 20)"):
+        for purpose in ("order_fulfillment", "customer_support", "analytics", "marketing"):
+            assert f"SQLite      {page:<21} {purpose:<20}" in out
+    assert "SQLite      scale: worst" in out
 
 
 def test_the_strawberry_builtins_comparison_runs() -> None:
