@@ -23,8 +23,9 @@ def customers_link_code(
     """Make a one-time link code for a customer.
 
     Whoever enters it with the linkMe mutation, signed in at a trusted provider, is linked
-    to the customer. Prints the code and its expiry (15 minutes); earlier codes of the customer stop working.
-    The code is shown only here and stored only as its hash; the creation is audited.
+    to the customer. Prints the code and its expiry (15 minutes); earlier codes of the
+    customer stop working. The code is shown only here and stored only as its hash; the
+    creation is audited.
     """
     from api.settings import Settings
     from privacy.audit import Access, write
