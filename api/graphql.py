@@ -38,6 +38,7 @@ from schema.compiled import CompiledReads
 from schema.context import Context, Options
 from schema.documents import Document, Documents, Limits, is_mutation
 from schema.errors import INTERNAL, DocumentError, format_error
+from schema.storable import check_variables
 from store.database import one_statement_options, run_in_thread
 from store.errors import DatabaseUnavailable, unavailable
 
@@ -254,6 +255,7 @@ class GraphQLEndpoint:
                     _name_operation(outcome, found, params)
                 document = self.documents.load(source, caller)
                 operation = self._operation(document, params, method, declared)
+                check_variables(params.variables)
                 root_fields = document.root_fields(operation)
                 answer = None
                 if self.compiled is not None and "me" not in root_fields:

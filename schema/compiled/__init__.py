@@ -274,8 +274,6 @@ class CompiledReads:
                     value = bind.process(value)
                 except (TypeError, ValueError):
                     raise Decline("parameter") from None
-            if isinstance(value, str) and "\x00" in value:
-                raise Decline("NUL")  # PostgreSQL refuses it: the reference path reports that
             if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
                 raise Decline("out of range")
             values[name] = value
