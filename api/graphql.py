@@ -266,7 +266,13 @@ class GraphQLEndpoint:
             if answer is not None:
                 # After the read, before the response: durable when it returns.
                 self.auditor.commit_of(
-                    scope, answer.customers, document, operation, root_fields, reader
+                    scope,
+                    answer.customers,
+                    document,
+                    operation,
+                    root_fields,
+                    reader,
+                    answer.revealed,
                 )
                 scope.plan.hidden.update(answer.hidden)
                 scope.plan.erased.update(answer.erased)
@@ -330,7 +336,13 @@ class GraphQLEndpoint:
             if answer is not None:
                 # In the request's transaction, before its commit: durable before the response.
                 self.auditor.record_of(
-                    session, scope, answer.customers, document, operation, root_fields
+                    session,
+                    scope,
+                    answer.customers,
+                    document,
+                    operation,
+                    root_fields,
+                    answer.revealed,
                 )
                 if "me" in root_fields:
                     record_profile_view(session, scope)

@@ -85,12 +85,15 @@ class Answer:
         customers: the customers whose data the response discloses (the access record's).
         hidden: coordinate → places hidden by the policy.
         erased: coordinate → places where a readable value was removed by erasure.
+        revealed: coordinates disclosed beyond the selection (a filter's, of a connection that
+            counts what it matched), for the access record.
     """
 
     data: dict[str, Any]
     customers: frozenset[int]
     hidden: Counter[str]
     erased: Counter[str]
+    revealed: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -107,6 +110,8 @@ class Statement:
     customers: list[int]
     probes: list[tuple[int, str, str, int]]
     fixed: Counter[str]
+    revealed: frozenset[str] = frozenset()
+    """Coordinates disclosed beyond the selection (`Answer.revealed`)."""
     name: str = "(anonymous)"
     """The operation's name, for the log."""
     proven: bool = False
@@ -255,7 +260,9 @@ class CompiledReads:
         output = compiler.compile(operation)
         binds = {**row_binds, **output.binds}
         if not output.columns:
-            return Statement(document, "", None, {}, {}, output.roots, [], [], output.fixed)
+            return Statement(
+                document, "", None, {}, {}, output.roots, [], [], output.fixed, frozenset()
+            )
         statement = select(*(column.label(f"c{i}") for i, column in enumerate(output.columns)))
         compiled = statement.compile(
             dialect=self._dialect, compile_kwargs={"render_postcompile": True}
@@ -272,6 +279,7 @@ class CompiledReads:
             output.customers,
             output.probes,
             output.fixed,
+            frozenset(output.revealed),
         )
 
     @staticmethod
@@ -334,7 +342,7 @@ class CompiledReads:
             places = int(row[index]) * times
             if places:
                 (hidden if counter == "hidden" else erased)[coordinate] += places
-        return Answer(data, frozenset(customers), hidden, erased)
+        return Answer(data, frozenset(customers), hidden, erased, statement.revealed)
 
     def _failed(self, statement: Statement, parameters: dict[str, Any], error: DBAPIError) -> None:
         """Note a failed first run; Strawberry answers the request.
