@@ -19,7 +19,7 @@ from starlette.responses import Response
 from api import errors
 from api.errors import GRAPHQL_RESPONSE, JSON, internal_response, refusal_response
 from api.metrics import auth_failure_cause, observe_compiled_fallback
-from api.purpose import declared as purpose_of
+from api.purpose import declared_purpose
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.telemetry import Outcome, database_unavailable, outcome_of
@@ -151,7 +151,7 @@ class GraphQLEndpoint:
             if params is None:
                 # Only now, for a caller that passed: a body costs memory while it arrives.
                 params = await self._read(request)
-            declared = purpose_of(request.headers, verified.principal)
+            declared = declared_purpose(request.headers, verified.principal)
             outcome.purpose = declared.purpose.id if declared.purpose else None
             result, redactions = await run_in_thread(
                 partial(

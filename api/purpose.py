@@ -8,12 +8,12 @@ from api.errors import RequestError
 from auth.policy.principal import Principal
 from auth.policy.scope import Declared, declare
 
-__all__ = ["PURPOSE_HEADERS", "declared"]
+__all__ = ["PURPOSE_HEADERS", "declared_purpose"]
 
 PURPOSE_HEADERS = ("X-Purpose", "X-Legal-Reference")
 
 
-def declared(headers: Headers, principal: Principal) -> Declared:
+def declared_purpose(headers: Headers, principal: Principal) -> Declared:
     """The purpose the headers declare, checked against the caller's token.
 
     Each header may come once: were the first of two to win, a proxy that adds its own and a
