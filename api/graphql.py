@@ -19,7 +19,7 @@ from starlette.responses import Response
 from api import errors
 from api.errors import GRAPHQL_RESPONSE, JSON, internal_response, refusal_response
 from api.metrics import auth_failure_cause, observe_compiled_fallback
-from api.purpose import declared as purpose_of
+from api.purpose import declared_purpose
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.telemetry import Outcome, database_unavailable, outcome_of
@@ -39,6 +39,7 @@ from schema.compiled import CompiledReads
 from schema.context import Context, Options
 from schema.documents import Document, Documents, Limits, is_mutation
 from schema.errors import INTERNAL, DocumentError, format_error
+from schema.storable import check_variables
 from schema.view import client_schema, introspect, reads_schema
 from store.database import one_statement_options, run_in_thread
 from store.errors import DatabaseUnavailable, unavailable
@@ -161,7 +162,7 @@ class GraphQLEndpoint:
             if params is None:
                 # Only now, for a caller that passed: a body costs memory while it arrives.
                 params = await self._read(request)
-            declared = purpose_of(
+            declared = declared_purpose(
                 request.headers,
                 verified.principal,
                 accepted_languages(request.headers.get("accept-language")),
@@ -269,6 +270,7 @@ class GraphQLEndpoint:
                     _name_operation(outcome, found, params)
                 document = self.documents.load(source, caller)
                 operation = self._operation(document, params, method, declared)
+                check_variables(params.variables)
                 root_fields = document.root_fields(operation)
                 if reads_schema(root_fields):  # refuses introspection mixed with data
                     # What this caller can ever unlock (`schema.view`): no data, no record.
@@ -282,7 +284,13 @@ class GraphQLEndpoint:
             if answer is not None:
                 # After the read, before the response: durable when it returns.
                 self.auditor.commit_of(
-                    scope, answer.customers, document, operation, root_fields, reader
+                    scope,
+                    answer.customers,
+                    document,
+                    operation,
+                    root_fields,
+                    reader,
+                    answer.revealed,
                 )
                 scope.plan.hidden.update(answer.hidden)
                 scope.plan.erased.update(answer.erased)
@@ -358,7 +366,13 @@ class GraphQLEndpoint:
             if answer is not None:
                 # In the request's transaction, before its commit: durable before the response.
                 self.auditor.record_of(
-                    session, scope, answer.customers, document, operation, root_fields
+                    session,
+                    scope,
+                    answer.customers,
+                    document,
+                    operation,
+                    root_fields,
+                    answer.revealed,
                 )
                 if "me" in root_fields:
                     record_profile_view(session, scope)

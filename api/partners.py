@@ -35,25 +35,55 @@ def partners_add(
     trusted_documents_only: bool = typer.Option(
         False, "--trusted-documents-only", help="Run only the documents registered with allow."
     ),
+    issuer: str | None = typer.Option(
+        None,
+        help="Whose client it is: the external provider's iss (STEWARD_ISSUER); "
+        "default: the built-in issuer.",
+    ),
 ) -> None:
     """Register a client as a partner.
 
-    CLIENT_ID is a client of the built-in issuer or of the external provider. From the
-    next request on, it sees only the customers whose third_party_sharing consent covers
-    it, and every value it receives is recorded as a disclosure. Adding an active partner
-    again updates its name and --trusted-documents-only.
+    CLIENT_ID is a client of the built-in issuer or (--issuer) of the external provider; a
+    token of another issuer with the same client id is not this partner. From the next
+    request on, it sees only the customers whose third_party_sharing consent covers it, and
+    every value it receives is recorded as a disclosure. Adding an active partner again
+    updates its name and --trusted-documents-only.
     """
     from api.settings import Settings
     from auth.tokens.partners import PartnerError, add
     from store.database import transaction_at
 
+    settings = Settings()
+    stored = _issuer(settings, issuer)
     try:
-        with transaction_at(Settings().database_url) as session:
-            add(session, client_id, name, trusted_documents_only=trusted_documents_only)
+        with transaction_at(settings.database_url) as session:
+            add(
+                session,
+                client_id,
+                name,
+                issuer=stored,
+                trusted_documents_only=trusted_documents_only,
+            )
     except PartnerError as error:
         raise typer.BadParameter(str(error)) from None
     only = " (trusted documents only)" if trusted_documents_only else ""
     typer.echo(f"partner {client_id} registered{only}")
+
+
+def _issuer(settings: Settings, given: str | None) -> str:
+    """How ``--issuer`` is stored: the built-in issuer's marker, or a trusted provider's
+    ``iss``; an issuer Steward does not trust is refused (its tokens would never arrive)."""
+    from store.models import BUILTIN_ISSUER
+
+    issuers = settings.issuers
+    if given is None or (issuers.builtin is not None and given == issuers.builtin):
+        if issuers.builtin is None:
+            raise typer.BadParameter("the built-in issuer is off; name one", param_hint="--issuer")
+        return BUILTIN_ISSUER
+    if given != issuers.external:
+        trusted = ", ".join(i for i in (issuers.builtin, issuers.external) if i)
+        raise typer.BadParameter(f"Steward trusts {trusted}", param_hint="--issuer")
+    return given
 
 
 @partners_app.command("list")

@@ -8,12 +8,14 @@ from api.errors import RequestError
 from auth.policy.principal import Principal
 from auth.policy.scope import Declared, declare
 
-__all__ = ["PURPOSE_HEADERS", "declared"]
+__all__ = ["PURPOSE_HEADERS", "declared_purpose"]
 
 PURPOSE_HEADERS = ("X-Purpose", "X-Legal-Reference")
 
 
-def declared(headers: Headers, principal: Principal, languages: tuple[str, ...] = ()) -> Declared:
+def declared_purpose(
+    headers: Headers, principal: Principal, languages: tuple[str, ...] = ()
+) -> Declared:
     """The purpose the headers declare, checked against the caller's token, with the
     languages the caller accepts (``Accept-Language``, for the ``policy`` texts).
 

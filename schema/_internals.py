@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql import GraphQLField, GraphQLSchema
+from graphql import GraphQLField, GraphQLResolveInfo, GraphQLSchema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -35,3 +35,10 @@ def parent_type_name(info: strawberry.Info[Any, Any]) -> str:
     """The name of the type whose field is being resolved (``Info._raw_info``)."""
     name: str = info._raw_info.parent_type.name
     return name
+
+
+def resolve_info(info: strawberry.Info[Any, Any]) -> GraphQLResolveInfo[Any]:
+    """graphql-core's own resolve info (``Info._raw_info``): its field nodes, fragments and
+    variable values, as graphql-core executes them."""
+    raw: GraphQLResolveInfo[Any] = info._raw_info
+    return raw

@@ -238,9 +238,10 @@ class Auditor:
         document: Document,
         operation: OperationDefinitionNode,
         root_fields: set[str],
+        fields_read: AbstractSet[str] = frozenset(),
     ) -> int | None:
         """Write the access record of a request the compiled read path answered."""
-        access = self.access_of(scope, customers, document, operation, root_fields)
+        access = self.access_of(scope, customers, document, operation, root_fields, fields_read)
         if access is None:
             return None
         return write(session, access)
@@ -253,12 +254,14 @@ class Auditor:
         operation: OperationDefinitionNode,
         root_fields: set[str],
         reader: Reader | None = None,
+        fields_read: AbstractSet[str] = frozenset(),
     ) -> int | None:
         """Write the access record of a request answered outside a write transaction (a
         compiled read), in a group commit: durable when this returns. ``reader``: the read's
-        place in `GroupCommit.reading`."""
+        place in `GroupCommit.reading`; ``fields_read``: coordinates disclosed beyond the
+        selection."""
         assert self.group is not None
-        access = self.access_of(scope, customers, document, operation, root_fields)
+        access = self.access_of(scope, customers, document, operation, root_fields, fields_read)
         if access is None:
             return None
         return self.group.write(access, reader)

@@ -25,6 +25,7 @@ from graphql import (
 from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 
 from schema.errors import ParseFailed, QueryTooComplex, ValidationFailed
+from schema.storable import UnstorableString, literals_storable
 
 CACHE_BYTES = 32 * 1024 * 1024
 """Default bound of the cache: the memory its documents' source texts take."""
@@ -150,6 +151,8 @@ class Documents:
             if "tokens" in error.message:
                 return QueryTooComplexError(error.message)
             return ParseError(error.message)
+        if not literals_storable(node):
+            return UnstorableLiteral(UnstorableString().message)
         fragments = {
             d.name.value: d for d in node.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -172,6 +175,8 @@ class Documents:
             raise ValidationFailed(result.message)
         if isinstance(result, QueryTooComplexError):
             raise QueryTooComplex(result.message)
+        if isinstance(result, UnstorableLiteral):
+            raise UnstorableString
         assert isinstance(result, Document)
         return result
 
@@ -186,6 +191,10 @@ class ValidationError(GraphQLError):
 
 class QueryTooComplexError(GraphQLError):
     """Cached: the document is over a limit."""
+
+
+class UnstorableLiteral(GraphQLError):
+    """Cached: a string literal holds a NUL or a lone surrogate (`schema.storable`)."""
 
 
 def _shape(document: Document, limits: Limits) -> str | None:

@@ -18,8 +18,9 @@ from auth.policy.fields import POLICY, policy_key
 from auth.policy.purposes import LANGUAGES, Purpose, language_of
 from auth.policy.rows import ROW_RULES
 from privacy import rows
+from schema._internals import resolve_info
 from schema.context import Context, Info
-from schema.filters import CUSTOMER_FILTERS, ORDER_FILTERS, Filter
+from schema.filters import CUSTOMER_FILTERS, ORDER_FILTERS, Filter, revealed, selected_paths
 from schema.pagination import page_window
 from schema.permissions import Requires, may_see
 from schema.types import (
@@ -133,6 +134,24 @@ def _filtered(
             value = each.value(value)
             conditions.append(column > value if each.after else column == value)
     return conditions
+
+
+def _disclose_matches(
+    info: Info, connection: str, filters: tuple[Filter, ...], where: Any, owners: Select[Any]
+) -> None:
+    """A filtered connection that counts or positions its rows discloses something of every
+    customer its filter matched (`schema.filters.revealed`): the access record names them all,
+    and the filter's fields. ``owners``: the matched rows' customer ids."""
+    if where is None:
+        return
+    raw = resolve_info(info)
+    given = [each.argument for each in filters if getattr(where, each.attribute) is not None]
+    selected = selected_paths(raw.field_nodes, raw.fragments, raw.variable_values)
+    coordinates = revealed(connection, filters, given, selected)
+    if coordinates:
+        context = info.context
+        context.fields_read.update(coordinates)
+        context.customers_read.update(context.session.scalars(owners))
 
 
 def _pk_or_zero(global_id: str, type_name: str) -> int:
@@ -279,7 +298,10 @@ class Query:
             order.append(_direction(CUSTOMER_COLUMNS[order_by.field], order_by.direction))
         order.append(col(models.Customer.id).asc())
         statement = select(models.Customer).where(*conditions)
-        return _page(context, statement, first, after, order, context.loaders.saw_customers)
+        page = _page(context, statement, first, after, order, context.loaders.saw_customers)
+        owners = select(col(models.Customer.id)).where(*conditions)
+        _disclose_matches(info, "CustomerConnection", CUSTOMER_FILTERS, filter, owners)
+        return page
 
     @strawberry.field(
         description="One customer, or null when it does not exist for the caller.",
@@ -313,7 +335,10 @@ class Query:
             order.append(col(models.Order.placed_at).desc())
         order.append(col(models.Order.id).desc())
         statement = select(models.Order).where(*conditions)
-        return _page(context, statement, first, after, order, context.loaders.saw_orders)
+        page = _page(context, statement, first, after, order, context.loaders.saw_orders)
+        owners = select(col(models.Order.customer_id)).where(*conditions).distinct()
+        _disclose_matches(info, "OrderConnection", ORDER_FILTERS, filter, owners)
+        return page
 
     @strawberry.field(
         description="One order, or null when it does not exist for the caller.",

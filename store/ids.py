@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 
-MAX_PK = 2**63 - 1
-"""The largest primary key a global id may name: SQL's BIGINT, SQLite's INTEGER.
+MAX_PK = 2**31 - 1
+"""The largest primary key a global id may name: the id columns are INTEGER, which is 32 bits
+on PostgreSQL (SQLite's holds 64).
 
-A larger number names no row, and would not even reach the database (SQLite's driver raises
-``OverflowError`` for it), so it is not an id at all.
+A larger number names no row, and would not even reach the database (PostgreSQL refuses to
+compare an integer column with it, SQLite's driver raises ``OverflowError`` beyond 64 bits):
+it is not an id at all, on either database alike.
 """
 
 

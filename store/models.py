@@ -289,6 +289,9 @@ class Partner(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     client_id: str = Field(max_length=255, unique=True)
+    issuer: str | None = Field(default=BUILTIN_ISSUER, max_length=255, nullable=True)
+    """Whose client it is: `BUILTIN_ISSUER`, or an external provider's exact ``iss``. ``None``:
+    registered before issuers were told apart (migration 0006), its client id under any issuer."""
     name: str = Field(max_length=200)
     trusted_documents_only: bool = False
     created_at: datetime = _ts(default_factory=utcnow)

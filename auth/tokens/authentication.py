@@ -10,7 +10,7 @@ from functools import partial
 
 import httpx
 from joserfc.jwk import KeySet
-from sqlalchemy import Connection, String, bindparam, exists, false, select
+from sqlalchemy import Connection, String, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
@@ -23,7 +23,7 @@ from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
 from auth.tokens.scope_claims import ScopeClaims
 from store.database import DEFAULT_TIMEOUTS, one_statement_reads, run_in_thread
-from store.models import OAuthClient, Partner, RevokedToken, TrustedDocumentsOnly
+from store.models import BUILTIN_ISSUER, OAuthClient, Partner, RevokedToken, TrustedDocumentsOnly
 from store.precompiled import Precompiled
 
 __all__ = ["Authenticator", "Verified"]
@@ -236,9 +236,13 @@ class _Standing:
 def _standing(connection: Connection, principal: Principal, builtin: bool) -> _Standing:
     """Whether the token was revoked or its client removed, whether the client is a partner,
     and whether it runs only its registered documents: one statement over unique indexes."""
+    issuer = BUILTIN_ISSUER if builtin else principal.issuer
     row = (
         _STANDING[builtin]
-        .execute(connection, {"jti": principal.jti, "client_id": principal.client_id})
+        .execute(
+            connection,
+            {"jti": principal.jti, "client_id": principal.client_id, "issuer": issuer},
+        )
         .one()
     )
     is_revoked, is_removed, was_removed, only_trusted, restricted = tuple(row)
@@ -266,7 +270,13 @@ def _standing_statement(builtin: bool) -> Precompiled:
         if builtin
         else false()
     )
-    partner = col(Partner.client_id) == client_id
+    # A partner is a client of one issuer; one registered before issuers were told apart
+    # (issuer unknown: NULL) stands for its client id under any issuer.
+    issuer = col(Partner.issuer)
+    partner = and_(
+        col(Partner.client_id) == client_id,
+        or_(issuer == bindparam("issuer", type_=String), issuer.is_(None)),
+    )
     # null: not a partner; false: an active partner; true: a removed one.
     partner_removed = select(col(Partner.removed_at).is_not(None)).where(partner).scalar_subquery()
     trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()

@@ -1,7 +1,10 @@
 """Partners: OAuth clients that are third parties, and the documents they may run.
 
-A partner is registered by client id, whichever issuer its tokens come from (the built-in one,
-or an external provider's ``client_id``/``azp``/``cid``). Its requests see only the customers
+A partner is a client of one issuer, registered by (issuer, client id): the built-in issuer's
+(the default), or an external provider's ``client_id``/``azp``/``cid`` under its ``iss``. A
+token of another issuer with the same client id is not that partner (SPEC section 7, v5). A
+client id names one partner at a time, whatever its issuer: consent recipients and
+disclosures name partners by client id (SPEC section 8). Its requests see only the customers
 who consented to share their data with it (`auth.policy.rows`); removing it refuses its tokens
 from the next request on (`auth.tokens.authentication`). A partner may register trusted
 documents: GraphQL operations stored under the SHA-256 of their text, which requests name by
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from store.models import Partner, TrustedDocument, TrustedDocumentsOnly, utcnow
+from store.models import BUILTIN_ISSUER, Partner, TrustedDocument, TrustedDocumentsOnly, utcnow
 
 __all__ = [
     "MAX_CLIENT_ID",
@@ -105,20 +108,40 @@ def _has_control(text: str) -> bool:
 
 
 def add(
-    session: Session, client_id: str, name: str, *, trusted_documents_only: bool = False
+    session: Session,
+    client_id: str,
+    name: str,
+    *,
+    issuer: str = BUILTIN_ISSUER,
+    trusted_documents_only: bool = False,
 ) -> Partner:
-    """Register ``client_id`` as a partner, or update the registration of an active one.
+    """Register ``client_id`` of ``issuer`` as a partner, or update the registration of an
+    active one.
 
-    A removed partner registered again is a partner again, with the new name and flag.
+    A removed partner registered again is a partner again, with the new issuer, name and flag;
+    so is one registered before issuers were told apart (its issuer unknown).
+
+    Args:
+        session: where the partners are.
+        client_id: the client's id.
+        name: the partner's display name.
+        issuer: `BUILTIN_ISSUER`, or an external provider's exact ``iss``.
+        trusted_documents_only: it may run only its registered documents.
 
     Raises:
-        PartnerError: an empty or over-long client id or name, or one with control characters.
+        PartnerError: an empty or over-long client id, issuer or name, one with control
+            characters, or a client id that is an active partner of another issuer.
     """
     client_id = _client_id(client_id)
     name = _name(name)
+    if len(issuer) > MAX_CLIENT_ID or _has_control(issuer):
+        raise PartnerError(f"an issuer has at most {MAX_CLIENT_ID} characters and no controls")
     partner = session.scalars(select(Partner).where(col(Partner.client_id) == client_id)).first()
     if partner is None:
         partner = Partner(client_id=client_id, name=name)
+    elif partner.removed_at is None and partner.issuer not in (None, issuer):
+        raise PartnerError("that client id is an active partner of another issuer; remove it first")
+    partner.issuer = issuer
     partner.name = name
     partner.trusted_documents_only = trusted_documents_only
     partner.removed_at = None

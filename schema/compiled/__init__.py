@@ -26,7 +26,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -58,6 +58,7 @@ from schema.compiled._compiler import (
 )
 from schema.documents import Document
 from store.database import reads_one_statement
+from store.errors import unavailable
 from store.ids import InvalidGlobalId, from_global_id
 
 __all__ = ["Answer", "CompiledReads"]
@@ -71,6 +72,8 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 DECLINED = "declined"
 FAILED = "failed"
+REPEATS = 2
+"""How many different parameter values a statement must fail with before it is given up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,15 @@ class Answer:
         customers: the customers whose data the response discloses (the access record's).
         hidden: coordinate → places hidden by the policy.
         erased: coordinate → places where a readable value was removed by erasure.
+        revealed: coordinates disclosed beyond the selection (a filter's, of a connection that
+            counts what it matched), for the access record.
     """
 
     data: dict[str, Any]
     customers: frozenset[int]
     hidden: Counter[str]
     erased: Counter[str]
+    revealed: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -104,10 +110,17 @@ class Statement:
     customers: list[int]
     probes: list[tuple[int, str, str, int]]
     fixed: Counter[str]
+    revealed: frozenset[str] = frozenset()
+    """Coordinates disclosed beyond the selection (`Answer.revealed`)."""
+    name: str = "(anonymous)"
+    """The operation's name, for the log."""
     proven: bool = False
     """Whether it has run once: until then it runs in a savepoint, so that a failure falls back."""
+    failures: set[int] = field(default_factory=set)
+    """The parameter values it failed with before it was proven (their hashes)."""
     failed: bool = False
-    """Whether its first run failed: Strawberry answers this document and shape from then on."""
+    """Whether it failed with `REPEATS` different values: Strawberry answers this document and
+    shape from then on."""
 
 
 class CompiledReads:
@@ -212,6 +225,8 @@ class CompiledReads:
             compiled = FAILED
         if isinstance(compiled, str) and self._observe is not None:
             self._observe(compiled)
+        if isinstance(compiled, Statement):
+            compiled.name = name
         with self._lock:
             self._cache[key] = compiled
             while len(self._cache) > self._size:
@@ -245,7 +260,9 @@ class CompiledReads:
         output = compiler.compile(operation)
         binds = {**row_binds, **output.binds}
         if not output.columns:
-            return Statement(document, "", None, {}, {}, output.roots, [], [], output.fixed)
+            return Statement(
+                document, "", None, {}, {}, output.roots, [], [], output.fixed, frozenset()
+            )
         statement = select(*(column.label(f"c{i}") for i, column in enumerate(output.columns)))
         compiled = statement.compile(
             dialect=self._dialect, compile_kwargs={"render_postcompile": True}
@@ -262,6 +279,7 @@ class CompiledReads:
             output.customers,
             output.probes,
             output.fixed,
+            frozenset(output.revealed),
         )
 
     @staticmethod
@@ -274,8 +292,6 @@ class CompiledReads:
                     value = bind.process(value)
                 except (TypeError, ValueError):
                     raise Decline("parameter") from None
-            if isinstance(value, str) and "\x00" in value:
-                raise Decline("NUL")  # PostgreSQL refuses it: the reference path reports that
             if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
                 raise Decline("out of range")
             values[name] = value
@@ -302,11 +318,8 @@ class CompiledReads:
                     # abort the whole transaction.
                     with nullcontext() if alone else connection.begin_nested():
                         row = connection.exec_driver_sql(statement.sql, arguments).one()
-                except DBAPIError:
-                    log.exception("compiled reads: a statement failed; it runs on Strawberry")
-                    statement.failed = True
-                    if self._observe is not None:
-                        self._observe(FAILED)
+                except DBAPIError as error:
+                    self._failed(statement, parameters, error)
                     return None
                 statement.proven = True
         data: dict[str, Any] = {}
@@ -329,7 +342,38 @@ class CompiledReads:
             places = int(row[index]) * times
             if places:
                 (hidden if counter == "hidden" else erased)[coordinate] += places
-        return Answer(data, frozenset(customers), hidden, erased)
+        return Answer(data, frozenset(customers), hidden, erased, statement.revealed)
+
+    def _failed(self, statement: Statement, parameters: dict[str, Any], error: DBAPIError) -> None:
+        """Note a failed first run; Strawberry answers the request.
+
+        A transient fault (a statement timeout, a cancel, a lost connection: what
+        `store.errors.unavailable` calls the database being unavailable) says nothing about
+        the statement, nor does a failure with one
+        request's values, which another request (or an attacker, on purpose) may never send
+        again: the statement is given up only once it has failed with `REPEATS` different
+        values, logged once then, without a traceback (the database's message may quote a
+        value).
+        """
+        if unavailable(error) is not None:
+            log.info("compiled reads: %s was interrupted; Strawberry answers", statement.name)
+            return
+        fingerprint = hash(tuple(sorted((name, repr(value)) for name, value in parameters.items())))
+        if fingerprint in statement.failures:
+            return
+        statement.failures.add(fingerprint)
+        if len(statement.failures) < REPEATS:
+            log.info("compiled reads: %s failed with one request's values", statement.name)
+            return
+        statement.failed = True
+        log.warning(
+            "compiled reads: %s failed with %d different values (%s); it runs on Strawberry",
+            statement.name,
+            REPEATS,
+            type(error.orig).__name__,
+        )
+        if self._observe is not None:
+            self._observe(FAILED)
 
 
 def _signature(value: Any) -> Any:

@@ -67,7 +67,13 @@ from privacy.errors import InputError
 from schema._internals import strawberry_field
 from schema.compiled._dialect import Expr, JsonDialect, constant, json_dialect
 from schema.errors import PageSizeExceeded
-from schema.filters import CUSTOMER_FILTERS, ORDER_FILTERS, Filter
+from schema.filters import (
+    CUSTOMER_FILTERS,
+    ORDER_FILTERS,
+    Filter,
+    revealed,
+    selected_paths,
+)
 from schema.pagination import page_window
 from schema.permissions import ERASABLE
 from schema.queries import CUSTOMER_COLUMNS, ORDER_COLUMNS
@@ -233,6 +239,9 @@ class Output:
     """(column, ``hidden`` or ``erased``, coordinate, multiplicity)."""
     fixed: Counter[str]
     """Places hidden whatever the rows (``node`` of a type whose id the caller may not read)."""
+    revealed: set[str] = field(default_factory=set)
+    """Coordinates disclosed beyond the selection: a filter's, of a connection that counts or
+    positions what it matched (`schema.filters.revealed`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,10 +426,33 @@ class Compiler:
         positions = self.positions(connection, nodes)
         level_rows = self.page_rows(table, where, ordering, window, positions)
         json = self.connection(type_name, connection, nodes, level_rows, where, window, None, None)
+        self.matched(type_name, connection, nodes, given.get("filter"), where)
         found = level_rows(None)
         owner = found.alias.c.id if type_name == "Customer" else found.alias.c.customer_id
         ids = found.select.add_columns(self.json.id_list(owner)).scalar_subquery()
         return json, ids
+
+    def matched(
+        self,
+        type_name: str,
+        connection: GraphQLObjectType,
+        nodes: list[FieldNode],
+        given: dict[str, Any] | None,
+        where: Callable[[Rowset, Rowset | None], list[Expr]],
+    ) -> None:
+        """A filtered connection that counts or positions its rows discloses something of
+        every customer its filter matched: a column names them all for the access record."""
+        filters = CUSTOMER_FILTERS if type_name == "Customer" else ORDER_FILTERS
+        named = [name for name, value in (given or {}).items() if value is not None]
+        selected = selected_paths(nodes, self.fragments, self.variables)
+        coordinates = revealed(connection.name, filters, named, selected)
+        if not coordinates:
+            return
+        rows = self.alias(_table(type_name))
+        owner = rows.c.id if type_name == "Customer" else rows.c.customer_id
+        everyone = select(self.json.id_list(owner)).select_from(rows).where(*where(rows, None))
+        self.out.customers.append(self.column(everyone.scalar_subquery()))
+        self.out.revealed.update(coordinates)
 
     # --- objects ------------------------------------------------------------------------------
 

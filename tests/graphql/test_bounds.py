@@ -1,16 +1,22 @@
 """Out-of-range numbers in cursors, global ids and arguments: BAD_USER_INPUT for arguments and
-cursors, null for lookups, never a 500 (SPEC section 7)."""
+cursors, null for lookups, never a 500 (SPEC section 7). Ids are out of range beyond the id
+columns' INTEGER (2^31 - 1 on PostgreSQL), and strings that hold a NUL or a lone surrogate
+are BAD_USER_INPUT (SPEC section 7, v5): on both executors and both databases."""
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from store.ids import to_global_id
+from tests.support.auth import TokenFactory
 from tests.support.callers import SUPPORT
 from tests.support.operations import Gql
 from tests.support.world import seed
@@ -60,10 +66,17 @@ mutation Place($customerId: ID!, $address: ID!) {
 """
 
 huge = st.one_of(
+    st.integers(min_value=2**31, max_value=2**63 - 1),
     st.integers(min_value=2**63, max_value=2**300),
-    st.just(2**63),
-    st.just(2**64 + 1),
+    st.sampled_from([2**31, 2**32, 2**63 - 1, 2**63, 2**64 + 1]),
 )
+"""Numbers beyond the id columns: PostgreSQL's INTEGER ends at 2^31 - 1."""
+
+
+@pytest.fixture(params=["compiled", "strawberry"])
+def executor(request: pytest.FixtureRequest) -> str:
+    """Both executors: what the compiler declines, Strawberry answers, and alike."""
+    return str(request.param)
 
 
 def gid(type_name: str, number: int) -> str:
@@ -177,6 +190,88 @@ def test_first_beyond_a_graphql_int_is_bad_input(gql: Gql) -> None:
         {"f": 2**63},
         scope=READER,
         purpose="customer_support",
+    )
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+
+
+def test_the_last_id_in_range_is_looked_up(gql: Gql, session: Session) -> None:
+    seed(session)
+    variables = {"c": gid("Customer", 2**31 - 1), "o": gid("Order", 2**31 - 1)}
+    variables["n"] = gid("Customer", 2**31 - 1)
+    body = gql(LOOKUPS, variables, scope=READER, purpose="customer_support")
+    assert body == {"data": {"customer": None, "order": None, "node": None}}
+
+
+UNSTORABLE = ["\x00", "\ud800", "\udfff"]
+"""What no string argument may hold: PostgreSQL's text refuses NUL; UTF-8 has no lone
+surrogate."""
+STRING_ARGUMENTS = {
+    "email": "query Q($v: String) { customers(filter: {email: $v}) { totalCount } }",
+    "lastName": "query Q($v: String) { customers(filter: {lastName: $v}) { totalCount } }",
+    "country": "query Q($v: String) { customers(filter: {country: $v}) { totalCount } }",
+    "paymentReference": (
+        "query Q($v: String) { orders(filter: {paymentReference: $v}) { totalCount } }"
+    ),
+    "customerId": "query Q($v: ID) { orders(filter: {customerId: $v}) { totalCount } }",
+    "clientId": "query Q($v: String) { auditLog(clientId: $v) { totalCount } }",
+    "customer": "query Q($v: ID!) { customer(id: $v) { id } }",
+    "after": "query Q($v: String) { customers(after: $v) { totalCount } }",
+}
+text = st.text(st.characters(codec="utf-8"), max_size=8)
+unstorable = st.builds(
+    lambda before, bad, after: before + bad + after, text, st.sampled_from(UNSTORABLE), text
+)
+
+
+def post_raw(client: TestClient, token: TokenFactory, payload: dict[str, Any]) -> Any:
+    """Post JSON written by the standard library: it escapes lone surrogates (``\\ud800``),
+    which httpx's encoder cannot send."""
+    headers = {
+        "Authorization": f"Bearer {token(READER)}",
+        "X-Purpose": "customer_support",
+        "Content-Type": "application/json",
+    }
+    return client.post("/graphql", content=json.dumps(payload), headers=headers)
+
+
+def test_unstorable_strings_in_any_argument_are_bad_input(
+    client: TestClient, token: TokenFactory, session: Session
+) -> None:
+    seed(session)
+
+    @PROPERTY
+    @given(unstorable, st.sampled_from(sorted(STRING_ARGUMENTS)), st.booleans())
+    def run(value: str, argument: str, literal: bool) -> None:
+        query = STRING_ARGUMENTS[argument]
+        if literal:  # the value written into the document, as a GraphQL string
+            selection = query.split(")", 1)[1].replace("$v", json.dumps(value))
+            payload: dict[str, Any] = {"query": "query Q" + selection}
+        else:
+            payload = {"query": query, "variables": {"v": value}}
+        response = post_raw(client, token, payload)
+        body = response.json()
+        no_server_error(body)
+        (error,) = body["errors"]
+        if "\x00" in value:
+            assert response.status_code == 400, body
+            assert error["extensions"] == {"code": "BAD_USER_INPUT"}, error
+        else:  # a lone surrogate: the JSON body, or the GraphQL literal, is refused first
+            code = "GRAPHQL_PARSE_FAILED" if literal else "BAD_REQUEST"
+            assert error["extensions"] == {"code": code}, error
+            assert response.status_code == (200 if literal else 400)
+
+    run()
+
+
+def test_unstorable_strings_in_mutations_are_bad_input(gql: Gql, session: Session) -> None:
+    maryam, _ = seed(session)
+    body = gql(
+        "mutation M($id: ID!, $v: String) { updateCustomer(id: $id, input: {firstName: $v}) "
+        "{ id } }",
+        {"id": maryam.id, "v": "Mar\x00yam"},
+        scope=WRITER,
+        purpose="customer_support",
+        status=400,
     )
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
 

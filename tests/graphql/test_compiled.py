@@ -3,15 +3,16 @@
 Every argument the compiler binds (ids, cursors, filters, page sizes, through literals and
 variables) is fed quotes, SQL, NUL bytes and 200-digit numbers; each answer must be the
 Strawberry path's (``STEWARD_COMPILED_READS=false``), never a 500, and no value may appear in
-the text of a statement. A statement the database refuses falls back to Strawberry, for good.
-The switch itself turns the compiler off.
+the text of a statement. A statement the database refuses falls back to Strawberry; for good
+only once it failed with different values, not for one request's values nor for a transient
+fault (SPEC section 7, v5). The switch itself turns the compiler off.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -110,35 +111,94 @@ def test_the_switch_turns_the_compiler_off(settings: Settings) -> None:
     assert "CompiledReads" not in repr(getattr(endpoint, "endpoint", None))
 
 
-def test_a_statement_the_database_refuses_falls_back_for_good(
-    client: TestClient, reference: TestClient, session: Session, token: TokenFactory
-) -> None:
-    # given compiled statements the database refuses (a column that does not exist)
-    seed(session)
-    session.rollback()
+PAGE = "query Q($n: Int!) { customers(first: $n) { totalCount edges { node { id email } } } }"
 
-    def broken(*arguments: Any) -> tuple[str, Any]:
+
+def _break(client: TestClient, when: Callable[[Any], bool], error: str = "DataError") -> list[str]:
+    """Make the database refuse the compiled statements whose parameters ``when`` picks, with
+    the driver's ``error``; the compiled statements sent, refused or not, are listed."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    sent: list[str] = []
+
+    def broken(*arguments: Any) -> None:
         statement, parameters = arguments[2], arguments[3]
         if " AS c0" in statement:
-            statement = statement.replace("SELECT ", "SELECT no_such_column, ", 1)
-        return statement, parameters
+            sent.append(statement)
+            if when(parameters):
+                raise getattr(engine.dialect.loaded_dbapi, error)("refused")
 
-    event.listen(
-        client.app.state.engine,  # type: ignore[attr-defined]
-        "before_cursor_execute",
-        broken,
-        retval=True,
-    )
+    event.listen(engine, "before_cursor_execute", broken)
+    return sent
+
+
+def _has(value: int) -> Callable[[Any], bool]:
+    def check(parameters: Any) -> bool:
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        return value in list(values)
+
+    return check
+
+
+def test_a_statement_that_fails_with_different_values_falls_back_for_good(
+    client: TestClient,
+    reference: TestClient,
+    session: Session,
+    token: TokenFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a compiled statement the database refuses, whatever the values
+    seed(session)
+    session.rollback()
+    sent = _break(client, lambda _parameters: True)
     bearer = token(" ".join(ALL_SCOPES))
-    query = "query Q { customers(first: 3) { totalCount edges { node { id email } } } }"
-    expected = _post(reference, bearer, query, {})
     before = _failed()
-    # when the query is asked again and again
-    answers = [_post(client, bearer, query, {}) for _ in range(3)]
-    # then Strawberry answers each time, as the reference does, and the failure counts once
-    assert answers == [expected] * 3
-    assert expected[1]["data"]["customers"]["totalCount"] > 0
+    # when the query is asked with one value, then others
+    answers = [_post(client, bearer, PAGE, {"n": n}) for n in (3, 3, 4, 5, 6)]
+    # then Strawberry answers each time, as the reference does
+    assert answers == [_post(reference, bearer, PAGE, {"n": n}) for n in (3, 3, 4, 5, 6)]
+    assert answers[0][1]["data"]["customers"]["totalCount"] > 0
+    # and the statement was given up once it failed with a second value: once, in one line
+    assert len(sent) == 3
     assert _failed() == before + 1
+    warnings = [r for r in caplog.records if r.name == "steward.compiled" and r.levelno >= 30]
+    assert len(warnings) == 1
+    assert warnings[0].exc_info is None
+
+
+def test_a_failure_with_one_request_s_values_keeps_the_compiled_path(
+    client: TestClient, reference: TestClient, session: Session, token: TokenFactory
+) -> None:
+    # given a compiled statement the database refuses for one value only
+    seed(session)
+    session.rollback()
+    sent = _break(client, _has(3))
+    bearer = token(" ".join(ALL_SCOPES))
+    before = _failed()
+    # when that value is sent again and again, then another one
+    for _ in range(3):
+        assert _post(client, bearer, PAGE, {"n": 3}) == _post(reference, bearer, PAGE, {"n": 3})
+    answer = _post(client, bearer, PAGE, {"n": 4})
+    # then the other value is still answered by the compiled statement
+    assert answer == _post(reference, bearer, PAGE, {"n": 4})
+    assert len(sent) == 4
+    assert _failed() == before
+
+
+def test_a_transient_fault_keeps_the_compiled_path(
+    client: TestClient, reference: TestClient, session: Session, token: TokenFactory
+) -> None:
+    # given a database that cancels the compiled statements (a statement timeout) for a while
+    seed(session)
+    session.rollback()
+    sent = _break(client, lambda _parameters: len(sent) <= 2, error="OperationalError")
+    bearer = token(" ".join(ALL_SCOPES))
+    before = _failed()
+    # when the query comes with two values during the fault, then after it
+    answers = [_post(client, bearer, PAGE, {"n": n}) for n in (3, 4, 5)]
+    # then Strawberry answered during the fault, and the compiled statement after it
+    assert answers == [_post(reference, bearer, PAGE, {"n": n}) for n in (3, 4, 5)]
+    assert len(sent) == 3
+    assert _failed() == before
 
 
 def _failed() -> float:

@@ -9,7 +9,9 @@ the GraphiQL URL (a cookie after the first visit), which such a client never saw
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
@@ -17,7 +19,9 @@ from starlette.testclient import TestClient
 from api import devtoken
 from api.app import create_app
 from api.settings import Settings
+from store.database import upgrade
 from tests.support.auth import DEV_SECRET
+from tests.support.servers import Server, running, server_env
 
 LOCAL = "http://127.0.0.1:8000"
 SAME_ORIGIN = {"Origin": LOCAL, "Sec-Fetch-Site": "same-origin"}
@@ -129,3 +133,30 @@ def test_development_mode_without_a_secret_has_no_token_page(settings: Settings)
     with TestClient(create_app(dev), base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
         # then nothing can mint a token
         assert client.post(devtoken.PATH, json=CHOICE, headers=SAME_ORIGIN).status_code == 404
+
+
+def test_every_worker_of_steward_serve_knows_the_secret_it_printed(tmp_path: Path) -> None:
+    # given `steward serve --workers 2` in development mode, and the one line it printed
+    database = f"sqlite:///{tmp_path / 'steward.db'}"
+    upgrade(database)
+    env = server_env(database_url=database, key_file=str(tmp_path / "keys.json"), dev_mode="true")
+    server = Server(env, tmp_path, args=["--workers", "2"])
+    with running(server):
+        printed = [line for line in server.log().splitlines() if "/graphql?token=" in line]
+        assert len(printed) == 1, server.log()
+        url = printed[0].split()[-1]
+        assert url.startswith(f"{server.url}/graphql?token=")
+        # when browsers open it, each on new connections (either worker may answer)
+        for _ in range(8):
+            with httpx.Client(follow_redirects=True, timeout=10) as browser:
+                opened = browser.get(url, headers=HTML)
+                minted = browser.post(
+                    f"{server.url}{devtoken.PATH}", json=CHOICE, headers={"Origin": server.url}
+                )
+            # then every one gets its token
+            assert (opened.status_code, minted.status_code) == (200, 200)
+        # and without the secret, none does
+        bare = httpx.post(
+            f"{server.url}{devtoken.PATH}", json=CHOICE, headers={"Origin": server.url}
+        )
+        assert bare.status_code == 403

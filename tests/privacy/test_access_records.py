@@ -30,6 +30,7 @@ CREATE = """
 mutation Create { createCustomer(input: {country: "IR", preferredLanguage: "fa-IR"}) { id } }
 """
 MY_LOG = "query MyLog { me { accessLog { purpose } } }"
+SUPPORTS = "customer_support"
 
 
 @pytest.fixture
@@ -151,3 +152,113 @@ def test_loaded_but_unreturned_customers_are_not_recorded(
     # then only the lookup, which returned her, is an access record about her
     records = Tables(engine).access_records()
     assert [(r.operation_name, r.customer_ids) for r in records] == [("Lookup", [maryam.pk])]
+
+
+# A filter answers questions about the customers it matched (SPEC section 7, v5)
+
+PROBE = """
+query Probe($email: String, $after: DateTime) {
+  customers(filter: {email: $email, createdAfter: $after}) { totalCount }
+}
+"""
+BY_PAYMENT = "query Pay($ref: String) { orders(filter: {paymentReference: $ref}) { totalCount } }"
+POSITIONS = {
+    "hasNextPage": "customers(first: 0, filter: {email: $email}) { pageInfo { hasNextPage } }",
+    "cursor": "customers(filter: {email: $email}) { edges { cursor } }",
+    "fragment": "customers(filter: {email: $email}) { ...Counted }",
+}
+
+
+def records_of(engine: Engine) -> list[tuple[str | None, list[int], list[str]]]:
+    return [(r.operation_name, r.customer_ids, r.fields) for r in Tables(engine).access_records()]
+
+
+def test_a_filtered_count_records_the_customers_it_matched(
+    client: TestClient, token: TokenFactory, engine: Engine, people: tuple[Person, Person]
+) -> None:
+    maryam, _ = people
+    # when support counts the customers with Maryam's email: no node comes back
+    body = post(client, token(SUPPORT), PROBE, {"email": "maryam@example.com"}, purpose=SUPPORTS)
+    # then the count told something of Maryam, and her access record says so
+    assert body == {"data": {"customers": {"totalCount": 1}}}
+    assert records_of(engine) == [
+        (
+            "Probe",
+            [maryam.pk],
+            ["Customer.email", "CustomerConnection.totalCount", "Query.customers"],
+        )
+    ]
+
+
+def test_bisecting_through_filtered_counts_leaves_a_record_per_probe(
+    client: TestClient, token: TokenFactory, engine: Engine, people: tuple[Person, Person]
+) -> None:
+    maryam, _ = people
+    bearer = token(SUPPORT)
+    # when support narrows down when Maryam registered, one count at a time
+    probes = ["2000-01-01T00:00:00Z", "2010-01-01T00:00:00Z", "2020-01-01T00:00:00Z"]
+    for after in probes:
+        variables = {"email": "maryam@example.com", "after": after}
+        body = post(client, bearer, PROBE, variables, purpose=SUPPORTS)
+        assert body == {"data": {"customers": {"totalCount": 1}}}
+    # then each probe is an access record about her, naming the fields it compared
+    fields = ["Customer.createdAt", "Customer.email", "CustomerConnection.totalCount"]
+    assert records_of(engine) == [("Probe", [maryam.pk], [*fields, "Query.customers"])] * 3
+
+
+def test_a_filtered_order_count_records_the_order_s_customer(
+    client: TestClient, token: TokenFactory, engine: Engine, people: tuple[Person, Person]
+) -> None:
+    _, lan = people
+    # when support counts the orders with one of Lan's payment references
+    reference = f"PAY{lan.pk}01"
+    body = post(client, token(SUPPORT), BY_PAYMENT, {"ref": reference}, purpose=SUPPORTS)
+    # then the record names Lan, and the filter's field
+    assert body == {"data": {"orders": {"totalCount": 1}}}
+    assert records_of(engine) == [
+        (
+            "Pay",
+            [lan.pk],
+            ["Order.paymentReference", "OrderConnection.totalCount", "Query.orders"],
+        )
+    ]
+
+
+@pytest.mark.parametrize("selection", sorted(POSITIONS))
+def test_filtered_page_positions_record_the_customers_matched(
+    client: TestClient,
+    token: TokenFactory,
+    engine: Engine,
+    people: tuple[Person, Person],
+    selection: str,
+) -> None:
+    maryam, _ = people
+    query = (
+        f"query Where($email: String) {{ {POSITIONS[selection]} }}"
+        " fragment Counted on CustomerConnection { totalCount }"
+        if selection == "fragment"
+        else f"query Where($email: String) {{ {POSITIONS[selection]} }}"
+    )
+    # when a page's positions (or its count, through a fragment) answer for a filter
+    post(client, token(SUPPORT), query, {"email": "maryam@example.com"}, purpose=SUPPORTS)
+    # then the customer the filter matched is recorded
+    ((name, customers, fields),) = records_of(engine)
+    assert (name, customers) == ("Where", [maryam.pk])
+    assert "Customer.email" in fields
+
+
+def test_an_unfiltered_count_or_a_skipped_one_records_nothing(
+    client: TestClient, token: TokenFactory, engine: Engine, people: tuple[Person, Person]
+) -> None:
+    bearer = token(SUPPORT)
+    # when support counts every customer, and asks a filtered count it then skips
+    post(client, bearer, "query All { customers { totalCount } }", purpose=SUPPORTS)
+    skipped = (
+        "query Skip($email: String, $no: Boolean!) {"
+        " customers(filter: {email: $email}) { totalCount @skip(if: $no) } }"
+    )
+    post(client, bearer, skipped, {"email": "maryam@example.com", "no": True}, purpose=SUPPORTS)
+    # and a filter that matches nobody
+    post(client, bearer, PROBE, {"email": "nobody@example.com"}, purpose=SUPPORTS)
+    # then none of them disclosed anything of a customer
+    assert records_of(engine) == []
