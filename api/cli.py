@@ -74,7 +74,7 @@ def serve(
             proxy_headers=False,
             log_config=log_config,
             timeout_graceful_shutdown=graceful_timeout,
-            http="api.reading:HeaderDeadline",
+            http="api.reading:HttpProtocol",
         )
 
 
