@@ -86,6 +86,61 @@ def test_a_worker_serving_distinct_large_documents_stays_within_200_mib_of_its_i
     assert grown < 200 * MIB, f"grew by {grown / MIB:.0f} MiB"
 
 
+def test_distinct_valid_large_documents_keep_a_worker_within_the_cache_budget(
+    tmp_path: Path,
+) -> None:
+    # given a real server with the default cache budget, at its resident memory once it has
+    # served a request
+    url = f"sqlite:///{tmp_path / 'steward.db'}"
+    upgrade(url)
+    key_file = tmp_path / "keys.json"
+    env = server_env(database_url=url, key_file=str(key_file), public_url="https://steward.test")
+    server = Server(env, tmp_path)
+    with running(server), httpx.Client(timeout=30) as client:
+        token = _token(key_file, url)
+        headers = {"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"}
+        assert client.post(f"{server.url}/graphql", json={"query": PROBE}, headers=headers)
+        assert server.process is not None
+        idle = _rss(server.process.pid)
+        bound = Settings().document_cache_bytes + 50 * MIB
+        # when it is sent distinct valid documents of about 1 MB, each answered (compiled)
+        for number in range(80):
+            query = "#" + "x" * 1_000_000 + f"\nquery Q{number} {{ customers {{ totalCount }} }}"
+            response = client.post(f"{server.url}/graphql", json={"query": query}, headers=headers)
+            assert response.status_code == 200
+            assert response.json()["data"]["customers"]["totalCount"] == 0
+            # then after 40 of them, and after twice as many, its resident memory has grown
+            # by less than the budget and 50 MiB
+            if number + 1 in (40, 80):
+                grown = _rss(server.process.pid) - idle
+                assert grown < bound, f"grew by {grown / MIB:.0f} MiB after {number + 1}"
+
+
+def test_what_is_kept_on_a_document_counts_in_the_budget_and_leaves_with_it() -> None:
+    # given a cache of 1 MiB, and a document of 100 KB in it with a statement kept on it
+    documents = Documents(
+        build_schema()._schema, Limits(depth=10, aliases=30, tokens=5000, introspection=True), MIB
+    )
+    first = "#" + "x" * 100_000 + "\nquery Q0 { __typename }"
+    document = documents.get(first)
+    assert isinstance(document, Document)
+    before = documents.size
+    # (its comment is not kept beside its source: the tree holds only what execution uses)
+    assert before < 2 * 100_000
+    assert document.keep("statement", "SELECT 1", 300_000)
+    # then the cache counts it
+    assert documents.size == before + 300_000
+    assert document.derived == {"statement": "SELECT 1"}
+    # when other documents push the first one out
+    for number in range(1, 10):
+        documents.get("#" + "x" * 100_000 + f"\nquery Q{number} {{ __typename }}")
+        assert documents.size <= MIB
+    # then what was kept on it leaves with it, and it keeps nothing more
+    assert documents.cached(first) is None
+    assert document.derived == {}
+    assert not document.keep("statement", "SELECT 1", 1)
+
+
 def test_the_body_is_read_only_after_the_token_passed(live_server: str) -> None:
     # given a client that announces a large body and sends none of it, without a token
     with _connect(live_server) as sock:
