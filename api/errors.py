@@ -34,7 +34,12 @@ RETRY_AFTER = "5"
 
 
 class RequestError(CodedError):
-    """An HTTP request that ``/graphql`` refuses before reading its document."""
+    """An HTTP request that ``/graphql`` refuses before reading its document.
+
+    ``fault``: why a service the request needed failed, for its log line (never personal).
+    """
+
+    fault: str | None = None
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -76,8 +81,9 @@ class RateLimitUnavailable(RequestError):
 
     code: ClassVar[str] = "SERVICE_UNAVAILABLE"
 
-    def __init__(self) -> None:
+    def __init__(self, fault: str) -> None:
         super().__init__("The service is temporarily unavailable.", headers={"Retry-After": "1"})
+        self.fault = fault
 
 
 class DocumentNotTrusted(RequestError):
