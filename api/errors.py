@@ -128,6 +128,20 @@ class RequestTimeout(RequestError):
         )
 
 
+class HeadersTooLarge(RequestError):
+    """The request line and headers are over their bounds (`api.reading`); the connection
+    closes."""
+
+    code: ClassVar[str] = "HEADERS_TOO_LARGE"
+
+    def __init__(self, max_bytes: int, max_lines: int) -> None:
+        super().__init__(
+            f"The request headers are too large: at most {max_bytes // 1024} KiB "
+            f"and {max_lines} lines.",
+            headers={"Connection": "close"},
+        )
+
+
 STATUS: dict[type[Exception], int] = {
     MethodNotAllowed: 405,
     PayloadTooLarge: 413,
@@ -135,6 +149,7 @@ STATUS: dict[type[Exception], int] = {
     RateLimited: 429,
     RateLimitUnavailable: 503,
     RequestTimeout: 408,
+    HeadersTooLarge: 431,
     PurposeNotPermitted: 403,
     InvalidLegalReference: 403,
     DocumentNotTrusted: 403,

@@ -33,12 +33,14 @@ from typing import Any
 
 import anyio
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from api.errors import RequestTimeout, error_response
+from api.errors import HeadersTooLarge, RequestTimeout, error_response
 from api.settings import Settings
 from api.shutdown import DRAINING
+from api.telemetry import outcome_of
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -75,9 +77,9 @@ class BodyDeadline:
             await self.app(scope, receive, send)
             return
         if _head_too_large(scope):
-            response = error_response(
-                431, HeadersTooLarge.code, HeadersTooLarge.message, headers={"Connection": "close"}
-            )
+            error = HeadersTooLarge(MAX_HEADER_BYTES, MAX_HEADER_LINES)
+            outcome_of(Request(scope)).codes.append(error.code)
+            response = error_response(431, error.code, error.message, headers=error.headers)
             await response(scope, receive, send)
             return
         deadline: float | None = None
@@ -107,16 +109,6 @@ class BodyDeadline:
             await send(message)
 
         await self.app(scope, bounded, closing)
-
-
-class HeadersTooLarge(Exception):
-    """The request's head is over `MAX_HEADER_BYTES` or `MAX_HEADER_LINES`."""
-
-    code = "HEADERS_TOO_LARGE"
-    message = (
-        f"The request headers are too large: at most {MAX_HEADER_BYTES // 1024} KiB "
-        f"and {MAX_HEADER_LINES} lines."
-    )
 
 
 def _has_body(scope: Scope) -> bool:
@@ -155,7 +147,9 @@ def _raw(status: int, code: str, message: str) -> bytes:
 
 
 _LATE = _raw(408, RequestTimeout.code, "The request headers did not arrive in time.")
-_TOO_LARGE = _raw(431, HeadersTooLarge.code, HeadersTooLarge.message)
+_TOO_LARGE = _raw(
+    431, HeadersTooLarge.code, HeadersTooLarge(MAX_HEADER_BYTES, MAX_HEADER_LINES).message
+)
 RAW_SLACK = 4096
 """Bytes a head may take on the wire beyond what is counted (method, version, spacing): more,
 and the head is refused before its end (a header line that never ends)."""
