@@ -36,6 +36,12 @@ db = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(db, name="db")
+keys_app = typer.Typer(
+    help="The built-in issuer's key file (STEWARD_KEY_FILE).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(keys_app, name="keys")
 
 MAX_WORKERS = 256
 KNOWN_SCOPES = f"Known scopes: {', '.join(ALL_SCOPES)}."
@@ -105,7 +111,7 @@ def serve(
             proxy_headers=False,
             log_config=log_config,
             timeout_graceful_shutdown=graceful_timeout,
-            http="api.reading:HeaderDeadline",
+            http="api.reading:HttpProtocol",
         )
 
 
@@ -166,6 +172,26 @@ def _check_key_file(settings: Settings, log_config: dict[str, Any]) -> None:
             "cannot serve: the key file (STEWARD_KEY_FILE) is unusable: %s", reason
         )
         raise typer.Exit(1) from None
+
+
+@keys_app.command("create")
+def keys_create() -> None:
+    """Create the key file (one ES256 key, mode 0600) and print its key id; needs no database.
+
+    An existing file is never replaced: the command exits 1 and names it.
+    """
+    from auth.tokens.keys import load_or_create
+
+    path = Settings().key_file
+    if path.exists():
+        typer.echo(f"{path} exists; not replaced", err=True)
+        raise typer.Exit(1)
+    try:
+        keys = load_or_create(path)
+    except OSError as error:
+        typer.echo(f"cannot create {path}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created {path} (key {keys.keys[0].kid})")
 
 
 @db.command("upgrade")

@@ -34,7 +34,12 @@ RETRY_AFTER = "5"
 
 
 class RequestError(CodedError):
-    """An HTTP request that ``/graphql`` refuses before reading its document."""
+    """An HTTP request that ``/graphql`` refuses before reading its document.
+
+    ``fault``: why a service the request needed failed, for its log line (never personal).
+    """
+
+    fault: str | None = None
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -76,8 +81,9 @@ class RateLimitUnavailable(RequestError):
 
     code: ClassVar[str] = "SERVICE_UNAVAILABLE"
 
-    def __init__(self) -> None:
+    def __init__(self, fault: str) -> None:
         super().__init__("The service is temporarily unavailable.", headers={"Retry-After": "1"})
+        self.fault = fault
 
 
 class DocumentNotTrusted(RequestError):
@@ -122,6 +128,20 @@ class RequestTimeout(RequestError):
         )
 
 
+class HeadersTooLarge(RequestError):
+    """The request line and headers are over their bounds (`api.reading`); the connection
+    closes."""
+
+    code: ClassVar[str] = "HEADERS_TOO_LARGE"
+
+    def __init__(self, max_bytes: int, max_lines: int) -> None:
+        super().__init__(
+            f"The request headers are too large: at most {max_bytes // 1024} KiB "
+            f"and {max_lines} lines.",
+            headers={"Connection": "close"},
+        )
+
+
 STATUS: dict[type[Exception], int] = {
     MethodNotAllowed: 405,
     PayloadTooLarge: 413,
@@ -129,6 +149,7 @@ STATUS: dict[type[Exception], int] = {
     RateLimited: 429,
     RateLimitUnavailable: 503,
     RequestTimeout: 408,
+    HeadersTooLarge: 431,
     PurposeNotPermitted: 403,
     InvalidLegalReference: 403,
     DocumentNotTrusted: 403,

@@ -183,6 +183,8 @@ class GraphQLEndpoint:
         except (AuthError, PolicyError, DocumentError, errors.RequestError) as error:
             if isinstance(error, AuthError):
                 outcome.auth_failure = auth_failure_cause(error)
+            elif isinstance(error, errors.RequestError):
+                outcome.fault = error.fault
             outcome.codes.append(error.code)
             return refusal_response(error, media, self.resource_metadata)
         except DatabaseUnavailable as error:

@@ -12,6 +12,9 @@ Readiness checks, each reported by name:
 - ``keys``: the built-in issuer's key set is loaded with a signing key (or the issuer is off);
 - ``redis``: when ``STEWARD_REDIS_URL`` is set, Redis answers (rate limits refuse without it).
 
+Probes log at ``debug`` only, a failed one too (the load balancer and ``/metrics`` see it;
+every few seconds a warning per failed check would bury the requests' own lines).
+
 An external identity provider is not a readiness check: its keys are fetched on demand and
 kept when it is down, and taking every replica out of the load balancer would turn its outage
 into Steward's.
@@ -84,9 +87,9 @@ class Health:
             checks["database"] = True
             checks["migrations"] = self._current(revision)
         except ReadOnly:
-            log.warning("readiness: the database refuses writes")
+            log.debug("readiness: the database refuses writes")
         except Exception as error:
-            log.warning("readiness: database unavailable (%s)", type(error).__name__)
+            log.debug("readiness: database unavailable (%s)", type(error).__name__)
         if self.limiter.pool is not None:  # Redis
             checks["redis"] = await self._redis()
         ready = all(checks.values())
@@ -136,5 +139,5 @@ class Health:
             with anyio.fail_after(TIMEOUT):
                 return await self.limiter.storage.check()
         except Exception as error:
-            log.warning("readiness: redis unavailable (%s)", type(error).__name__)
+            log.debug("readiness: redis unavailable (%s)", type(error).__name__)
             return False

@@ -1,8 +1,14 @@
-"""Rate limits per (client, subject) with the ``limits`` library: in memory, or in Redis."""
+"""Rate limits per (client, subject) with the ``limits`` library: in memory, or in Redis.
+
+A pooled connection to Redis outlives the server it was opened to: after a Redis restart each
+one fails its next command. Each command is therefore tried once more, on a new connection,
+when its connection fails (not when Redis is slow: a timeout is not tried again), so a
+restarted Redis serves the very next request. A refusal (Redis unreachable) is logged once:
+its cause goes to the request's ``steward.access`` line (``fault``).
+"""
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 
@@ -10,6 +16,8 @@ from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -17,10 +25,10 @@ from api.errors import RateLimited, RateLimitUnavailable, RequestError
 from api.settings import Settings
 from auth.policy.principal import Principal
 
-log = logging.getLogger("steward.ratelimit")
-
 MAX_CAUSE = 200
 """Characters of a Redis failure's description in its log line."""
+RETRIES = 1
+"""Times a command whose connection failed is tried again, on a new connection."""
 
 
 class RateLimiter:
@@ -34,7 +42,13 @@ class RateLimiter:
             storage = MemoryStorage()
         else:
             url = settings.redis_url.get_secret_value()
-            self.pool = ConnectionPool.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+            self.pool = ConnectionPool.from_url(
+                url,
+                socket_connect_timeout=1,
+                socket_timeout=1,
+                retry=Retry(NoBackoff(), RETRIES),
+                retry_on_error=[RedisConnectionError],
+            )
             storage = RedisStorage(
                 "async+" + url,
                 implementation="redispy",
@@ -55,8 +69,7 @@ class RateLimiter:
         except Exception as error:
             if isinstance(error, RequestError):
                 raise
-            log.error("rate-limit store unavailable: %s", _cause(error))
-            raise RateLimitUnavailable from None
+            raise RateLimitUnavailable(_cause(error)) from None
         raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
 
     async def aclose(self) -> None:

@@ -1,20 +1,27 @@
-"""Slow clients: a request's headers, and its body, arrive within ``REQUEST_READ_TIMEOUT``.
+"""What a request may send: its headers bounded in size and time, its body read only when wanted.
 
-A client that sends a few bytes now and then would otherwise hold a connection, and the
-memory of what it sent so far, for as long as it likes. Two places enforce the bound:
+A client that sends a few bytes now and then, or header after header, would otherwise hold a
+connection, and the memory of what it sent so far, for as long as it likes. Three bounds:
 
-- the body: :class:`BodyDeadline`, ASGI middleware; the body must have arrived within the
-  timeout of the endpoint's first read (``/graphql`` reads it only once the token passed),
-  else `api.errors.RequestTimeout`: 408 and the connection is closed;
-- the headers: :class:`HeaderDeadline`, the HTTP protocol of ``steward serve`` (uvicorn's
-  httptools protocol, which has no such timeout: ``timeout_keep_alive`` bounds only the
-  silence *between* requests). Headers that have begun but not ended within the timeout
-  get a GraphQL-shaped 408 and the connection is closed; a connection that sends nothing at
-  all is closed without a word.
+- the body: :class:`BodyDeadline`, ASGI middleware; the body must have arrived within
+  ``REQUEST_READ_TIMEOUT`` of the endpoint's first read (``/graphql`` reads it only once the
+  token passed), else `api.errors.RequestTimeout`: 408 and the connection is closed. A
+  response sent while a body is still unread (a refusal before the body was wanted) closes
+  the connection: the rest of the body is never read;
+- the headers' size: at most :data:`MAX_HEADER_BYTES` (request line included) and
+  :data:`MAX_HEADER_LINES` lines, else 431 ``HEADERS_TOO_LARGE`` and the connection closed.
+  :class:`HttpProtocol` counts them while they arrive (uvicorn's httptools protocol keeps
+  every header it is sent, without limit); :class:`BodyDeadline` checks them again under any
+  other ASGI server;
+- the headers' time: :class:`HttpProtocol`, the HTTP protocol of ``steward serve`` (uvicorn's
+  has no such timeout: ``timeout_keep_alive`` bounds only the silence *between* requests).
+  Headers that have begun but not ended within the timeout get a GraphQL-shaped 408 and the
+  connection is closed; a connection that sends nothing at all is closed without a word.
 
-uvicorn's protocol class is subclassed here and nowhere else;
-``tests/test_request_bounds.py::test_the_header_deadline_is_written_against_this_uvicorn`` pins the
-release it was written against.
+:class:`HttpProtocol` also keeps a graceful shutdown from resetting kept-alive connections
+(`api.shutdown`). uvicorn's protocol class is subclassed here and nowhere else;
+``tests/http/test_request_bounds.py::test_the_http_protocol_is_written_against_this_uvicorn``
+pins the release it was written against.
 """
 
 from __future__ import annotations
@@ -26,20 +33,34 @@ from typing import Any
 
 import anyio
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from api.errors import RequestTimeout
+from api.errors import HeadersTooLarge, RequestTimeout, error_response
 from api.settings import Settings
+from api.shutdown import DRAINING
+from api.telemetry import outcome_of
 
-__all__ = ["WRITTEN_AGAINST", "BodyDeadline", "HeaderDeadline"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_LINES",
+    "WRITTEN_AGAINST",
+    "BodyDeadline",
+    "HttpProtocol",
+]
 
 WRITTEN_AGAINST = "0.54"
-"""The uvicorn release (major.minor) :class:`HeaderDeadline` was written against."""
+"""The uvicorn release (major.minor) :class:`HttpProtocol` was written against."""
+MAX_HEADER_BYTES = 64 * 1024
+"""The most a request's head may take: its request line and header lines, line ends included."""
+MAX_HEADER_LINES = 100
+"""The most header lines a request may have."""
 
 
 class BodyDeadline:
-    """ASGI middleware: the whole body arrives within ``timeout`` seconds of its first read.
+    """ASGI middleware: bounded headers, a body that arrives within ``timeout`` seconds of its
+    first read, and a connection closed by a response that leaves a body unread.
 
     Args:
         app: the application to wrap.
@@ -55,8 +76,14 @@ class BodyDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _head_too_large(scope):
+            error = HeadersTooLarge(MAX_HEADER_BYTES, MAX_HEADER_LINES)
+            outcome_of(Request(scope)).codes.append(error.code)
+            response = error_response(431, error.code, error.message, headers=error.headers)
+            await response(scope, receive, send)
+            return
         deadline: float | None = None
-        complete = False
+        complete = not _has_body(scope)
 
         async def bounded() -> Message:
             nonlocal deadline, complete
@@ -72,7 +99,31 @@ class BodyDeadline:
             complete = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
-        await self.app(scope, bounded, send)
+        async def closing(message: Message) -> None:
+            # A response that leaves the body unread ends the connection: reading the rest
+            # (a refused client's 50 MB) to reach the next request is what it must not cost.
+            if message["type"] == "http.response.start" and not complete:
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"connection" for name, _ in headers):
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, bounded, closing)
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+def _head_too_large(scope: Scope) -> bool:
+    headers = scope["headers"]
+    if len(headers) > MAX_HEADER_LINES:
+        return True
+    size = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b"")) + 16
+    return size + sum(len(name) + len(value) + 4 for name, value in headers) > MAX_HEADER_BYTES
 
 
 @cache
@@ -80,38 +131,58 @@ def _timeout() -> float:
     return Settings().request_read_timeout
 
 
-_BODY = orjson.dumps(
-    {
-        "errors": [
-            {
-                "message": "The request headers did not arrive in time.",
-                "extensions": {"code": RequestTimeout.code},
-            }
+def _raw(status: int, code: str, message: str) -> bytes:
+    """A whole GraphQL-shaped response that closes the connection, as bytes."""
+    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    return b"".join(
+        [
+            STATUS_LINE[status],
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n",
+            b"\r\n",
+            body,
         ]
-    }
+    )
+
+
+_LATE = _raw(408, RequestTimeout.code, "The request headers did not arrive in time.")
+_TOO_LARGE = _raw(
+    431, HeadersTooLarge.code, HeadersTooLarge(MAX_HEADER_BYTES, MAX_HEADER_LINES).message
 )
-_RESPONSE = b"".join(
-    [
-        STATUS_LINE[408],
-        b"content-type: application/json\r\n",
-        b"content-length: " + str(len(_BODY)).encode() + b"\r\n",
-        b"connection: close\r\n",
-        b"\r\n",
-        _BODY,
-    ]
-)
+RAW_SLACK = 4096
+"""Bytes a head may take on the wire beyond what is counted (method, version, spacing): more,
+and the head is refused before its end (a header line that never ends)."""
+DRAIN_STEP = 0.05
+"""Seconds between two looks, in a graceful shutdown, at whether a kept-alive connection may
+close: once no other connection has a request in flight."""
 
 
-class HeaderDeadline(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with a deadline on each request's headers.
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with each request's head bounded in time and size, and
+    kept-alive connections drained, not reset, in a graceful shutdown.
 
-    The timeout is ``STEWARD_REQUEST_READ_TIMEOUT``, read once per process.
+    Time: the headers arrive within ``STEWARD_REQUEST_READ_TIMEOUT`` (read once per
+    process), else 408. Size: `MAX_HEADER_BYTES` and `MAX_HEADER_LINES`, counted as they
+    arrive (also a header line that never ends), else 431; either closes the connection.
+
+    Shutdown: uvicorn closes an idle kept-alive connection at once, and a request the client
+    sent on it just then meets a reset. Here an idle connection stays open while the server
+    still waits for other requests in flight; a request that arrives on it is answered 503
+    ``SHUTTING_DOWN`` with ``Connection: close`` (`api.shutdown.Unfinished`, told by the
+    scope's `api.shutdown.DRAINING`). It closes once no request is in flight anywhere.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._begun = False
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_lines = 0
+        self._head_size = 0
+        self._refused = False
+        self._draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the clock for the first request's headers."""
@@ -123,19 +194,99 @@ class HeaderDeadline(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        """Parse ``data``; refuse the request (431) once its head is over the bounds."""
+        if self._refused:
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # Still in the head after all of it was parsed: every byte counted is the head's.
+        if self._refused or (self._in_head and self._head_bytes > MAX_HEADER_BYTES + RAW_SLACK):
+            self._refuse()
+
     def on_message_begin(self) -> None:
         """A request begins: its headers have the timeout from now (on a kept-alive
         connection, the silence before it is ``timeout_keep_alive``'s)."""
         super().on_message_begin()
         self._begun = True
+        self._in_head = True
+        self._head_lines = 0
+        self._head_size = 0
         if self._header_timer is None:
             self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        """Count the request line's target."""
+        self._count(len(url))
+        if not self._refused:
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Count the header; keep it only within the bounds."""
+        self._head_lines += 1
+        self._count(len(name) + len(value) + 4)  # ": " and the line end
+        if not self._refused:
+            super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         """The headers are in: the body's deadline is `BodyDeadline`'s."""
         self._disarm()
         self._begun = False
+        self._in_head = False
+        self._head_bytes = 0
+        if self._refused:
+            return
         super().on_headers_complete()
+        if self._draining:
+            self.scope[DRAINING] = True  # type: ignore[literal-required]
+            self.cycle.keep_alive = False
+
+    def on_body(self, body: bytes) -> None:
+        """A refused request's body is never kept."""
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        """The next request's head is counted from its first byte."""
+        if not self._refused:
+            super().on_message_complete()
+        self._in_head = True
+        self._head_bytes = 0
+
+    def shutdown(self) -> None:
+        """A graceful shutdown: a request in flight finishes and closes the connection; an
+        idle connection is drained (see the class)."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            super().shutdown()
+            return
+        self._draining = True
+        self._drain()
+
+    def _drain(self) -> None:
+        if self.transport.is_closing():
+            return
+        busy = any(
+            connection.cycle is not None and not connection.cycle.response_complete
+            for connection in self.connections
+            if isinstance(connection, HttpToolsProtocol)
+        )
+        if busy:
+            self.loop.call_later(DRAIN_STEP, self._drain)
+        else:
+            self.transport.close()
+
+    def _count(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > MAX_HEADER_BYTES or self._head_lines > MAX_HEADER_LINES:
+            self._refused = True
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
 
     def _arm(self) -> None:
         self._header_timer = self.loop.call_later(_timeout(), self._expired)
@@ -150,5 +301,5 @@ class HeaderDeadline(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._begun:
-            self.transport.write(_RESPONSE)
+            self.transport.write(_LATE)
         self.transport.close()

@@ -1,10 +1,14 @@
-"""Requests still running when a graceful shutdown runs out of time get a 503 of Steward's.
+"""Requests that a graceful shutdown will not serve get a 503 of Steward's.
 
 On SIGTERM uvicorn stops accepting connections and waits ``--graceful-timeout`` seconds for
 the requests in flight; then it cancels them, and answers each one whose response had not
 begun with its own ``text/plain`` 500. :class:`Unfinished` answers them first, in Steward's
 shape: 503 ``SHUTTING_DOWN`` with ``Retry-After`` (GraphQL-shaped; RFC 6749's
 ``temporarily_unavailable`` on ``/oauth/token``), and the connection closes.
+
+Meanwhile a kept-alive connection stays open (`api.reading.HttpProtocol`) rather than being
+closed under a request its client may be sending: a request that arrives on it is marked
+`DRAINING` in its scope, and answered the same 503 with ``Connection: close``.
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import SHUTTING_DOWN, unavailable_response
 from api.telemetry import outcome_of
 
-__all__ = ["Unfinished"]
+__all__ = ["DRAINING", "Unfinished"]
+
+DRAINING = "steward.draining"
+"""The scope key of a request that arrived on a kept-alive connection during a shutdown."""
 
 
 class Unfinished:
-    """ASGI middleware: a request cancelled before its response began is answered 503.
+    """ASGI middleware: a request cancelled before its response began, or that arrived while
+    the server shuts down, is answered 503.
 
     Args:
         app: the application to wrap.
@@ -34,6 +42,9 @@ class Unfinished:
         """Serve the request; answer it 503 if it is cancelled before it answered."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get(DRAINING):
+            await self._unavailable(scope, receive, send)
             return
         started = False
 
@@ -49,10 +60,12 @@ class Unfinished:
                 raise
             # The server cancels this request's task and waits for it no more: answer, and
             # end the task (re-raising would have uvicorn log a traceback per request).
-            request = Request(scope)
-            outcome_of(request).codes.append(SHUTTING_DOWN)
-            response = unavailable_response(
-                SHUTTING_DOWN, scope["path"], request.headers.get("accept")
-            )
-            response.headers["Connection"] = "close"
-            await response(scope, receive, send)
+            await self._unavailable(scope, receive, send)
+
+    @staticmethod
+    async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        outcome_of(request).codes.append(SHUTTING_DOWN)
+        response = unavailable_response(SHUTTING_DOWN, scope["path"], request.headers.get("accept"))
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)

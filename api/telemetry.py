@@ -148,9 +148,11 @@ class Telemetry:
             metrics.observe_rate_limit("limited")
         elif RateLimitUnavailable.code in outcome.codes:
             metrics.observe_rate_limit("store_unavailable")
-        level = logging.DEBUG if route in PROBES else logging.INFO
+        level = logging.INFO
         if status >= 500:
             level = logging.WARNING
+        if route in PROBES:  # a failed probe too: the load balancer acts on it
+            level = logging.DEBUG
         if not log.isEnabledFor(level):
             return
         fields: dict[str, Any] = {

@@ -3,15 +3,18 @@
 A record says who asked (``sub`` and client), under which purpose and legal reference, in which
 operation, about which customers, and which fields — never the values. It is written in the
 request's own transaction, before the commit, so it is durable before the response leaves.
+Each record carries a key made before its write (`Access.key`, a unique column): a write
+retried after a commit whose outcome is unknown finds the record instead of adding a second.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from sqlalchemy import JSON, Integer, String, bindparam, cast, func, insert, select, text, true
@@ -38,6 +41,8 @@ class Access:
         fields: schema coordinates, e.g. ``Customer.email``.
         recipient: the client id of the partner (a third party) that received the data, when
             the client is one: the record is then a disclosure to the customers it names.
+        key: the record's key, made with the access (never copied by ``replace``): at most
+            one record has it, however often its write is tried.
     """
 
     subject: str
@@ -48,6 +53,7 @@ class Access:
     customer_ids: tuple[int, ...]
     fields: tuple[str, ...]
     recipient: str | None = None
+    key: str = field(default_factory=lambda: secrets.token_hex(16), init=False)
 
 
 def write(session: Session, access: Access) -> int:
@@ -68,6 +74,7 @@ def write(session: Session, access: Access) -> int:
         "legal_reference": access.legal_reference,
         "operation_name": None if access.operation_name is None else access.operation_name[:255],
         "recipient": access.recipient,
+        "request_key": access.key,
         "customer_ids": list(access.customer_ids),
         "fields": list(access.fields),
         "ids": orjson.dumps(access.customer_ids).decode(),
@@ -97,6 +104,7 @@ _RECORD_INSERT = (
                 "legal_reference",
                 "operation_name",
                 "recipient",
+                "request_key",
                 "customer_ids",
                 "fields",
             )
@@ -137,9 +145,12 @@ class GroupCommit:
     waiting at that moment, its own included, in one transaction. Requests that arrive while a
     group is written wait, and the first of them leads the next. Each call returns only after
     the commit that made its own record durable, with that record's id. When a group's
-    transaction fails, its records are written again one transaction each, so that one bad
+    transaction fails, its records are looked up by key first: a commit whose reply was lost
+    (the connection dropped after the database committed) may have written them, and those
+    are not written again. The others are written again one transaction each, so that one bad
     record costs only its own request; an error is raised only to the request whose record
-    failed.
+    failed, or whose record cannot be found nor written (it may be durable, but no request is
+    answered as if it were unless it is known to be).
 
     Args:
         sessions: where the records are written.
@@ -219,16 +230,40 @@ class GroupCommit:
             with self._sessions() as session, session.begin():
                 ids = [write(session, each.access) for each in group]
         except Exception as error:
-            if len(group) == 1:
-                group[0].error = error
-                group[0].done = True
-                return
-            for each in group:
-                self._commit([each])
+            self._recover(group, error)
             return
         for each, record_id in zip(group, ids, strict=True):
             each.record_id = record_id
             each.done = True
+
+    def _recover(self, group: list[_Pending], error: Exception) -> None:
+        """After a failed commit: what was written is found by key; the rest is retried alone,
+        or, for a group of one, fails with ``error``."""
+        try:
+            durable = self._durable([each.access.key for each in group])
+        except Exception:  # cannot tell what was written: no request may count on its record
+            durable = {}
+            retry = False
+        else:
+            retry = len(group) > 1
+        for each in group:
+            if each.access.key in durable:
+                each.record_id = durable[each.access.key]
+                each.done = True
+            elif retry:
+                self._commit([each])
+            else:
+                each.error = error
+                each.done = True
+
+    def _durable(self, keys: list[str]) -> dict[str, int]:
+        """key → record id, of the keys that have a committed record."""
+        found = select(_ACCESS_RECORD.c.id, _ACCESS_RECORD.c.request_key).where(
+            _ACCESS_RECORD.c.request_key.in_(keys)
+        )
+        with self._sessions() as session:
+            rows = session.execute(found).all()
+        return {key: record_id for record_id, key in rows}
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graphql import (
     DocumentNode,
@@ -19,6 +19,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    TokenKind,
     parse,
     validate,
 )
@@ -28,7 +29,10 @@ from schema.errors import ParseFailed, QueryTooComplex, ValidationFailed
 from schema.storable import UnstorableString, literals_storable
 
 CACHE_BYTES = 32 * 1024 * 1024
-"""Default bound of the cache: the memory its documents' source texts take."""
+"""Default bound of the cache: the memory its documents take (source, syntax tree, statements)."""
+TOKEN_BYTES = 512
+"""What a token of a kept syntax tree counts besides its text: the token and its share of the
+tree's nodes (an upper estimate; tracemalloc measures 140-490 bytes with graphql-core 3.2)."""
 MAX_DIRECTIVES = 50
 MAX_SELECTIONS = 10_000
 INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
@@ -46,10 +50,30 @@ class Limits:
 
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class Document:
-    """A parsed, validated document and what execution needs to know of it."""
+    """A parsed, validated document and what execution needs to know of it.
+
+    What is derived from it later (the compiled read path's statements) is kept on it, in
+    `derived`, through `keep`: it lives as long as the document does, and counts in the byte
+    bound of the cache that holds the document.
+    """
 
     node: DocumentNode
     fragments: dict[str, FragmentDefinitionNode]
+    source: str = field(default="", repr=False)
+    tree: int = field(default=0, repr=False)
+    """Bytes its syntax tree holds (`_settle`)."""
+    derived: dict[Hashable, object] = field(default_factory=dict, compare=False, repr=False)
+    cache: Documents | None = field(default=None, compare=False, repr=False)
+    caller: Hashable = field(default=None, compare=False, repr=False)
+    """Whose cache entry it is (`Documents.get`)."""
+
+    def keep(self, key: Hashable, value: object, size: int) -> bool:
+        """Keep ``value`` (of about ``size`` bytes) under ``key`` while the document is kept.
+
+        Returns whether it was kept: only a document its cache holds keeps anything, and only
+        within the cache's bound.
+        """
+        return self.cache is not None and self.cache.keep(self, key, value, size)
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         """The operation to run: the named one, or the only one."""
@@ -85,12 +109,14 @@ class Documents:
     ``execute_sync`` (``python -m bench.builtins``, 2026-11-29, SQLite, 200 demo customers), and
     Strawberry's caches are bounded by entries, where SPEC section 7 bounds them by bytes.
 
-    Bounded by bytes, not entries: the source texts it keeps (the keys, and what a document's
-    size grows with; its syntax tree is bounded by the token limit) take at most
-    ``cache_bytes``, least recently used out first. Refusals (a document that does not parse
-    or validate) are kept under the same bound; a text larger than the whole bound is never
-    kept. Each caller has entries of its own (SPEC section 7, v5): that a text is cached
-    tells a caller only what it sent itself.
+    Bounded by bytes, not entries: the source texts it keeps (the keys), their syntax trees
+    (every token, comments included, with its text: `TOKEN_BYTES` each beside it), and what
+    is derived from its documents (`Document.keep`: the compiled read path's statements) take
+    at most ``cache_bytes`` together, least recently used document out first, with everything
+    derived from it. Refusals (a document that does not parse or validate) are kept under the
+    same bound; a text larger than the whole bound is never kept. Each caller has entries of
+    its own (SPEC section 7, v5): that a text is cached tells a caller only what it sent
+    itself.
 
     Args:
         schema: what documents are validated against.
@@ -108,6 +134,7 @@ class Documents:
             self._rules.append(NoSchemaIntrospectionCustomRule)
         self._capacity = cache_bytes
         self._entries: OrderedDict[tuple[Hashable, str], Document | GraphQLError] = OrderedDict()
+        self._sizes: dict[tuple[Hashable, str], int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -131,20 +158,40 @@ class Documents:
             if cached is not None:
                 self._entries.move_to_end(key)
                 return cached
-        loaded = self._load(source)  # outside the lock: other threads' documents go on
-        size = sys.getsizeof(source)
+        loaded = self._load(source, caller)  # outside the lock: other threads' documents go on
+        size = sys.getsizeof(source) + (loaded.tree if isinstance(loaded, Document) else 0)
         if size > self._capacity:
             return loaded
         with self._lock:
             if key not in self._entries:
                 self._entries[key] = loaded
+                self._sizes[key] = size
                 self._bytes += size
-                while self._bytes > self._capacity:
-                    (_, evicted), _ = self._entries.popitem(last=False)
-                    self._bytes -= sys.getsizeof(evicted)
+                self._evict()
         return loaded
 
-    def _load(self, source: str) -> Document | GraphQLError:
+    def keep(self, document: Document, key: Hashable, value: object, size: int) -> bool:
+        """`Document.keep`: ``value`` is kept on ``document`` and counted in the bound, if
+        the cache holds the document."""
+        entry = (document.caller, document.source)
+        with self._lock:
+            if self._entries.get(entry) is not document:
+                return False
+            document.derived[key] = value
+            self._sizes[entry] += size
+            self._bytes += size
+            self._evict()
+            return self._entries.get(entry) is document
+
+    def _evict(self) -> None:
+        """Least recently used out first, until the cache is within its bound."""
+        while self._bytes > self._capacity:
+            evicted, entry = self._entries.popitem(last=False)
+            self._bytes -= self._sizes.pop(evicted)
+            if isinstance(entry, Document):
+                entry.derived.clear()  # a request still holding the document keeps nothing
+
+    def _load(self, source: str, caller: Hashable) -> Document | GraphQLError:
         try:
             node = parse(source, max_tokens=self._limits.tokens, no_location=False)
         except GraphQLError as error:
@@ -156,7 +203,7 @@ class Documents:
         fragments = {
             d.name.value: d for d in node.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        document = Document(node, fragments)
+        document = Document(node, fragments, source, _settle(node), cache=self, caller=caller)
         problem = _shape(document, self._limits)
         if problem is not None:
             return QueryTooComplexError(problem)
@@ -195,6 +242,28 @@ class QueryTooComplexError(GraphQLError):
 
 class UnstorableLiteral(GraphQLError):
     """Cached: a string literal holds a NUL or a lone surrogate (`schema.storable`)."""
+
+
+def _settle(node: DocumentNode) -> int:
+    """Trim a parsed document's token chain to what execution uses; returns what it holds.
+
+    The lexer links every token to the next and the previous one, comments included: a chain
+    of reference cycles, which lives until a full collection of the garbage collector (rare
+    in a serving process, `api.app.settle_heap`) and holds each comment's text (which the
+    token limit does not count). Nothing reads the chain after parsing but the syntax tree's
+    locations, which name tokens that are never comments: comments leave the chain and the
+    links back go, so that a dropped document is freed at once. Then each token that is left
+    counts `TOKEN_BYTES` and its text.
+    """
+    size = 0
+    token = node.loc.start_token if node.loc is not None else None
+    while token is not None:
+        token.prev = None
+        while token.next is not None and token.next.kind is TokenKind.COMMENT:
+            token.next = token.next.next
+        size += TOKEN_BYTES + (0 if token.value is None else sys.getsizeof(token.value))
+        token = token.next
+    return size
 
 
 def _shape(document: Document, limits: Limits) -> str | None:

@@ -225,6 +225,9 @@ class AccessRecord(SQLModel, table=True):
     operation_name: str | None = Field(default=None, max_length=255)
     recipient: str | None = Field(default=None, max_length=255, index=True)
     """The client id of the partner that received the data, when the client is one."""
+    request_key: str | None = Field(default=None, max_length=32, unique=True, index=True)
+    """Made before the write, one per request: a retried write finds the record, never adds a
+    second one (``None`` for records written before keys existed)."""
     customer_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 

@@ -2,11 +2,13 @@
 
 `CompiledReads.answer` serves a query whose root fields are among ``customers``, ``customer``,
 ``orders``, ``order``, ``node`` and ``me``: the operation and the request's policy shape are
-compiled once (`schema.compiled._compiler`), cached, and run as one statement in the request's
-transaction. The database's JSON text goes into the response as it comes (`orjson.Fragment`);
-the statement also returns the customers it disclosed (for the access record) and how many
-places each hidden value took (for ``extensions.redactions``). Everything the compiler
-declines, or fails to compile, returns ``None``: the Strawberry path answers instead.
+compiled once (`schema.compiled._compiler`), kept on the document (`Document.keep`: within
+the document cache's byte bound, never longer than the document), and run as one statement
+in the request's transaction. The database's JSON text goes into the response as it comes
+(`orjson.Fragment`); the statement also returns the customers it disclosed (for the access
+record) and how many places each hidden value took (for ``extensions.redactions``).
+Everything the compiler declines, or fails to compile, returns ``None``: the Strawberry path
+answers instead.
 
 Example:
     One per endpoint, for its engine's dialect::
@@ -22,8 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-import threading
-from collections import Counter, OrderedDict
+import sys
+from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -65,7 +67,9 @@ __all__ = ["Answer", "CompiledReads"]
 
 log = logging.getLogger("steward.compiled")
 
-CACHE_SIZE = 1024
+STATEMENT_BYTES = 16 * 1024
+"""What a kept statement counts in the document cache's bound beside its SQL text: its plan
+(roots, binds, constants); an upper estimate for the documents the token limit allows."""
 SERVED = ROOT_FIELDS | {"__typename"}
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -100,7 +104,6 @@ class Answer:
 class Statement:
     """One compiled statement, as the database driver runs it."""
 
-    document: Document
     sql: str
     names: tuple[str, ...] | None
     """The parameters' order for a positional driver (SQLite); ``None`` for named ones."""
@@ -124,7 +127,8 @@ class Statement:
 
 
 class CompiledReads:
-    """The compiled read path of one endpoint: a cache of statements for one database."""
+    """The compiled read path of one endpoint, for one database: statements kept on their
+    documents."""
 
     def __init__(
         self,
@@ -133,7 +137,6 @@ class CompiledReads:
         *,
         max_page_size: int,
         observe: Callable[[str], None] | None = None,
-        size: int = CACHE_SIZE,
         enforce: bool = True,
     ) -> None:
         """Args:
@@ -142,7 +145,6 @@ class CompiledReads:
         max_page_size: the largest ``first`` a connection accepts.
         observe: called with ``declined`` or ``failed`` once per document and policy shape
             that falls back (``/metrics``).
-        size: how many statements the cache keeps.
         enforce: apply the policy. ``False`` is for benchmarks only (no setting reaches it):
             every field and row is allowed, so that what enforcement costs can be measured
             against the same compiler.
@@ -151,10 +153,7 @@ class CompiledReads:
         self._dialect = dialect
         self._max_page_size = max_page_size
         self._observe = observe
-        self._size = size
         self._enforce = enforce
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[Any, ...], Statement | str] = OrderedDict()
 
     def answer(
         self,
@@ -185,7 +184,6 @@ class CompiledReads:
             max_page_size=self._max_page_size,
         )
         key = (
-            id(document),
             id(operation),
             scope.principal.scopes,
             scope.owner_id is not None,
@@ -209,11 +207,9 @@ class CompiledReads:
         operation: OperationDefinitionNode,
         request: Runtime,
     ) -> Statement | str:
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and (isinstance(cached, str) or cached.document is document):
-                self._cache.move_to_end(key)
-                return cached
+        cached = document.derived.get(key)
+        if isinstance(cached, Statement | str):
+            return cached
         name = operation.name.value if operation.name else "(anonymous)"
         try:
             compiled: Statement | str = self._compile(scope, document, operation, request)
@@ -225,12 +221,11 @@ class CompiledReads:
             compiled = FAILED
         if isinstance(compiled, str) and self._observe is not None:
             self._observe(compiled)
+        size = sys.getsizeof(compiled)
         if isinstance(compiled, Statement):
             compiled.name = name
-        with self._lock:
-            self._cache[key] = compiled
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+            size = sys.getsizeof(compiled.sql) + STATEMENT_BYTES
+        document.keep(key, compiled, size)
         return compiled
 
     def _compile(
@@ -260,9 +255,7 @@ class CompiledReads:
         output = compiler.compile(operation)
         binds = {**row_binds, **output.binds}
         if not output.columns:
-            return Statement(
-                document, "", None, {}, {}, output.roots, [], [], output.fixed, frozenset()
-            )
+            return Statement("", None, {}, {}, output.roots, [], [], output.fixed)
         statement = select(*(column.label(f"c{i}") for i, column in enumerate(output.columns)))
         compiled = statement.compile(
             dialect=self._dialect, compile_kwargs={"render_postcompile": True}
@@ -270,7 +263,6 @@ class CompiledReads:
         names = tuple(compiled.positiontup or ()) if compiled.positional else None
         constants = {name: value for name, value in compiled.params.items() if name not in binds}
         return Statement(
-            document,
             compiled.string,
             names,
             constants,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,61 @@ def test_a_worker_serving_distinct_large_documents_stays_within_200_mib_of_its_i
     assert grown < 200 * MIB, f"grew by {grown / MIB:.0f} MiB"
 
 
+def test_distinct_valid_large_documents_keep_a_worker_within_the_cache_budget(
+    tmp_path: Path,
+) -> None:
+    # given a real server with the default cache budget, at its resident memory once it has
+    # served a request
+    url = f"sqlite:///{tmp_path / 'steward.db'}"
+    upgrade(url)
+    key_file = tmp_path / "keys.json"
+    env = server_env(database_url=url, key_file=str(key_file), public_url="https://steward.test")
+    server = Server(env, tmp_path)
+    with running(server), httpx.Client(timeout=30) as client:
+        token = _token(key_file, url)
+        headers = {"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"}
+        assert client.post(f"{server.url}/graphql", json={"query": PROBE}, headers=headers)
+        assert server.process is not None
+        idle = _rss(server.process.pid)
+        bound = Settings().document_cache_bytes + 50 * MIB
+        # when it is sent distinct valid documents of about 1 MB, each answered (compiled)
+        for number in range(80):
+            query = "#" + "x" * 1_000_000 + f"\nquery Q{number} {{ customers {{ totalCount }} }}"
+            response = client.post(f"{server.url}/graphql", json={"query": query}, headers=headers)
+            assert response.status_code == 200
+            assert response.json()["data"]["customers"]["totalCount"] == 0
+            # then after 40 of them, and after twice as many, its resident memory has grown
+            # by less than the budget and 50 MiB
+            if number + 1 in (40, 80):
+                grown = _rss(server.process.pid) - idle
+                assert grown < bound, f"grew by {grown / MIB:.0f} MiB after {number + 1}"
+
+
+def test_what_is_kept_on_a_document_counts_in_the_budget_and_leaves_with_it() -> None:
+    # given a cache of 1 MiB, and a document of 100 KB in it with a statement kept on it
+    documents = Documents(
+        build_schema()._schema, Limits(depth=10, aliases=30, tokens=5000, introspection=True), MIB
+    )
+    first = "#" + "x" * 100_000 + "\nquery Q0 { __typename }"
+    document = documents.get(first)
+    assert isinstance(document, Document)
+    before = documents.size
+    # (its comment is not kept beside its source: the tree holds only what execution uses)
+    assert before < 2 * 100_000
+    assert document.keep("statement", "SELECT 1", 300_000)
+    # then the cache counts it
+    assert documents.size == before + 300_000
+    assert document.derived == {"statement": "SELECT 1"}
+    # when other documents push the first one out
+    for number in range(1, 10):
+        documents.get("#" + "x" * 100_000 + f"\nquery Q{number} {{ __typename }}")
+        assert documents.size <= MIB
+    # then what was kept on it leaves with it, and it keeps nothing more
+    assert document.derived == {}
+    assert not document.keep("statement", "SELECT 1", 1)
+    assert documents.get(first) is not document  # (parsed anew: it had left the cache)
+
+
 def test_the_body_is_read_only_after_the_token_passed(live_server: str) -> None:
     # given a client that announces a large body and sends none of it, without a token
     with _connect(live_server) as sock:
@@ -148,10 +204,144 @@ def test_headers_slower_than_the_read_timeout_are_dropped_with_408(tmp_path: Pat
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
-def test_the_header_deadline_is_written_against_this_uvicorn() -> None:
-    # `api.reading.HeaderDeadline` subclasses uvicorn's httptools protocol: recheck it when
+def test_the_http_protocol_is_written_against_this_uvicorn() -> None:
+    # `api.reading.HttpProtocol` subclasses uvicorn's httptools protocol: recheck it when
     # uvicorn changes, then move this pin.
     assert uvicorn.__version__.startswith(WRITTEN_AGAINST + ".")
+
+
+def _head(lines: int, line_bytes: int) -> bytes:
+    """A GET of ``/healthz`` with ``lines`` header lines of about ``line_bytes`` bytes each."""
+    value = "v" * (line_bytes - 16)
+    fields = "".join(f"X-Pad-{number:04d}: {value}\r\n" for number in range(lines - 1))
+    return f"GET /healthz HTTP/1.1\r\nHost: steward\r\n{fields}\r\n".encode()
+
+
+@pytest.fixture(scope="module")
+def served_steward(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``steward serve`` on a fresh SQLite database, for the tests of raw connections."""
+    directory = tmp_path_factory.mktemp("bounds")
+    url = f"sqlite:///{directory / 'steward.db'}"
+    upgrade(url)
+    env = server_env(database_url=url, key_file=str(directory / "keys.json"))
+    server = Server(env, directory)
+    with running(server):
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("lines", "line_bytes", "status"),
+    [(100, 600, 200), (101, 100, 431), (70, 1000, 431), (2, 70_000, 431)],
+    ids=["within", "101-lines", "over-64-kib", "one-long-line"],
+)
+def test_steward_serve_bounds_the_headers(
+    served_steward: Server, lines: int, line_bytes: int, status: int
+) -> None:
+    # given `steward serve`, and a request with this many header lines of this size
+    with _connect(served_steward.url) as sock:
+        # when it is sent
+        sock.sendall(_head(lines, line_bytes))
+        # then headers within 64 KiB and 100 lines are served; others get 431, and the
+        # connection is closed
+        answer, body = _response(sock)
+        assert answer == status
+        if status == 431:
+            assert body["errors"][0]["extensions"]["code"] == "HEADERS_TOO_LARGE"
+            assert _closed(sock)
+
+
+def test_any_asgi_server_gets_431_for_headers_over_the_bounds(live_server: str) -> None:
+    # given the app under another server (plain uvicorn, which keeps any number of headers)
+    for head in (_head(101, 100), _head(70, 1000)):
+        with _connect(live_server) as sock:
+            # when a request's headers are over the bounds
+            sock.sendall(head)
+            # then it gets 431, and the connection is closed
+            status, body = _response(sock)
+            assert status == 431
+            assert body["errors"][0]["extensions"]["code"] == "HEADERS_TOO_LARGE"
+            assert _closed(sock)
+
+
+def test_a_header_flood_leaves_a_worker_within_50_mib_of_its_idle_rss(
+    served_steward: Server,
+) -> None:
+    # given `steward serve` at its resident memory after a request
+    assert httpx.get(f"{served_steward.url}/healthz", timeout=10).status_code == 200
+    assert served_steward.process is not None
+    idle = _rss(served_steward.process.pid)
+    line = b"X-Flood: " + b"f" * 8180 + b"\r\n"
+    sent = 0
+    peak = idle
+    # when one unauthenticated connection sends 8 KB header lines, up to 100 MB
+    with _connect(served_steward.url) as sock:
+        sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: steward\r\n")
+        try:
+            while sent < 100 * MIB:
+                sock.sendall(line * 16)
+                sent += len(line) * 16
+                if sent % (4 * MIB) < len(line) * 16:
+                    peak = max(peak, _rss(served_steward.process.pid))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        peak = max(peak, _rss(served_steward.process.pid))
+        # then it is refused (431) long before the end, and the worker stayed near its idle
+        # memory
+        assert sent < 100 * MIB
+        assert _head_of(sock).split()[1] == b"431"
+    assert peak - idle < 50 * MIB, f"grew by {(peak - idle) / MIB:.0f} MiB"
+
+
+def test_a_body_sent_without_a_token_is_answered_401_and_left_unread(live_server: str) -> None:
+    # given a client that streams a 50 MB chunked body to /graphql, without a token
+    chunk = b"x" * 65536
+    sent = [0]
+
+    def stream(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while sent[0] < 50 * 1000 * 1000:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent[0] += len(chunk)
+            sock.sendall(b"0\r\n\r\n")
+
+    with _connect(live_server) as sock:
+        sock.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: steward\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        sender = threading.Thread(target=stream, args=(sock,), daemon=True)
+        sender.start()
+        # when the server answers
+        head = _head_of(sock)
+        # then it is 401, says it closes the connection, and closes it
+        assert head.split()[1] == b"401"
+        assert b"\r\nconnection: close\r\n" in head.lower()
+        with contextlib.suppress(ConnectionResetError):
+            assert _closed_after_body(sock)
+        sender.join(timeout=SOCKET_WAIT)
+    # and the body was not read to its end
+    assert sent[0] < 50 * 1000 * 1000
+
+
+def _head_of(sock: socket.socket) -> bytes:
+    """A response's status line and headers, read from a raw socket within SOCKET_WAIT."""
+    data = b""
+    deadline = time.monotonic() + SOCKET_WAIT
+    while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.partition(b"\r\n\r\n")[0]
+
+
+def _closed_after_body(sock: socket.socket) -> bool:
+    """Whether the server closes the connection once its response is sent (within SOCKET_WAIT)."""
+    deadline = time.monotonic() + SOCKET_WAIT
+    while time.monotonic() < deadline:
+        if sock.recv(65536) == b"":
+            return True
+    return False
 
 
 def _token(key_file: Path, url: str) -> str:

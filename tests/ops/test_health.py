@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -165,6 +167,86 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
                 assert "Waiting for connections to close" in server.log()
         finally:
             locker.dispose()
+
+
+@pytest.mark.postgres
+def test_sigterm_answers_a_request_on_a_kept_alive_connection_503_not_a_reset(
+    tmp_path: Path,
+) -> None:
+    # given a server, a kept-alive connection that was served once, and a request held in
+    # flight by a lock (so that the shutdown waits)
+    with fresh_postgres_database() as url:
+        env = server_env(
+            database_url=url,
+            key_file=str(tmp_path / "keys.json"),
+            public_url="https://steward.test",
+        )
+        server = Server(env, tmp_path, args=["--graceful-timeout", "20"])
+        locker = create_engine(url)
+        answers: list[httpx.Response | BaseException] = []
+        try:
+            with running(server), locker.connect() as lock:
+                token = _token(url, tmp_path / "keys.json")
+                host, port = server.url.removeprefix("http://").split(":")
+                kept = socket.create_connection((host, int(port)), timeout=10)
+                kept.sendall(KEPT_ALIVE_PROBE)
+                assert _read_response(kept)[0] == 200
+                lock.execute(text("LOCK TABLE revoked_token IN ACCESS EXCLUSIVE MODE"))
+
+                def call() -> None:
+                    try:
+                        answers.append(
+                            graphql(server.url, token, PROBE, purpose="customer_support")
+                        )
+                    except BaseException as error:  # reported by the assertions below
+                        answers.append(error)
+
+                caller = threading.Thread(target=call, daemon=True)
+                caller.start()
+                _wait_for_a_blocked_query(locker)
+                # when the server is told to stop, and then the kept-alive connection sends
+                server.terminate()
+                _wait_until_refused(server.url)
+                time.sleep(0.5)  # past uvicorn's shutdown of its open connections
+                kept.sendall(KEPT_ALIVE_PROBE)
+                # then it is answered 503 SHUTTING_DOWN with Connection: close, and closed
+                status, headers, body = _read_response(kept)
+                assert status == 503
+                assert headers["connection"] == "close"
+                assert headers["retry-after"]
+                assert json.loads(body)["errors"][0]["extensions"]["code"] == "SHUTTING_DOWN"
+                assert kept.recv(1024) == b""
+                kept.close()
+                # and the request in flight still completes, then the server exits
+                lock.rollback()
+                caller.join(timeout=30)
+                (answer,) = answers
+                assert isinstance(answer, httpx.Response), answer
+                assert answer.status_code == 200, answer.text
+                assert server.process is not None
+                assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+        finally:
+            locker.dispose()
+
+
+KEPT_ALIVE_PROBE = b"GET /healthz HTTP/1.1\r\nHost: steward\r\n\r\n"
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One response (status, lower-cased headers, body) from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed without a response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    while len(body) < int(headers.get("content-length", "0")):
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed in the middle of a response"
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
 
 
 def _token(url: str, key_file: Path) -> str:

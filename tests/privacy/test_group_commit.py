@@ -6,11 +6,14 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Engine, select
+import pytest
+from sqlalchemy import Engine, event, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
 from privacy.audit import Access, GroupCommit
+from privacy.audit import write as write_record
 from store.database import session_factory
 from store.models import AccessRecord, AccessRecordCustomer
 
@@ -202,3 +205,100 @@ def test_nobody_reading_means_no_wait(engine: Engine) -> None:
     leader.join(timeout=10)
     assert not leader.is_alive()
     assert _records(engine)["Alone"] == (result[0], [])
+
+
+class LostReply:
+    """Sessions whose commit loses its reply: the database has committed the transaction,
+    then the call fails as a connection dropped before the reply arrived does (``times``
+    commits in all); with ``then_unreachable`` every later statement fails too."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], *, times: int = 1, then_unreachable: bool = False
+    ) -> None:
+        self.sessions = sessions
+        self.left = times
+        self.then_unreachable = then_unreachable
+        self.lost = 0
+
+    def __call__(self) -> Session:
+        session = self.sessions()
+        event.listen(session, "after_commit", self._lose)
+        event.listen(session, "do_orm_execute", self._refuse)
+        return session
+
+    def _lose(self, _session: Session) -> None:
+        if self.left > 0:
+            self.left -= 1
+            self.lost += 1
+            raise OperationalError("COMMIT", {}, ConnectionResetError("connection reset by peer"))
+
+    def _refuse(self, _state: Any) -> None:
+        if self.then_unreachable and self.lost:
+            raise OperationalError("SELECT", {}, ConnectionRefusedError("connection refused"))
+
+
+def _written(engine: Engine) -> list[str | None]:
+    """The operation names of every access record, one per record."""
+    with session_factory(engine)() as session:
+        return list(session.scalars(select(col(AccessRecord.operation_name))))
+
+
+def test_a_group_whose_commit_reply_was_lost_is_not_written_twice(
+    engine: Engine, people: Any
+) -> None:
+    # given eight requests' records written as a group whose COMMIT reply is lost
+    customers = [person.pk for person in people]
+    accesses = [
+        replace(ACCESS, operation_name=f"Op{i}", customer_ids=tuple(customers[: i % 3]))
+        for i in range(8)
+    ]
+    lossy = LostReply(session_factory(engine))
+    group = GroupCommit(lossy)  # type: ignore[arg-type]  # a sessionmaker's call
+    results: list[Any] = [None] * len(accesses)
+
+    def write(index: int) -> None:
+        results[index] = group.write(accesses[index])
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(accesses))]
+    # when they are written
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # then the reply was lost once, and each request has exactly one record, its own
+    assert lossy.lost == 1
+    assert sorted(map(str, _written(engine))) == sorted(f"Op{i}" for i in range(8))
+    records = _records(engine)
+    for i, access in enumerate(accesses):
+        assert records[f"Op{i}"] == (results[i], sorted(access.customer_ids))
+
+
+def test_a_lone_record_whose_commit_reply_was_lost_is_found_not_rewritten(engine: Engine) -> None:
+    # given one request whose COMMIT reply is lost
+    group = GroupCommit(LostReply(session_factory(engine)))  # type: ignore[arg-type]
+    # when its record is written, then the call returns the one record that was committed
+    record_id = group.write(replace(ACCESS, operation_name="Alone"))
+    assert _written(engine) == ["Alone"]
+    assert _records(engine)["Alone"] == (record_id, [])
+
+
+def test_a_record_whose_fate_is_unknown_is_never_reported_durable(engine: Engine) -> None:
+    # given a request whose COMMIT reply is lost, and a database that cannot be asked after
+    lossy = LostReply(session_factory(engine), then_unreachable=True)
+    group = GroupCommit(lossy)  # type: ignore[arg-type]  # a sessionmaker's call
+    # when its record is written, then the request gets an error (it cannot be answered 200)
+    with pytest.raises(OperationalError):
+        group.write(replace(ACCESS, operation_name="Unknown"))
+    # and the record is there once, not twice
+    assert _written(engine) == ["Unknown"]
+
+
+def test_a_key_has_at_most_one_record(engine: Engine) -> None:
+    # given a record already written
+    access = replace(ACCESS, operation_name="Once")
+    with session_factory(engine)() as session, session.begin():
+        write_record(session, access)
+    # when the same record (its key) is written again, then the database refuses it
+    with pytest.raises(IntegrityError), session_factory(engine)() as session, session.begin():
+        write_record(session, access)
+    assert _written(engine) == ["Once"]
