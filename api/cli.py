@@ -37,7 +37,8 @@ db = typer.Typer(
 )
 app.add_typer(db, name="db")
 keys_app = typer.Typer(
-    help="The built-in issuer's key file (STEWARD_KEY_FILE).",
+    help="The built-in issuer's key file (STEWARD_KEY_FILE): create it.\n\n"
+    "The key file signs the built-in issuer's tokens; every replica serves with the same one.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -176,10 +177,12 @@ def _check_key_file(settings: Settings, log_config: dict[str, Any]) -> None:
 
 @keys_app.command("create")
 def keys_create() -> None:
-    """Create the key file (one ES256 key, mode 0600) and print its key id; needs no database.
+    """Create the key file and print its key id.
 
-    An existing file is never replaced: the command exits 1 and names it.
+    The file (STEWARD_KEY_FILE) holds one ES256 key, mode 0600, and is made without any
+    database. An existing file is never replaced: the command exits 1 and names it.
     """
+    from api.settings import Settings
     from auth.tokens.keys import load_or_create
 
     path = Settings().key_file
