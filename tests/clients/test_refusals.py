@@ -39,12 +39,12 @@ def test_a_token_of_an_untrusted_provider_is_refused_and_changes_nothing(
     with running_idp((idp_world.api,)) as stranger:
         token = sign_in(stranger, "dara", resource=idp_world.api)
     assert decoded(token)["aud"] == idp_world.api
-    # when its token tries to link a customer, then: 401, untrusted issuer
-    assert refused(idp_world, token, code) == (
-        401,
-        "INVALID_TOKEN",
-        str(InvalidToken(Cause.UNTRUSTED_ISSUER)),
-    )
+    # when its token tries to link a customer, then: 401, untrusted issuer, naming the trusted
+    status, error, message = refused(idp_world, token, code)
+    assert (status, error) == (401, "INVALID_TOKEN")
+    assert message.startswith(str(InvalidToken(Cause.UNTRUSTED_ISSUER))[:-1] + "; it trusts ")
+    assert idp_world.idp.url in message
+    assert stranger.url not in message
     # and the code still links the customer for a trusted sign-in
     trusted = sign_in(idp_world.idp, "dara", resource=idp_world.api)
     linked = idp_world.graphql(trusted, LINK, {"code": code}).json()

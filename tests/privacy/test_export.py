@@ -34,7 +34,7 @@ LEFT_OUT = {
     "items": {"id", "orderId"},
     "consents": {"customerId"},
     "usageEvents": {"customerId"},
-    "accessRecords": {"customerIds"},
+    "accessRecords": {"customerIds", "requestKey"},  # (the key only makes a retry idempotent)
 }
 TABLES = {
     "customer": models.Customer,
