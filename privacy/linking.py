@@ -36,7 +36,14 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from privacy.consents import Choice, record_choices
-from privacy.customers import RESERVED, is_reserved, register_customer, touch
+from privacy.customers import (
+    RESERVED,
+    UNLINKABLE,
+    is_linkable,
+    is_reserved,
+    register_customer,
+    touch,
+)
 from privacy.errors import InputError, LimitUnavailable, TooManyAttempts
 from privacy.usage import UsageKind, record_usage
 from store import models
@@ -196,6 +203,8 @@ def link_me(
         raise InputError("code", ALREADY_LINKED)
     if is_reserved(person):
         raise InputError("code", RESERVED)
+    if not is_linkable(person):
+        raise InputError("code", UNLINKABLE)
     wrong_codes.check(person)
     normalised = normalise(code)
     found = None

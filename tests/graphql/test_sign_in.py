@@ -377,6 +377,96 @@ def test_customers_cannot_set_their_own_subject(client, token, people, tables, f
     assert tables.get(models.Customer, maryam.pk).first_name == "مریم"
 
 
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "auth0|64f1c2a9e1b2c3d4e5f6a7b8",
+        "google-oauth2|104388871234567890123",
+        "samlp|corp-ad|maryam@example.com",
+        "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
+        "https://idp.example.com/users/7#me",
+        "x" * 255,
+    ],
+    ids=["auth0", "google via auth0", "saml via auth0", "entra id", "uri", "255 characters"],
+)
+def test_staff_link_the_subjects_real_providers_make(
+    client, token, people, tables, subject: str
+) -> None:
+    # when staff link Maryam to a subject as her provider makes them (padded by a paste)
+    maryam, _ = people
+    body = staff(client, token, UPDATE, {"id": maryam.id, "input": {"subject": f" {subject} "}})
+    # then it is stored as the provider's tokens carry it, and such a token is Maryam
+    assert "errors" not in body, body
+    assert link_of(tables, maryam) == (BUILTIN_ISSUER, subject)
+    assert post(client, token(CUSTOMER, sub=subject), ME)["data"]["me"]["id"] == maryam.id
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["", "   ", "x" * 256, "auth0|a\nb", "auth0|\x00", "auth0|\u200ex", "کاربر"],
+    ids=["empty", "spaces", "256 characters", "newline", "nul", "bidi mark", "not ascii"],
+)
+def test_subjects_no_provider_makes_are_refused(
+    client, token, people, tables, subject: str
+) -> None:
+    maryam, _ = people
+    body = staff(client, token, UPDATE, {"id": maryam.id, "input": {"subject": subject}})
+    assert error(body)[0] == "BAD_USER_INPUT"
+    assert body["errors"][0]["extensions"]["field"] == "input.subject"
+    assert link_of(tables, maryam) == default_of(maryam)
+
+
+TOO_LONG = "p" * 256
+"""A ``sub`` a provider may sign but no customer's link holds (OpenID Connect: at most 255)."""
+
+
+def test_a_sign_in_too_long_to_link_is_refused_and_the_code_kept(
+    client, token, people, tables
+) -> None:
+    # given a code for Maryam, entered by a person whose token's sub cannot be stored
+    maryam, _ = people
+    code = make_code(client, token, maryam)
+    body = link(client, token, code, sub=TOO_LONG)
+    # then a clear refusal (not a server error), nothing linked, the code still good
+    assert error(body)[0] == "BAD_USER_INPUT"
+    assert body["errors"][0]["extensions"]["field"] == "code"
+    assert link_of(tables, maryam) == default_of(maryam)
+    assert codes(tables)[0].used_at is None
+    assert "errors" not in link(client, token, code)
+
+
+def test_a_sign_in_too_long_to_link_cannot_register(open_client, token, tables) -> None:
+    body = register(open_client, token, sub=TOO_LONG)
+    assert error(body)[0] == "BAD_USER_INPUT"
+    assert customers(tables) == []
+    assert tables.count(models.Consent) == 0
+
+
+def test_a_code_entered_by_two_people_at_once_links_one(client, token, people, tables) -> None:
+    # given a code for Maryam, entered at the same moment by two different sign-ins
+    maryam, _ = people
+    code = make_code(client, token, maryam)
+    bearers = {sub: token(CUSTOMER, sub=sub) for sub in ("first-person", "second-person")}
+    start = threading.Barrier(2)
+    bodies: dict[str, Any] = {}
+
+    def run(sub: str) -> None:
+        start.wait()
+        bodies[sub] = post(client, bearers[sub], LINK, {"code": code})
+
+    threads = [threading.Thread(target=run, args=(sub,)) for sub in bearers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # then exactly one is Maryam, the other got the one message, and the link is the winner's
+    assert len(bodies) == 2
+    (winner,) = [sub for sub, body in bodies.items() if "errors" not in body]
+    (loser,) = [sub for sub in bodies if sub != winner]
+    assert error(bodies[loser]) == ("BAD_USER_INPUT", WRONG_CODE)
+    assert link_of(tables, maryam) == (BUILTIN_ISSUER, winner)
+
+
 # Self-registration
 
 
