@@ -300,6 +300,25 @@ def test_five_wrong_codes_an_hour_then_rate_limited(client, token, people, table
     assert link(client, token, good, sub="another-person")["data"]["linkMe"]["id"] == maryam.id
 
 
+def test_a_burst_of_guesses_at_once_gets_five_looked_at(client, token, people, tables) -> None:
+    # given a person who sends ten codes at the same moment (none of them right)
+    bearer = token(CUSTOMER, sub=PERSON)
+    start = threading.Barrier(10)
+    answers: list[str] = []
+
+    def guess(n: int) -> None:
+        start.wait()
+        answers.append(error(post(client, bearer, LINK, {"code": f"WRNG-CODE-{n:04}"}))[0])
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # then five are looked at and the rest refused unread, as if they had come one by one
+    assert sorted(answers) == ["BAD_USER_INPUT"] * 5 + ["RATE_LIMITED"] * 5
+
+
 def test_unlinking_gives_the_customer_back_its_default_link(client, token, people, tables) -> None:
     # given Maryam linked to a person
     maryam, _ = people
@@ -830,7 +849,7 @@ def test_an_unreachable_redis_refuses_rather_than_counts_nothing(settings) -> No
     wrong = WrongCodes(down.attempts_storage)
     # then the limiter refuses, with a clear code, rather than let guesses through
     with pytest.raises(LimitUnavailable):
-        wrong.check(("", "someone"))
+        wrong.attempt(("", "someone"))
 
 
 def test_register_me_input_is_create_customer_input_without_the_link() -> None:
