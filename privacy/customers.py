@@ -25,6 +25,9 @@ SUBJECT = 255
 SUBJECT_TAKEN = "input.subject is already linked to a customer"
 REGISTERED = "Your sign-in is already linked to a customer."
 RESERVED = "This sign-in's subject is a customer id of Steward's own issuer: it cannot be linked."
+UNLINKABLE = (
+    f"This sign-in's subject cannot be linked: it is not 1 to {SUBJECT} printable ASCII characters."
+)
 SUBJECT_FIELDS = ("subject", "subject_issuer")
 """The link of a customer to a sign-in: staff set it, customers never set their own."""
 
@@ -112,7 +115,7 @@ def create_customer(
 
 def _link(subject: str, issuer: str | None, issuers: Issuers) -> tuple[str, str]:
     """The stored (issuer, subject) pair an explicit subject links to."""
-    subject = v.identifier(subject, field="input.subject", max_length=SUBJECT)
+    subject = v.subject(subject, field="input.subject", max_length=SUBJECT)
     trusted = [each for each in (issuers.external, issuers.builtin) if each]
     if issuer is None:
         issuer = trusted[0] if trusted else None
@@ -132,6 +135,12 @@ def is_reserved(link: tuple[str, str]) -> bool:
     when it is created, so nobody else may take it first."""
     issuer, subject = link
     return issuer == BUILTIN_ISSUER and _is_customer_id(subject)
+
+
+def is_linkable(link: tuple[str, str]) -> bool:
+    """Whether a signed-in person's stored pair fits a customer's link: a trusted provider
+    may still sign a ``sub`` no column holds (longer than 255, control characters)."""
+    return v.is_subject(link[1], max_length=SUBJECT)
 
 
 def _is_customer_id(subject: str) -> bool:
@@ -224,6 +233,8 @@ def register_customer(
         raise InputError("input", REGISTERED)
     if is_reserved(person):
         raise InputError("input", RESERVED)
+    if not is_linkable(person):
+        raise InputError("input", UNLINKABLE)
     issuer, subject = person
     customer = models.Customer(country=country, subject_issuer=issuer, subject=subject, **values)
     try:

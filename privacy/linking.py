@@ -10,7 +10,8 @@ the counter); the person signs in at the company's identity provider and enters 
 - is stored as its SHA-256, never itself: neither the table nor a log line holds it.
 
 A wrong, used or expired code gets one message for all three, so that a guesser learns
-nothing; `WrongCodes` refuses a person after 5 wrong codes in an hour (``RATE_LIMITED``).
+nothing; `WrongCodes` refuses a person after 5 wrong codes in an hour (``RATE_LIMITED``),
+counting each code as it arrives, so that a burst sent at once gets no more tries.
 
 Where the server allows it, a person with no customer registers instead (`register_me`): a
 new customer bound to their pair, with the consents they chose and the evidence of the
@@ -36,7 +37,14 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from privacy.consents import Choice, record_choices
-from privacy.customers import RESERVED, is_reserved, register_customer, touch
+from privacy.customers import (
+    RESERVED,
+    UNLINKABLE,
+    is_linkable,
+    is_reserved,
+    register_customer,
+    touch,
+)
 from privacy.errors import InputError, LimitUnavailable, TooManyAttempts
 from privacy.usage import UsageKind, record_usage
 from store import models
@@ -129,12 +137,16 @@ def create_link_code(
 
 
 class WrongCodes:
-    """Counts wrong link codes per signed-in person, in a moving window (``limits``).
+    """Counts the link codes each signed-in person enters, in a moving window (``limits``).
+
+    Every code counts, as it arrives and before it is looked up, so that a burst of guesses
+    sent at once gets no more looked at than guesses sent one by one. A right code links the
+    person, who then has no code to enter: only wrong ones add up.
 
     Args:
         storage: a ``limits`` storage URI: ``memory://``, or the ``redis://`` of
             ``STEWARD_REDIS_URL`` so that every replica counts together.
-        limit: how many wrong codes, per how long.
+        limit: how many codes, per how long.
     """
 
     def __init__(self, storage: str = "memory://", limit: str = WRONG_CODE_LIMIT) -> None:
@@ -148,27 +160,20 @@ class WrongCodes:
         self.item = parse(limit)
         self.limiter = MovingWindowRateLimiter(storage_from_string(storage, **options))
 
-    def check(self, person: tuple[str, str]) -> None:
-        """Refuse a person who entered too many wrong codes lately.
+    def attempt(self, person: tuple[str, str]) -> None:
+        """Count one code of ``person``, or refuse it when the window is full.
 
         Raises:
-            TooManyAttempts: the window is full.
+            TooManyAttempts: the window is full; the code is not counted, nor looked at.
             LimitUnavailable: the counting store cannot be reached.
         """
         try:
-            if self.limiter.test(self.item, *person):
+            if self.limiter.hit(self.item, *person):
                 return
             stats = self.limiter.get_window_stats(self.item, *person)
         except Exception:  # the storage's own errors: Redis down, a timeout
             raise LimitUnavailable from None
         raise TooManyAttempts(max(1, math.ceil(stats.reset_time - time.time())))
-
-    def count(self, person: tuple[str, str]) -> None:
-        """Count one wrong code of ``person``."""
-        try:
-            self.limiter.hit(self.item, *person)
-        except Exception:
-            raise LimitUnavailable from None
 
 
 def link_me(
@@ -185,18 +190,20 @@ def link_me(
         code: the code as the person typed it.
         person: the caller's stored (issuer, subject) pair.
         owner_id: the customer the caller is already linked to, if any.
-        wrong_codes: where wrong codes are counted.
+        wrong_codes: where the codes entered are counted.
 
     Raises:
         InputError: the person is already linked; the code is wrong, used or expired (one
             message); the customer is linked to another sign-in.
-        TooManyAttempts: too many wrong codes lately (checked before the code is).
+        TooManyAttempts: too many codes lately (counted before the code is looked up).
     """
     if owner_id is not None:
         raise InputError("code", ALREADY_LINKED)
     if is_reserved(person):
         raise InputError("code", RESERVED)
-    wrong_codes.check(person)
+    if not is_linkable(person):
+        raise InputError("code", UNLINKABLE)
+    wrong_codes.attempt(person)
     normalised = normalise(code)
     found = None
     if normalised is not None:
@@ -214,7 +221,6 @@ def link_me(
         or customer is None
         or customer.status != CustomerStatus.ACTIVE
     ):
-        wrong_codes.count(person)
         raise InputError("code", WRONG_CODE)
     if is_linked(customer):
         raise InputError("code", CUSTOMER_LINKED)

@@ -49,6 +49,7 @@ _LANGUAGE: Final = re.compile(
 _POSTAL_DIGITS: Final = {"IR": 10, "VN": 6}
 _POSTAL_OTHER: Final = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]")
 _IDENTIFIER: Final = re.compile(r"[A-Za-z0-9._-]+")
+_SUBJECT: Final = re.compile(r"[!-~](?:[ -~]*[!-~])?")
 _PHONE_KINDS: Final = {
     "mobile": frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}),
     "landline": frozenset({PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE}),
@@ -285,6 +286,29 @@ def identifier(value: str, *, field: str, max_length: int = 64) -> str:
             field,
             f"{field} must be 1 to {max_length} ASCII letters, digits, dots, dashes or underscores",
         )
+    return value
+
+
+def is_subject(value: str, *, max_length: int = 255) -> bool:
+    """Whether ``value`` is a sign-in's subject as providers make them (a token's ``sub``).
+
+    OpenID Connect Core 1.0 section 2: at most 255 ASCII characters. Real ones hold more
+    than an identifier's characters: ``auth0|64f1…``, ``google-oauth2|1043…``,
+    ``samlp|corp|a@b.example``, Entra ID's base64url, Keycloak's UUIDs. Allowed: printable
+    ASCII, inner spaces; no control characters, nothing else, nothing longer.
+    """
+    return len(value) <= max_length and _SUBJECT.fullmatch(value) is not None
+
+
+def subject(value: str, *, field: str, max_length: int = 255) -> str:
+    """A sign-in's subject given by staff (`is_subject`), without surrounding spaces.
+
+    Raises:
+        InputError: empty, longer than ``max_length``, or other than printable ASCII.
+    """
+    value = value.strip()
+    if not is_subject(value, max_length=max_length):
+        raise InputError(field, f"{field} must be 1 to {max_length} printable ASCII characters")
     return value
 
 

@@ -300,6 +300,25 @@ def test_five_wrong_codes_an_hour_then_rate_limited(client, token, people, table
     assert link(client, token, good, sub="another-person")["data"]["linkMe"]["id"] == maryam.id
 
 
+def test_a_burst_of_guesses_at_once_gets_five_looked_at(client, token, people, tables) -> None:
+    # given a person who sends ten codes at the same moment (none of them right)
+    bearer = token(CUSTOMER, sub=PERSON)
+    start = threading.Barrier(10)
+    answers: list[str] = []
+
+    def guess(n: int) -> None:
+        start.wait()
+        answers.append(error(post(client, bearer, LINK, {"code": f"WRNG-CODE-{n:04}"}))[0])
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # then five are looked at and the rest refused unread, as if they had come one by one
+    assert sorted(answers) == ["BAD_USER_INPUT"] * 5 + ["RATE_LIMITED"] * 5
+
+
 def test_unlinking_gives_the_customer_back_its_default_link(client, token, people, tables) -> None:
     # given Maryam linked to a person
     maryam, _ = people
@@ -375,6 +394,96 @@ def test_customers_cannot_set_their_own_subject(client, token, people, tables, f
     assert body["errors"][0]["extensions"]["field"] == "input.subject"
     assert link_of(tables, maryam) == default_of(maryam)
     assert tables.get(models.Customer, maryam.pk).first_name == "مریم"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "auth0|64f1c2a9e1b2c3d4e5f6a7b8",
+        "google-oauth2|104388871234567890123",
+        "samlp|corp-ad|maryam@example.com",
+        "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
+        "https://idp.example.com/users/7#me",
+        "x" * 255,
+    ],
+    ids=["auth0", "google via auth0", "saml via auth0", "entra id", "uri", "255 characters"],
+)
+def test_staff_link_the_subjects_real_providers_make(
+    client, token, people, tables, subject: str
+) -> None:
+    # when staff link Maryam to a subject as her provider makes them (padded by a paste)
+    maryam, _ = people
+    body = staff(client, token, UPDATE, {"id": maryam.id, "input": {"subject": f" {subject} "}})
+    # then it is stored as the provider's tokens carry it, and such a token is Maryam
+    assert "errors" not in body, body
+    assert link_of(tables, maryam) == (BUILTIN_ISSUER, subject)
+    assert post(client, token(CUSTOMER, sub=subject), ME)["data"]["me"]["id"] == maryam.id
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["", "   ", "x" * 256, "auth0|a\nb", "auth0|\x00", "auth0|\u200ex", "کاربر"],
+    ids=["empty", "spaces", "256 characters", "newline", "nul", "bidi mark", "not ascii"],
+)
+def test_subjects_no_provider_makes_are_refused(
+    client, token, people, tables, subject: str
+) -> None:
+    maryam, _ = people
+    body = staff(client, token, UPDATE, {"id": maryam.id, "input": {"subject": subject}})
+    assert error(body)[0] == "BAD_USER_INPUT"
+    assert body["errors"][0]["extensions"]["field"] == "input.subject"
+    assert link_of(tables, maryam) == default_of(maryam)
+
+
+TOO_LONG = "p" * 256
+"""A ``sub`` a provider may sign but no customer's link holds (OpenID Connect: at most 255)."""
+
+
+def test_a_sign_in_too_long_to_link_is_refused_and_the_code_kept(
+    client, token, people, tables
+) -> None:
+    # given a code for Maryam, entered by a person whose token's sub cannot be stored
+    maryam, _ = people
+    code = make_code(client, token, maryam)
+    body = link(client, token, code, sub=TOO_LONG)
+    # then a clear refusal (not a server error), nothing linked, the code still good
+    assert error(body)[0] == "BAD_USER_INPUT"
+    assert body["errors"][0]["extensions"]["field"] == "code"
+    assert link_of(tables, maryam) == default_of(maryam)
+    assert codes(tables)[0].used_at is None
+    assert "errors" not in link(client, token, code)
+
+
+def test_a_sign_in_too_long_to_link_cannot_register(open_client, token, tables) -> None:
+    body = register(open_client, token, sub=TOO_LONG)
+    assert error(body)[0] == "BAD_USER_INPUT"
+    assert customers(tables) == []
+    assert tables.count(models.Consent) == 0
+
+
+def test_a_code_entered_by_several_people_at_once_links_one(client, token, people, tables) -> None:
+    # given a code for Maryam, entered at the same moment by four different sign-ins
+    maryam, _ = people
+    code = make_code(client, token, maryam)
+    bearers = {f"person-{n}": token(CUSTOMER, sub=f"person-{n}") for n in range(4)}
+    start = threading.Barrier(len(bearers))
+    bodies: dict[str, Any] = {}
+
+    def run(sub: str) -> None:
+        start.wait()
+        bodies[sub] = post(client, bearers[sub], LINK, {"code": code})
+
+    threads = [threading.Thread(target=run, args=(sub,)) for sub in bearers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # then exactly one is Maryam, the others got the one message, and the link is the winner's
+    assert len(bodies) == len(bearers)
+    (winner,) = [sub for sub, body in bodies.items() if "errors" not in body]
+    for loser in bodies.keys() - {winner}:
+        assert error(bodies[loser]) == ("BAD_USER_INPUT", WRONG_CODE)
+    assert link_of(tables, maryam) == (BUILTIN_ISSUER, winner)
 
 
 # Self-registration
@@ -740,7 +849,7 @@ def test_an_unreachable_redis_refuses_rather_than_counts_nothing(settings) -> No
     wrong = WrongCodes(down.attempts_storage)
     # then the limiter refuses, with a clear code, rather than let guesses through
     with pytest.raises(LimitUnavailable):
-        wrong.check(("", "someone"))
+        wrong.attempt(("", "someone"))
 
 
 def test_register_me_input_is_create_customer_input_without_the_link() -> None:
