@@ -422,12 +422,14 @@ def test_staff_link_the_subjects_real_providers_make(
 
 @pytest.mark.parametrize(
     "subject",
-    ["", "   ", "x" * 256, "auth0|a\nb", "auth0|\x00", "auth0|\u200ex", "کاربر"],
-    ids=["empty", "spaces", "256 characters", "newline", "nul", "bidi mark", "not ascii"],
+    ["", "   ", "x" * 256, "auth0|a\nb", "auth0|\u200ex", "کاربر"],
+    ids=["empty", "spaces", "256 characters", "newline", "bidi mark", "not ascii"],
 )
 def test_subjects_no_provider_makes_are_refused(
     client, token, people, tables, subject: str
 ) -> None:
+    # (a NUL never gets this far: any string argument holding one is refused with the request,
+    # tests/graphql/test_bounds.py)
     maryam, _ = people
     body = staff(client, token, UPDATE, {"id": maryam.id, "input": {"subject": subject}})
     assert error(body)[0] == "BAD_USER_INPUT"
