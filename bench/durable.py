@@ -25,6 +25,8 @@ from typing import Any
 import psycopg
 from sqlalchemy import make_url
 
+from bench.bare import bare_app
+
 PAGE = 20
 ORDERS = 5
 FIELDS = json.dumps(
@@ -249,7 +251,6 @@ def create_durable(url: str) -> Any:
     database = Database(url)
     writer = GroupWriter(database)
     readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reader")
-    headers = [(b"content-type", b"application/json")]
 
     def counts() -> bytes:
         return json.dumps(
@@ -261,23 +262,12 @@ def create_durable(url: str) -> Any:
             }
         ).encode()
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        if scope["type"] != "http":
-            return
-        while (await receive()).get("more_body"):
-            pass
-        if scope["path"] == "/bench/statements":
-            body = counts()
-        else:
-            loop = asyncio.get_running_loop()
-            body, customer_ids = await loop.run_in_executor(readers, database.page)
-            await asyncio.wrap_future(writer.submit(customer_ids))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    async def answer(path: str) -> bytes:
+        if path == "/bench/statements":
+            return counts()
+        loop = asyncio.get_running_loop()
+        body, customer_ids = await loop.run_in_executor(readers, database.page)
+        await asyncio.wrap_future(writer.submit(customer_ids))
+        return body
 
-    return app
+    return bare_app(answer)

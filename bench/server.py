@@ -31,6 +31,7 @@ import api.graphql
 from api.app import create_app
 from api.settings import Settings
 from api.tuning import ALL_WINS, Tuning
+from bench.bare import bare_app
 from bench.durable import create_durable
 from bench.floor import create_floor
 from schema.audit import Auditor
@@ -136,23 +137,11 @@ def build(variant: str, without: str | None = None) -> Any:
 def _static(body: bytes, meter: _Meter) -> Any:
     """A bare ASGI app: the same bytes for every request; no database, no GraphQL."""
     counts = json.dumps(meter.counts).encode()
-    headers = [(b"content-type", b"application/json")]
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        if scope["type"] != "http":
-            return
-        while (await receive()).get("more_body"):
-            pass
-        answer = counts if scope["path"] == "/bench/statements" else body
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
+    async def answer(path: str) -> bytes:
+        return counts if path == "/bench/statements" else body
 
-    return app
+    return bare_app(answer)
 
 
 def main() -> None:

@@ -28,7 +28,10 @@ from store.models import AddressLabel, ConsentSource, OrderStatus
 
 
 @strawberry.input
-class CreateCustomerInput:
+class CustomerDetails:
+    """What a new customer is made of: staff's `CreateCustomerInput` and the person's own
+    `RegisterMeInput` extend it (never in the schema by itself)."""
+
     country: str
     preferred_language: str
     first_name: str | None = None
@@ -37,6 +40,10 @@ class CreateCustomerInput:
     email: str | None = None
     mobile_phone: str | None = None
     landline_phone: str | None = None
+
+
+@strawberry.input
+class CreateCustomerInput(CustomerDetails):
     subject: str | None = strawberry.field(
         default=None,
         description=(

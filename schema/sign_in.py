@@ -18,7 +18,7 @@ from privacy import linking
 from privacy.consents import Choice
 from privacy.errors import SelfRegistrationOff
 from schema.context import Context, Info
-from schema.mutations import atomic, customer_argument, given
+from schema.mutations import CustomerDetails, atomic, customer_argument, given
 from schema.permissions import Requires
 from schema.types import Customer
 from store import models
@@ -47,15 +47,7 @@ class ConsentChoiceInput:
 
 
 @strawberry.input(description="A new customer's details, and the consents they chose.")
-class RegisterMeInput:
-    country: str
-    preferred_language: str
-    first_name: str | None = None
-    last_name: str | None = None
-    date_of_birth: dt.date | None = None
-    email: str | None = None
-    mobile_phone: str | None = None
-    landline_phone: str | None = None
+class RegisterMeInput(CustomerDetails):
     consents: list[ConsentChoiceInput] = strawberry.field(default_factory=list)
 
 

@@ -119,7 +119,8 @@
     return result;
   }
 
-  function KeyIcon() {
+  // A toolbar icon in GraphiQL's line style, drawn by its shapes.
+  function toolbarIcon(...shapes) {
     return e(
       "svg",
       {
@@ -130,6 +131,12 @@
         strokeWidth: 1.5,
         "aria-hidden": true,
       },
+      ...shapes,
+    );
+  }
+
+  function KeyIcon() {
+    return toolbarIcon(
       e("circle", { cx: 8, cy: 15, r: 4.5 }),
       e("path", { d: "M11.2 11.8 20.5 2.5M17 6l2.5 2.5M14.5 8.5 16.5 10.5" }),
     );
@@ -168,16 +175,7 @@
   }
 
   function TerminalIcon() {
-    return e(
-      "svg",
-      {
-        className: "graphiql-toolbar-icon",
-        viewBox: "0 0 24 24",
-        fill: "none",
-        stroke: "currentColor",
-        strokeWidth: 1.5,
-        "aria-hidden": true,
-      },
+    return toolbarIcon(
       e("rect", { x: 2.5, y: 4, width: 19, height: 16, rx: 2 }),
       e("path", { d: "m6.5 9 3 3-3 3M12 15.5h5" }),
     );
