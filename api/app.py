@@ -23,7 +23,7 @@ from api.graphiql import DevMode, GraphiQL
 from api.graphql import GraphQLEndpoint
 from api.health import Health
 from api.ratelimit import RateLimiter
-from api.reading import BodyDeadline
+from api.request_bounds import BodyDeadline
 from api.settings import Settings
 from api.shutdown import Unfinished
 from api.telemetry import MetricsEndpoint, Telemetry, on_database_unavailable, on_request_timeout

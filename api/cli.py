@@ -112,7 +112,7 @@ def serve(
             proxy_headers=False,
             log_config=log_config,
             timeout_graceful_shutdown=graceful_timeout,
-            http="api.reading:HttpProtocol",
+            http="api.request_bounds:HttpProtocol",
         )
 
 
@@ -266,7 +266,7 @@ def policy(
     """
     from auth.policy.fields import POLICY, markdown_table, scope_text
     from auth.policy.purposes import DECLARABLE, Purpose
-    from auth.policy.rows import ROW_RULES
+    from auth.policy.row_rules import ROW_RULES
 
     if markdown:
         typer.echo(markdown_table())
@@ -434,7 +434,7 @@ def clients_add(
     import json
 
     from api.settings import Settings
-    from auth.tokens import partners
+    from auth import partners, trusted_documents
     from auth.tokens.clients import register
     from store.database import transaction_at
 
@@ -444,7 +444,7 @@ def clients_add(
             if partner:
                 partners.add(session, client_id, name)
             if trusted_documents_only:
-                partners.restrict(session, client_id, only=True)
+                trusted_documents.restrict(session, client_id, only=True)
     except partners.PartnerError as error:
         raise typer.BadParameter(str(error), param_hint="NAME") from None
     except ValueError as error:

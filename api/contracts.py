@@ -13,7 +13,7 @@ import typer
 from graphql import DocumentNode
 from sqlalchemy.orm import Session
 
-from auth.policy.rows import ROW_RULES
+from auth.policy.row_rules import ROW_RULES
 from auth.policy.scopes import ALL_SCOPES
 from auth.policy.view import declarable
 from schema.view import Contract, contract

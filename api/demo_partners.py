@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from api.demo import REFERENCE_NOW
+from auth import partners
 from auth.policy.purposes import Purpose
-from auth.tokens import partners
 from store.models import (
     AccessRecord,
     AccessRecordCustomer,

@@ -69,7 +69,8 @@ def documents_allow(client_id: str = _CLIENT_ID, file: Path = _FILE, only: bool 
     sha256:<hex> and its name. With --trusted-documents-only the client then runs nothing else.
     """
     from api.settings import Settings
-    from auth.tokens.partners import PartnerError, register, restrict
+    from auth.partners import PartnerError
+    from auth.trusted_documents import register, restrict
     from store.database import transaction_at
 
     settings = Settings()
@@ -99,7 +100,7 @@ def documents_list(client_id: str = _CLIENT_ID) -> None:
     then, on standard error, whether the client runs only them.
     """
     from api.settings import Settings
-    from auth.tokens.partners import documents, is_restricted
+    from auth.trusted_documents import documents, is_restricted
     from store.database import transaction_at
 
     with transaction_at(Settings().database_url) as session:
@@ -123,7 +124,8 @@ def documents_restrict(
     --off lets the client run any document again.
     """
     from api.settings import Settings
-    from auth.tokens.partners import PartnerError, restrict
+    from auth.partners import PartnerError
+    from auth.trusted_documents import restrict
     from store.database import transaction_at
 
     try:

@@ -129,7 +129,7 @@ class RequestTimeout(RequestError):
 
 
 class HeadersTooLarge(RequestError):
-    """The request line and headers are over their bounds (`api.reading`); the connection
+    """The request line and headers are over their bounds (`api.request_bounds`); the connection
     closes."""
 
     code: ClassVar[str] = "HEADERS_TOO_LARGE"

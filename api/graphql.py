@@ -26,11 +26,11 @@ from api.telemetry import Outcome, database_unavailable, outcome_of
 from api.tuning import ALL_WINS, Tuning
 from auth.policy.errors import PolicyError, PurposeRequired
 from auth.policy.principal import Principal
+from auth.policy.request import Declared, open_scope
 from auth.policy.roots import needs_purpose
-from auth.policy.scope import Declared, open_scope
 from auth.tokens.authentication import Authenticator, Verified
 from auth.tokens.errors import AuthError
-from auth.tokens.partners import document_id, find_document
+from auth.trusted_documents import document_id, find_document
 from privacy.audit import GroupCommit
 from privacy.linking import WrongCodes
 from privacy.usage import record_profile_view

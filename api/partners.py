@@ -50,7 +50,7 @@ def partners_add(
     updates its name and --trusted-documents-only.
     """
     from api.settings import Settings
-    from auth.tokens.partners import PartnerError, add
+    from auth.partners import PartnerError, add
     from store.database import transaction_at
 
     settings = Settings()
@@ -94,7 +94,7 @@ def partners_list() -> None:
     may run (any-document or trusted-documents-only).
     """
     from api.settings import Settings
-    from auth.tokens.partners import list_partners
+    from auth.partners import list_partners
     from store.database import transaction_at
 
     with transaction_at(Settings().database_url) as session:
@@ -114,7 +114,7 @@ def partners_remove(client_id: str = typer.Argument(..., help="The partner's cli
     already removed partner is an error (exit 1).
     """
     from api.settings import Settings
-    from auth.tokens.partners import remove
+    from auth.partners import remove
     from store.database import transaction_at
 
     with transaction_at(Settings().database_url) as session:
@@ -159,7 +159,8 @@ def partners_allow(
 
     from api.contracts import UNKNOWN_SCOPES, Terms, client_scopes, refuse
     from api.settings import Settings
-    from auth.tokens.partners import NOT_A_PARTNER, PartnerError, allow, document_id, find_active
+    from auth.partners import NOT_A_PARTNER, PartnerError, find_active
+    from auth.trusted_documents import allow, document_id
     from store.database import transaction_at
 
     settings = Settings()
@@ -230,7 +231,8 @@ def partners_contract(
 
     from api.contracts import UNKNOWN_SCOPES, Terms, client_scopes, refuse
     from api.settings import Settings
-    from auth.tokens.partners import NOT_A_PARTNER, documents, find_active
+    from auth.partners import NOT_A_PARTNER, find_active
+    from auth.trusted_documents import documents
     from store.database import transaction_at
 
     with transaction_at(Settings().database_url) as session:
@@ -259,7 +261,8 @@ def partners_documents(
     An unknown or removed partner is an error (exit 2), as for allow.
     """
     from api.settings import Settings
-    from auth.tokens.partners import NOT_A_PARTNER, documents, find_active
+    from auth.partners import NOT_A_PARTNER, find_active
+    from auth.trusted_documents import documents
     from store.database import transaction_at
 
     with transaction_at(Settings().database_url) as session:

@@ -6,7 +6,7 @@ from starlette.datastructures import Headers
 
 from api.errors import RequestError
 from auth.policy.principal import Principal
-from auth.policy.scope import Declared, declare
+from auth.policy.request import Declared, declare
 
 __all__ = ["PURPOSE_HEADERS", "declared_purpose"]
 

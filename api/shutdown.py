@@ -6,7 +6,7 @@ begun with its own ``text/plain`` 500. :class:`Unfinished` answers them first, i
 shape: 503 ``SHUTTING_DOWN`` with ``Retry-After`` (GraphQL-shaped; RFC 6749's
 ``temporarily_unavailable`` on ``/oauth/token``), and the connection closes.
 
-Meanwhile a kept-alive connection stays open (`api.reading.HttpProtocol`) rather than being
+Meanwhile a kept-alive connection stays open (`api.request_bounds.HttpProtocol`) rather than being
 closed under a request its client may be sending: a request that arrives on it is marked
 `DRAINING` in its scope, and answered the same 503 with ``Connection: close``.
 """

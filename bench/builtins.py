@@ -34,7 +34,7 @@ from api.demo import load_demo_data
 from api.settings import Settings
 from auth.policy.principal import Principal
 from auth.policy.purposes import Purpose
-from auth.policy.scope import Declared, open_scope
+from auth.policy.request import Declared, open_scope
 from bench.policy_overhead import NESTED_PAGE, SCOPE
 from schema.build import TYPES, Mutation, assemble, build_schema, graphql_schema
 from schema.context import Context, Options

@@ -2,7 +2,7 @@
 
 ``third_party_sharing`` records name a ``recipient``: a partner's client id, or none for every
 partner. The current consent of a customer for a partner is the latest record for that partner
-or for every partner (`auth.policy.rows.current_consent`).
+or for every partner (`auth.policy.row_rules.current_consent`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from auth.policy.scope import RequestScope
+from auth.policy.request import RequestScope
 from privacy import validation as v
 from privacy.errors import InputError
 from store import models

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from auth.policy.scope import RequestScope
+from auth.policy.request import RequestScope
 from privacy import validation as v
 from privacy.addresses import LINE
 from privacy.errors import InputError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from auth.policy import scopes
-from auth.policy.scope import RequestScope
+from auth.policy.request import RequestScope
 from store import models
 from store.models import CustomerStatus
 

@@ -40,8 +40,8 @@ from sqlalchemy.orm import Session
 from auth.policy.datatypes import DATA_TYPES
 from auth.policy.fields import policy_key
 from auth.policy.purposes import Purpose
+from auth.policy.request import RequestScope
 from auth.policy.roots import always_audited
-from auth.policy.scope import RequestScope
 from privacy.audit import Access, GroupCommit, Reader, write
 from schema.context import Context
 from schema.documents import Document

@@ -19,7 +19,7 @@ from schema import types
 from schema._internals import core_schema
 from schema.mutations import Mutation as StaffMutation
 from schema.permissions import install_guards, strip_permission_extensions
-from schema.privacy import PrivacyMutation
+from schema.privacy_mutations import PrivacyMutation
 from schema.queries import Query
 from schema.sign_in import SignInMutation
 

@@ -9,8 +9,8 @@ import strawberry
 from sqlalchemy.orm import Session
 
 from auth.policy.plan import Plan
-from auth.policy.rows import RowScope
-from auth.policy.scope import RequestScope
+from auth.policy.request import RequestScope
+from auth.policy.row_rules import RowScope
 from privacy.linking import WrongCodes
 from schema.loaders import Loaders
 

@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, over, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from auth.policy.rows import RowScope
+from auth.policy.row_rules import RowScope
 from store.models import (
     AccessRecord,
     AccessRecordCustomer,

@@ -16,7 +16,7 @@ import strawberry
 from strawberry import UNSET
 
 from auth.policy.purposes import Purpose
-from privacy import addresses, consents, customers, orders, rows
+from privacy import addresses, consents, customers, lookups, orders
 from privacy.errors import InputError, NotFound
 from schema.context import Context, Info
 from schema.permissions import Requires
@@ -157,14 +157,14 @@ def customer_argument(context: Context, customer_id: str, field: str) -> models.
     """The customer a global id argument names, if it exists for the caller and is not
     erased (else `NotFound`), noted as seen."""
     pk = pk_argument(customer_id, "Customer", field)
-    customer = rows.active_customer(context.session, context.scope, pk)
+    customer = lookups.active_customer(context.session, context.scope, pk)
     context.loaders.saw_customers([customer])
     return customer
 
 
 def _address(context: Context, address_id: str) -> models.Address:
     pk = pk_argument(address_id, "Address", "id")
-    return rows.address(context.session, context.scope, pk)
+    return lookups.address(context.session, context.scope, pk)
 
 
 @strawberry.type

@@ -16,8 +16,8 @@ from auth.policy.datatypes import DATA_TYPES
 from auth.policy.errors import ForbiddenFilter
 from auth.policy.fields import POLICY, policy_key
 from auth.policy.purposes import LANGUAGES, Purpose, language_of
-from auth.policy.rows import ROW_RULES
-from privacy import rows
+from auth.policy.row_rules import ROW_RULES
+from privacy import lookups
 from schema._internals import resolve_info
 from schema.context import Context, Info
 from schema.filters import CUSTOMER_FILTERS, ORDER_FILTERS, Filter, revealed, selected_paths
@@ -180,7 +180,7 @@ ORDER_COLUMNS = {
 
 def customer_by_pk(context: Context, pk: int) -> models.Customer | None:
     """One customer, if it exists for the caller; its children are loaded with the page's."""
-    row = rows.customer(context.session, context.scope, pk)
+    row = lookups.customer(context.session, context.scope, pk)
     if row is not None:
         context.loaders.saw_customers([row])
     return row
@@ -188,7 +188,7 @@ def customer_by_pk(context: Context, pk: int) -> models.Customer | None:
 
 def order_by_pk(context: Context, pk: int) -> models.Order | None:
     """One order, if it exists for the caller."""
-    row = rows.order(context.session, context.scope, pk)
+    row = lookups.order(context.session, context.scope, pk)
     if row is not None:
         context.loaders.saw_orders([row])
     return row

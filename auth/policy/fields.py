@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from auth.policy import scopes as s
 from auth.policy.purposes import DECLARABLE, Purpose
-from auth.policy.rows import ROW_RULES
+from auth.policy.row_rules import ROW_RULES
 
 F, S, B, X, A, M, L = (
     Purpose.ORDER_FULFILLMENT,

@@ -2,7 +2,7 @@
 
 A request declares one in ``X-Purpose``, except ``third_party_sharing``: that is what customers
 consent to when partners (third parties) may receive their data, and a partner's requests are
-bound by it whatever purpose they declare (`auth.policy.rows`).
+bound by it whatever purpose they declare (`auth.policy.row_rules`).
 """
 
 from __future__ import annotations

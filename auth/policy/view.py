@@ -21,7 +21,7 @@ from auth.policy.fields import POLICY, Rule, policy_key, rule_for
 from auth.policy.plan import MISSING_SCOPE, NO_POLICY, reason
 from auth.policy.purposes import DECLARABLE, Purpose
 from auth.policy.roots import INTROSPECTION, ROOTS, needs_purpose
-from auth.policy.rows import RowScope
+from auth.policy.row_rules import RowScope
 
 
 class Access(enum.StrEnum):

@@ -44,8 +44,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from auth.policy.fields import POLICY
-from auth.policy.rows import RowScope
-from auth.policy.scope import RequestScope
+from auth.policy.request import RequestScope
+from auth.policy.row_rules import RowScope
 from auth.policy.scopes import ALL_SCOPES
 from schema.compiled._compiler import (
     ROOT_FIELDS,

@@ -62,7 +62,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from auth.policy.datatypes import DATA_TYPES
 from auth.policy.fields import policy_key
 from auth.policy.roots import ROOTS
-from auth.policy.rows import RowScope
+from auth.policy.row_rules import RowScope
 from privacy.errors import InputError
 from schema._internals import strawberry_field
 from schema.compiled._dialect import Expr, JsonDialect, constant, json_dialect

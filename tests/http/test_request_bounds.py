@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from graphql import GraphQLError
 
-from api.reading import WRITTEN_AGAINST
+from api.request_bounds import WRITTEN_AGAINST
 from api.settings import Settings
 from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
@@ -205,7 +205,7 @@ def test_headers_slower_than_the_read_timeout_are_dropped_with_408(tmp_path: Pat
 
 
 def test_the_http_protocol_is_written_against_this_uvicorn() -> None:
-    # `api.reading.HttpProtocol` subclasses uvicorn's httptools protocol: recheck it when
+    # `api.request_bounds.HttpProtocol` subclasses uvicorn's httptools protocol: recheck it when
     # uvicorn changes, then move this pin.
     assert uvicorn.__version__.startswith(WRITTEN_AGAINST + ".")
 

@@ -50,7 +50,7 @@ def test_the_layers_hold_as_written(tmp_path: Path) -> None:
         ("store/models.py", "import api.settings", "Layers"),
         ("privacy/consents.py", "import schema.context", "Layers"),
         ("auth/policy/plan.py", "import auth.tokens.keys", "The policy knows no token format"),
-        ("auth/policy/rows.py", "import strawberry", "know no web framework"),
+        ("auth/policy/row_rules.py", "import strawberry", "know no web framework"),
     ],
 )
 def test_an_import_against_the_layers_fails_the_check(

@@ -23,7 +23,7 @@ from auth.policy.errors import (
 from auth.policy.plan import Plan
 from auth.policy.principal import Issuers, Principal
 from auth.policy.purposes import Purpose
-from auth.policy.rows import RowScope
+from auth.policy.row_rules import RowScope
 from store.models import Customer, LegalRequest, utcnow
 from store.precompiled import Precompiled
 

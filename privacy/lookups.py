@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from auth.policy.scope import RequestScope
+from auth.policy.request import RequestScope
 from privacy.errors import NotFound
 from store import models
 from store.models import CustomerStatus

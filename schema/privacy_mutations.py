@@ -25,7 +25,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from auth.policy.purposes import Purpose
-from privacy import addresses, consents, customers, erasure, legal, rows
+from privacy import addresses, consents, customers, erasure, legal, lookups
 from privacy.export import EXPORT_FIELDS, export
 from privacy.usage import UsageKind, record_usage
 from schema.context import Context, Info
@@ -44,7 +44,7 @@ from store import models
 def _update_me(info: Info, input: UpdateCustomerInput) -> models.Customer | None:
     context = info.context
     with atomic(context):
-        customer = rows.own_customer(context.session, context.scope)
+        customer = lookups.own_customer(context.session, context.scope)
         changed = customers.update_customer(context.session, customer, given(input))
         if changed:
             detail = f"changed {', '.join(changed)}"
@@ -55,7 +55,7 @@ def _update_me(info: Info, input: UpdateCustomerInput) -> models.Customer | None
 def _add_my_address(info: Info, input: AddressInput) -> models.Address | None:
     context = info.context
     with atomic(context):
-        customer = rows.own_customer(context.session, context.scope)
+        customer = lookups.own_customer(context.session, context.scope)
         address = addresses.add_address(context.session, customer, given(input))
         detail = f"label {address.label}"
         record_usage(context.session, customer, UsageKind.ADDED_ADDRESS, detail)
@@ -65,8 +65,8 @@ def _add_my_address(info: Info, input: AddressInput) -> models.Address | None:
 def _remove_my_address(info: Info, id: strawberry.ID) -> strawberry.ID | None:
     context = info.context
     with atomic(context):
-        customer = rows.own_customer(context.session, context.scope)
-        address = rows.own_address(context.session, customer, pk_argument(id, "Address", "id"))
+        customer = lookups.own_customer(context.session, context.scope)
+        address = lookups.own_address(context.session, customer, pk_argument(id, "Address", "id"))
         label = address.label
         addresses.remove_address(context.session, address)
         customers.touch(customer)
@@ -94,7 +94,7 @@ def _set_my_consent(
     context = info.context
     with atomic(context):
         consents.require_consent_based(purpose)
-        customer = rows.own_customer(context.session, context.scope)
+        customer = lookups.own_customer(context.session, context.scope)
         consent = consents.record_consent(
             context.session,
             customer,
@@ -114,7 +114,7 @@ def _set_my_consent(
 def _erase_me(info: Info) -> models.Customer | None:
     context = info.context
     with atomic(context):
-        customer = rows.own_customer(context.session, context.scope, erased=True)
+        customer = lookups.own_customer(context.session, context.scope, erased=True)
         erasure.erase(
             context.session,
             customer,
@@ -125,7 +125,7 @@ def _erase_me(info: Info) -> models.Customer | None:
 
 
 def _any_customer(context: Context, customer_id: str) -> models.Customer:
-    customer = rows.any_customer(context.session, pk_argument(customer_id, "Customer", "id"))
+    customer = lookups.any_customer(context.session, pk_argument(customer_id, "Customer", "id"))
     assert customer.id is not None
     context.customers_read.add(customer.id)
     return customer
