@@ -2,13 +2,13 @@
 
 `CompiledReads.answer` serves a query whose root fields are among ``customers``, ``customer``,
 ``orders``, ``order``, ``node`` and ``me``: the operation and the request's policy shape are
-compiled once (`schema.compiled._compiler`), kept on the document (`Document.keep`: within
-the document cache's byte bound, never longer than the document), and run as one statement
-in the request's transaction. The database's JSON text goes into the response as it comes
-(`orjson.Fragment`); the statement also returns the customers it disclosed (for the access
-record) and how many places each hidden value took (for ``extensions.redactions``).
-Everything the compiler declines, or fails to compile, returns ``None``: the Strawberry path
-answers instead.
+planned (`schema.compiled.plan`) and emitted as SQL (`schema.compiled.emit`) once, kept on the
+document (`Document.keep`: within the document cache's byte bound, never longer than the
+document), and run as one statement in the request's transaction. The database's JSON text
+goes into the response as it comes (`orjson.Fragment`); the statement also returns the
+customers it disclosed (for the access record) and how many places each hidden value took (for
+``extensions.redactions``). Everything the compiler declines, or fails to compile, returns
+``None``: the Strawberry path answers instead.
 
 Example:
     One per endpoint, for its engine's dialect::
@@ -47,17 +47,9 @@ from auth.policy.fields import POLICY
 from auth.policy.request import RequestScope
 from auth.policy.row_rules import RowScope
 from auth.policy.scopes import ALL_SCOPES
-from schema.compiled._compiler import (
-    ROOT_FIELDS,
-    Bind,
-    Compiler,
-    Decline,
-    Root,
-    Runtime,
-    Shape,
-    parametrised,
-    rows_shape,
-)
+from schema.compiled.emit import Bind, Emitter, RootColumn, parametrised, rows_shape
+from schema.compiled.fields import Decisions
+from schema.compiled.plan import ROOT_FIELDS, Decline, Planner, Runtime
 from schema.documents import Document
 from store.database import reads_one_statement
 from store.errors import unavailable
@@ -109,7 +101,7 @@ class Statement:
     """The parameters' order for a positional driver (SQLite); ``None`` for named ones."""
     constants: dict[str, Any]
     binds: dict[str, Bind]
-    roots: list[Root]
+    roots: list[RootColumn]
     customers: list[int]
     probes: list[tuple[int, str, str, int]]
     fixed: Counter[str]
@@ -237,22 +229,20 @@ class CompiledReads:
     ) -> Statement:
         if self._enforce:
             rows, row_binds = parametrised(scope.rows)
-            shape = Shape(
+            decisions = Decisions(
                 scopes=scope.principal.scopes,
                 visible=scope.plan.visible,
                 owner=scope.owner_id is not None,
-                rows=rows,
             )
         else:  # benchmarks only: every field and row allowed
             rows, row_binds = parametrised(RowScope())
-            shape = Shape(
+            decisions = Decisions(
                 scopes=frozenset(ALL_SCOPES),
                 visible=frozenset(POLICY),
                 owner=scope.owner_id is not None,
-                rows=rows,
             )
-        compiler = Compiler(self._schema, self._dialect, shape, document.fragments, request)
-        output = compiler.compile(operation)
+        planner = Planner(self._schema, decisions, document.fragments, request)
+        output = Emitter(self._dialect, rows).emit(planner.plan(operation))
         binds = {**row_binds, **output.binds}
         if not output.columns:
             return Statement("", None, {}, {}, output.roots, [], [], output.fixed)
