@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from auth.policy.fields import rule_for
+from auth.policy.catalog import rule_for
 from store import models
 from store.ids import to_global_id
 

@@ -13,7 +13,7 @@ from strawberry.tools import merge_types
 from strawberry.types.base import get_object_definition
 from strawberry.types.field import StrawberryField
 
-from auth.policy.datatypes import DATA_TYPES
+from auth.policy.catalog import DATA_TYPES
 from auth.policy.errors import PolicyGapError
 from schema import types
 from schema._internals import core_schema

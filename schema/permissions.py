@@ -24,9 +24,8 @@ from strawberry.types.base import get_object_definition
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
-from auth.policy.datatypes import BY_MODEL, DATA_TYPES
+from auth.policy.catalog import BY_MODEL, DATA_TYPES, Rule, policy_key, rule_for
 from auth.policy.errors import Forbidden, NotForPartners
-from auth.policy.fields import Rule, policy_key, rule_for
 from auth.policy.roots import ROOTS, RootRule
 from schema._internals import core_schema, parent_type_name, strawberry_field
 from schema.context import Context, Info

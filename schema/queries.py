@@ -12,9 +12,8 @@ import strawberry
 from sqlalchemy import ColumnElement, Select, func
 from sqlmodel import SQLModel, col, select
 
-from auth.policy.datatypes import DATA_TYPES
+from auth.policy.catalog import DATA_TYPES, POLICY, policy_key
 from auth.policy.errors import ForbiddenFilter
-from auth.policy.fields import POLICY, policy_key
 from auth.policy.purposes import LANGUAGES, Purpose, language_of
 from auth.policy.row_rules import ROW_RULES
 from privacy import lookups

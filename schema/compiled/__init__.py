@@ -43,7 +43,7 @@ from sqlalchemy import Dialect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from auth.policy.fields import POLICY
+from auth.policy.catalog import POLICY
 from auth.policy.request import RequestScope
 from auth.policy.row_rules import RowScope
 from auth.policy.scopes import ALL_SCOPES

@@ -59,8 +59,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import AliasedReturnsRows
 from sqlalchemy.sql.util import ClauseAdapter
 
-from auth.policy.datatypes import DATA_TYPES
-from auth.policy.fields import policy_key
+from auth.policy.catalog import DATA_TYPES, policy_key
 from auth.policy.roots import ROOTS
 from auth.policy.row_rules import RowScope
 from privacy.errors import InputError

@@ -23,8 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth.policy import scopes as s
-from auth.policy.datatypes import DATA_TYPES
-from auth.policy.fields import POLICY, Rule
+from auth.policy.catalog import DATA_TYPES, POLICY, Rule
 from auth.policy.purposes import Purpose
 from schema.types import age_band
 from store import models
