@@ -7,9 +7,9 @@ GraphQL name, where its value comes from (a column, or an expression over one su
 relation it follows (object fields) and its rule: scopes, purposes, and the form disclosed per
 purpose (for staff, and separately for partners; SPEC section 13).
 
-Everything that lists fields derives from it: the policy table (`auth.policy.fields`), the
-data types (`auth.policy.datatypes`), the decisions (`auth.policy.decision`), the compiler,
-the loaders, export, erasure, ``policy``, ``steward policy`` and the README table. Building
+Everything that lists fields derives from it: the policy table (`POLICY`, as text in
+`auth.policy.table`), the decisions (`auth.policy.decision`), the compiler, the loaders,
+export, erasure, ``policy``, ``steward policy`` and the README table. Building
 the schema fails when a Strawberry type and the catalog disagree. Adding a field:
 ``docs/adding-a-field.md``.
 """
@@ -248,7 +248,7 @@ class DataType:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z0-9])", "_", name).lower()
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def scalar(
@@ -597,6 +597,18 @@ FIELDS: dict[str, Field] = {
 def field_of(coordinate: str) -> Field | None:
     """The catalog's field at ``Type.field``, or ``None``."""
     return FIELDS.get(coordinate)
+
+
+def relation_at(coordinate: str) -> Relation:
+    """The relation of the object field at ``Type.field``.
+
+    Raises:
+        KeyError: the catalog has no object field there.
+    """
+    found = FIELDS.get(coordinate)
+    if found is None or found.relation is None:
+        raise KeyError(f"{coordinate} is no object field of the catalog")
+    return found.relation
 
 
 def compiled(coordinate: str) -> bool:

@@ -138,3 +138,11 @@ def row_condition(
         return condition
     adapted: ColumnElement[bool] = ClauseAdapter(source).traverse(condition)
     return adapted
+
+
+def row_conditions(
+    rows: RowScope, type_name: str, table_or_alias: FromClause | None = None
+) -> list[ColumnElement[bool]]:
+    """`row_condition` as the conditions, none or one, of a ``WHERE`` clause."""
+    condition = row_condition(rows, type_name, table_or_alias)
+    return [] if condition is None else [condition]

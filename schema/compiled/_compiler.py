@@ -59,11 +59,10 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import AliasedReturnsRows
 from sqlalchemy.sql.util import ClauseAdapter
 
-from auth.policy.catalog import DATA_TYPES, policy_key
+from auth.policy.catalog import DATA_TYPES, FIELDS, policy_key
 from auth.policy.roots import ROOTS
 from auth.policy.row_rules import RowScope
 from privacy.errors import InputError
-from schema._internals import strawberry_field
 from schema.compiled._dialect import Expr, JsonDialect, constant, json_dialect
 from schema.errors import PageSizeExceeded
 from schema.filters import (
@@ -74,7 +73,6 @@ from schema.filters import (
     selected_paths,
 )
 from schema.pagination import page_window
-from schema.permissions import ERASABLE
 from schema.queries import CUSTOMER_COLUMNS, ORDER_COLUMNS
 from schema.types import AGE_BANDS
 from store import models
@@ -490,7 +488,7 @@ class Compiler:
                     "hidden",
                     coordinate,
                 )
-            if strawberry_field(definition).metadata.get(ERASABLE):
+            if FIELDS[coordinate].erasable:
                 self.erased_probe(level, coordinate, access)
             pairs.append((key, value))
         for coordinate, times in hidden.items():
