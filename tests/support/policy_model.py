@@ -287,21 +287,20 @@ def _age_band(customer: models.Customer) -> str | None:
 
 def _reader(type_name: str, field: CatalogField) -> Callable[[Any], Any]:
     """How the catalog's scalar ``field`` reads its stored value, as the response carries it."""
+    if field.kind is Kind.ID_LIST:
+        return lambda _row: None  # filled by the model (row rules, a join table)
+    column = field.column
+    assert column is not None, type_name
     match field.kind:
         case Kind.GID:
             return _id(type_name)
         case Kind.AGE_BAND:
             return _age_band
         case Kind.INT_TEXT:
-            column = field.column
             return lambda row: str(getattr(row, column))
         case Kind.UPPER:  # the enum Purpose
-            column = field.column
             return lambda row: getattr(row, column).upper()
-        case Kind.ID_LIST:
-            return lambda _row: None  # filled by the model (row rules, a join table)
-    assert field.column is not None, type_name
-    return _attribute(field.column)
+    return _attribute(column)
 
 
 SCALARS: dict[str, Callable[[Any], Any]] = {
