@@ -264,9 +264,10 @@ def policy(
     read it, then the purposes and the row rules. The matrix is the policy Steward
     enforces, read from auth/policy, not a copy of it.
     """
-    from auth.policy.fields import POLICY, markdown_table, scope_text
+    from auth.policy.catalog import POLICY
     from auth.policy.purposes import DECLARABLE, Purpose
     from auth.policy.row_rules import ROW_RULES
+    from auth.policy.table import markdown_table, scope_text
 
     if markdown:
         typer.echo(markdown_table())

@@ -8,21 +8,16 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from auth.policy.catalog import personal_columns
 from auth.policy.purposes import Purpose
 from privacy import validation as v
 from privacy.consents import record_consent
 from store import models
 from store.models import ConsentSource, CustomerStatus, utcnow
 
-PERSONAL_FIELDS = (
-    "first_name",
-    "last_name",
-    "date_of_birth",
-    "email",
-    "mobile_phone",
-    "landline_phone",
-)
-"""The customer's personal columns, blanked by erasure (the notices' "account" details)."""
+PERSONAL_FIELDS = personal_columns("Customer")
+"""The customer's personal columns, blanked by erasure (the notices' "account" details): the
+catalog's erasable fields."""
 
 SELF_SERVICE_SOURCE = ConsentSource.WEB
 """How consents given or withdrawn by the customers themselves are recorded."""

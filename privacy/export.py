@@ -11,14 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from auth.policy.fields import rule_for
+from auth.policy.catalog import DATA_TYPES, Kind, rule_for
 from store import models
 from store.ids import to_global_id
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def _iso(value: dt.date | dt.datetime | None) -> str | None:
@@ -47,113 +42,82 @@ def _text(attribute: str) -> Callable[[Any], Any]:
 
 Serializer = Mapping[str, Callable[[Any], Any]]
 
-CUSTOMER: Serializer = {
-    "id": _gid("Customer"),
-    "subject": attrgetter("subject"),
-    # null: Steward's own issuer (stored as the empty marker, whatever its public URL)
-    "subjectIssuer": lambda row: row.subject_issuer or None,
-    "status": attrgetter("status"),
-    "country": attrgetter("country"),
-    "preferredLanguage": attrgetter("preferred_language"),
-    "createdAt": _at("created_at"),
-    "updatedAt": _at("updated_at"),
-    "firstName": attrgetter("first_name"),
-    "lastName": attrgetter("last_name"),
-    "dateOfBirth": _at("date_of_birth"),
-    "email": attrgetter("email"),
-    "mobilePhone": attrgetter("mobile_phone"),
-    "landlinePhone": attrgetter("landline_phone"),
-    "erasedAt": _at("erased_at"),
-    "erasureReason": attrgetter("erasure_reason"),
-}
-ADDRESS: Serializer = {
-    "id": _gid("Address"),
-    **{
-        _camel(name): attrgetter(name)
-        for name in (
-            "label",
-            "line1",
-            "line2",
-            "city",
-            "region",
-            "postal_code",
-            "country",
-            "latitude",
-            "longitude",
-            "is_default",
-        )
+
+def _convert(type_name: str, column: str, kind: Kind) -> Callable[[Any], Any]:
+    """How a stored field of ``kind`` is written: as the API writes it, enums as stored."""
+    match kind:
+        case Kind.GID:
+            return _gid(type_name, column)
+        case Kind.DATE | Kind.DATETIME:
+            return _at(column)
+        case Kind.INT_TEXT:
+            return _text(column)
+        case _:
+            return attrgetter(column)
+
+
+def _serializer(type_name: str, extra: Serializer | None = None) -> Serializer:
+    """Every stored field of the catalog's ``type_name`` (an expression such as ``ageBand`` is
+    derived, not held), then ``extra``: what Steward holds that the API does not serve."""
+    fields = {
+        each.name: _convert(type_name, each.column, each.kind)
+        for each in DATA_TYPES[type_name].fields
+        if each.stored and each.column is not None
+    }
+    return {**fields, **(extra or {})}
+
+
+CUSTOMER = _serializer(
+    "Customer",
+    {
+        "subject": attrgetter("subject"),
+        # null: Steward's own issuer (stored as the empty marker, whatever its public URL)
+        "subjectIssuer": lambda row: row.subject_issuer or None,
+        "erasedAt": _at("erased_at"),
+        "erasureReason": attrgetter("erasure_reason"),
     },
-}
-ORDER: Serializer = {
-    "id": _gid("Order"),
-    "number": attrgetter("number"),
-    "status": attrgetter("status"),
-    "placedAt": _at("placed_at"),
-    "totalAmount": _text("total_amount"),
-    "currency": attrgetter("currency"),
-    "shippingAddressId": _gid("Address", "shipping_address_id"),
-    "paymentReference": attrgetter("payment_reference"),
-    "paymentTrackingCode": attrgetter("payment_tracking_code"),
-}
-ORDER_ITEM: Serializer = {
-    "sku": attrgetter("sku"),
-    "name": attrgetter("name"),
-    "quantity": attrgetter("quantity"),
-    "unitPrice": _text("unit_price"),
-}
-CONSENT: Serializer = {
-    "id": _gid("Consent"),
-    "purpose": attrgetter("purpose"),
-    "status": attrgetter("status"),
-    "recordedAt": _at("recorded_at"),
-    "source": attrgetter("source"),
-    "policyVersion": attrgetter("policy_version"),
-    "recipient": attrgetter("recipient"),
-    "noticeVersion": attrgetter("notice_version"),
-    "language": attrgetter("language"),
-}
-USAGE_EVENT: Serializer = {
-    "id": _gid("UsageEvent"),
-    "occurredAt": _at("occurred_at"),
-    "kind": attrgetter("kind"),
-    "detail": attrgetter("detail"),
-}
-# Which other customers a record names is theirs, not this customer's: customerIds is left out.
-ACCESS_RECORD: Serializer = {
-    "id": _gid("AccessRecord"),
-    "occurredAt": _at("occurred_at"),
-    "clientId": attrgetter("client_id"),
-    "subject": attrgetter("subject"),
-    "purpose": attrgetter("purpose"),
-    "legalReference": attrgetter("legal_reference"),
-    "operationName": attrgetter("operation_name"),
-    "recipient": attrgetter("recipient"),
-    "fields": attrgetter("fields"),
-}
+)
+ADDRESS = _serializer("Address")
+ORDER = _serializer("Order", {"shippingAddressId": _gid("Address", "shipping_address_id")})
+ORDER_ITEM = _serializer("OrderItem")
+CONSENT = _serializer("Consent")
+USAGE_EVENT = _serializer("UsageEvent")
+# Which other customers a record names is theirs, not this customer's: customerIds (a link
+# table's, not a stored field) is left out.
+ACCESS_RECORD = _serializer("AccessRecord")
+DISCLOSURE = _serializer("Disclosure")
+
+FOLLOWED = (
+    "Customer.addresses",
+    "Customer.orders",
+    "Order.items",
+    "Customer.consents",
+    "Customer.usageEvents",
+    "Customer.accessLog",
+    "Customer.disclosures",
+    "Disclosure.recipient",
+)
+"""The object fields the export follows."""
 
 EXPORT_FIELDS = frozenset(
     coordinate
     for coordinate in (
-        *(f"Customer.{key}" for key in CUSTOMER),
-        *(f"Address.{key}" for key in ADDRESS),
-        *(f"Order.{key}" for key in ORDER),
-        *(f"OrderItem.{key}" for key in ORDER_ITEM),
-        *(f"Consent.{key}" for key in CONSENT),
-        *(f"UsageEvent.{key}" for key in USAGE_EVENT),
-        *(f"AccessRecord.{key}" for key in ACCESS_RECORD),
-        "Disclosure.recipient",
-        "Disclosure.purpose",
-        "Disclosure.at",
-        "Disclosure.fields",
-        "Partner.clientId",
-        "Partner.name",
-        "Customer.addresses",
-        "Customer.orders",
-        "Customer.consents",
-        "Customer.usageEvents",
-        "Customer.accessLog",
-        "Customer.disclosures",
-        "Order.items",
+        *(
+            f"{type_name}.{key}"
+            for type_name, serializer in (
+                ("Customer", CUSTOMER),
+                ("Address", ADDRESS),
+                ("Order", ORDER),
+                ("OrderItem", ORDER_ITEM),
+                ("Consent", CONSENT),
+                ("UsageEvent", USAGE_EVENT),
+                ("AccessRecord", ACCESS_RECORD),
+                ("Disclosure", DISCLOSURE),
+            )
+            for key in serializer
+        ),
+        *(f"Partner.{each.name}" for each in DATA_TYPES["Partner"].fields),
+        *FOLLOWED,
     )
     if rule_for(coordinate) is not None
 )
@@ -233,10 +197,8 @@ def disclosures(session: Session, pk: int | None) -> list[dict[str, Any]]:
     ).all()
     return [
         {
+            **_dump(row, DISCLOSURE),
             "recipient": {"clientId": row.recipient, "name": name},
-            "purpose": row.purpose,
-            "at": _iso(row.occurred_at),
-            "fields": row.fields,
         }
         for row, name in rows
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
+from auth.policy.decision import row_conditions
 from auth.policy.request import RequestScope
 from privacy.errors import NotFound
 from store import models
@@ -18,14 +19,16 @@ from store.models import CustomerStatus
 def customer(session: Session, actor: RequestScope, pk: int) -> models.Customer | None:
     """One customer, if it exists for the caller."""
     return session.scalars(
-        select(models.Customer).where(col(models.Customer.id) == pk, actor.rows.customer_rows())
+        select(models.Customer).where(
+            col(models.Customer.id) == pk, *row_conditions(actor.rows, "Customer")
+        )
     ).first()
 
 
 def order(session: Session, actor: RequestScope, pk: int) -> models.Order | None:
     """One order, if it exists for the caller."""
     return session.scalars(
-        select(models.Order).where(col(models.Order.id) == pk, actor.rows.orders())
+        select(models.Order).where(col(models.Order.id) == pk, *row_conditions(actor.rows, "Order"))
     ).first()
 
 
@@ -45,7 +48,7 @@ def address(session: Session, actor: RequestScope, pk: int) -> models.Address:
     """
     found = session.scalars(
         select(models.Address).where(
-            col(models.Address.id) == pk, actor.rows.customers(col(models.Address.customer_id))
+            col(models.Address.id) == pk, *row_conditions(actor.rows, "Address")
         )
     ).first()
     if found is None:

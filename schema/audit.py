@@ -37,8 +37,7 @@ from graphql import (
 )
 from sqlalchemy.orm import Session
 
-from auth.policy.datatypes import DATA_TYPES
-from auth.policy.fields import policy_key
+from auth.policy.catalog import DATA_TYPES, policy_key
 from auth.policy.purposes import Purpose
 from auth.policy.request import RequestScope
 from auth.policy.roots import always_audited

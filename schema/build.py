@@ -13,10 +13,11 @@ from strawberry.tools import merge_types
 from strawberry.types.base import get_object_definition
 from strawberry.types.field import StrawberryField
 
-from auth.policy.datatypes import DATA_TYPES
-from auth.policy.errors import PolicyGapError
+from auth.policy.catalog import DATA_TYPES
+from auth.policy.errors import CatalogMismatchError, PolicyGapError
 from schema import types
 from schema._internals import core_schema
+from schema.conformance import disagreements
 from schema.mutations import Mutation as StaffMutation
 from schema.permissions import install_guards, strip_permission_extensions
 from schema.privacy_mutations import PrivacyMutation
@@ -31,7 +32,7 @@ _BY_NAME = {
     if isinstance(cls, type) and (definition := get_object_definition(cls)) is not None
 }
 TYPES: list[type] = [_BY_NAME[name] for name in DATA_TYPES]
-"""The Strawberry type of each of the policy's data types (`auth.policy.datatypes`)."""
+"""The Strawberry type of each of the catalog's data types (`auth.policy.catalog`)."""
 
 
 @cache
@@ -56,6 +57,7 @@ def assemble(
     Raises:
         PolicyGapError: naming every field of a data type and every root field without a rule
             (with ``enforce=False``, benchmarks only, nothing is checked or guarded).
+        CatalogMismatchError: naming every field where a data type and the catalog disagree.
     """
     roots = (query,) if mutation is None else (query, mutation)
     declared = _declared((*roots, *data_types))
@@ -67,8 +69,13 @@ def assemble(
         extensions=list(extensions),
     )
     gaps = install_guards(schema, declared, enforce=enforce)
-    if gaps and enforce:
+    if not enforce:
+        return schema
+    if gaps:
         raise PolicyGapError(gaps)
+    problems = disagreements(core_schema(schema))
+    if problems:
+        raise CatalogMismatchError(problems)
     return schema
 
 

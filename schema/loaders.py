@@ -12,10 +12,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, over, select
+from sqlalchemy import ColumnElement, Select, func, over, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from auth.policy.catalog import DATA_TYPES, Relation, relation_at
+from auth.policy.decision import row_conditions
 from auth.policy.row_rules import RowScope
 from store.models import (
     AccessRecord,
@@ -28,6 +30,7 @@ from store.models import (
     OrderItem,
     Partner,
     UsageEvent,
+    table_of,
 )
 
 K = TypeVar("K")
@@ -80,6 +83,12 @@ class Batch(Generic[K, V]):
             for each in chunk:
                 self._values[each] = found[each] if each in found else self._default()
         return self._values[key]
+
+
+def _order_by(relation: Relation) -> list[ColumnElement[Any]]:
+    """The relation's default order, on its target's table."""
+    table = table_of(DATA_TYPES[relation.target].model)
+    return [table.c[name].desc() if desc else table.c[name] for name, desc in relation.order]
 
 
 def _grouped(rows: Iterable[Any], key: str) -> dict[Any, list[Any]]:
@@ -194,25 +203,32 @@ class Loaders:
             self._customer_batches.append(self._order_counts)
         return self._order_counts.get(customer_id)
 
-    def _by_customer(self, model: Any, ids: list[int], *order_by: Any) -> dict[int, list[Any]]:
-        rows = self.scalars(select(model).where(model.customer_id.in_(ids)).order_by(*order_by))
-        return _grouped(rows, "customer_id")
+    def _children(self, coordinate: str, ids: list[int]) -> dict[int, list[Any]]:
+        """The rows a list field (``Type.field``) leads to from each of the parents ``ids``,
+        by the catalog's keys and default order (a visible parent's own rows: no row rule)."""
+        relation = relation_at(coordinate)
+        if relation.child_key is None:
+            raise KeyError(f"{coordinate} is loaded through a link table")
+        model = DATA_TYPES[relation.target].model
+        key = table_of(model).c[relation.child_key]
+        rows = self.scalars(select(model).where(key.in_(ids)).order_by(*_order_by(relation)))
+        return _grouped(rows, relation.child_key)
 
     def _addresses(self, ids: list[int]) -> dict[int, list[Address]]:
-        return self._by_customer(Address, ids, Address.customer_id, Address.id)
+        return self._children("Customer.addresses", ids)
 
     def _consents(self, ids: list[int]) -> dict[int, list[Consent]]:
-        return self._by_customer(Consent, ids, Consent.customer_id, Consent.id)
+        return self._children("Customer.consents", ids)
 
     def _usage_events(self, ids: list[int]) -> dict[int, list[UsageEvent]]:
-        return self._by_customer(UsageEvent, ids, UsageEvent.occurred_at, UsageEvent.id)
+        return self._children("Customer.usageEvents", ids)
 
     def _access_log(self, ids: list[int], *, partners_only: bool = False) -> dict[int, list[Any]]:
         statement = (
             select(col(AccessRecordCustomer.customer_id), AccessRecord)
             .join(AccessRecord, col(AccessRecord.id) == col(AccessRecordCustomer.access_record_id))
             .where(col(AccessRecordCustomer.customer_id).in_(ids))
-            .order_by(col(AccessRecord.occurred_at).desc(), col(AccessRecord.id).desc())
+            .order_by(*_order_by(relation_at("Customer.accessLog")))
         )
         if partners_only:
             statement = statement.where(col(AccessRecord.recipient).is_not(None))
@@ -235,28 +251,31 @@ class Loaders:
         return {row.client_id: row for row in rows}
 
     def _items(self, ids: list[int]) -> dict[int, list[OrderItem]]:
-        rows = self.scalars(
-            select(OrderItem).where(col(OrderItem.order_id).in_(ids)).order_by(col(OrderItem.id))
-        )
-        return _grouped(rows, "order_id")
+        return self._children("Order.items", ids)
 
     def _address_by_id(self, ids: list[int]) -> dict[int, Address | None]:
-        rows = self.scalars(
-            select(Address).where(
-                col(Address.id).in_(ids), self.scope.customers(col(Address.customer_id))
-            )
-        )
-        return {row.id: row for row in rows}
+        return self._single("Order.shippingAddress", ids)
 
     def _customer_by_id(self, ids: list[int]) -> dict[int, Customer | None]:
-        rows = self.scalars(
-            select(Customer).where(col(Customer.id).in_(ids), self.scope.customer_rows())
-        )
-        return {row.id: row for row in rows}
+        return self._single("Order.customer", ids)
+
+    def _single(self, coordinate: str, keys: list[int]) -> dict[int, Any]:
+        """The rows a single object field (``Type.field``) leads to, by their key, that exist
+        for the caller (the target's row rule, when the catalog says it applies)."""
+        relation = relation_at(coordinate)
+        if relation.child_key is None:
+            raise KeyError(f"{coordinate} is loaded through a link table")
+        model = DATA_TYPES[relation.target].model
+        key = table_of(model).c[relation.child_key]
+        rules = row_conditions(self.scope, relation.target) if relation.row_rule else []
+        rows = self.scalars(select(model).where(key.in_(keys), *rules))
+        return {getattr(row, relation.child_key): row for row in rows}
 
     def _visible_customers(self, ids: list[int]) -> dict[int, bool]:
         rows = self.session.scalars(
-            select(col(Customer.id)).where(col(Customer.id).in_(ids), self.scope.customer_rows())
+            select(col(Customer.id)).where(
+                col(Customer.id).in_(ids), *row_conditions(self.scope, "Customer")
+            )
         )
         return {pk: True for pk in rows if pk is not None}
 
@@ -278,14 +297,15 @@ class Loaders:
     def _orders_page(
         self, ids: list[int], offset: int, limit: int
     ) -> dict[int, tuple[list[Order], bool]]:
+        relation = relation_at("Customer.orders")
         position = over(
             func.row_number(),
             partition_by=col(Order.customer_id),
-            order_by=(col(Order.placed_at).desc(), col(Order.id).desc()),
+            order_by=_order_by(relation),
         ).label("position")
         numbered = (
             select(col(Order.id), position)
-            .where(col(Order.customer_id).in_(ids), self.scope.orders())
+            .where(col(Order.customer_id).in_(ids), *row_conditions(self.scope, "Order"))
             .subquery()
         )
         rows = self.scalars(
@@ -303,7 +323,7 @@ class Loaders:
     def _count_orders(self, ids: list[int]) -> dict[int, int]:
         rows = self.session.execute(
             select(col(Order.customer_id), func.count(col(Order.id)))
-            .where(col(Order.customer_id).in_(ids), self.scope.orders())
+            .where(col(Order.customer_id).in_(ids), *row_conditions(self.scope, "Order"))
             .group_by(col(Order.customer_id))
         ).all()
         return {customer_id: count for customer_id, count in rows}  # noqa: C416 (rows, not pairs)

@@ -24,9 +24,9 @@ from strawberry.types.base import get_object_definition
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
-from auth.policy.datatypes import BY_MODEL, DATA_TYPES
+from auth.policy.catalog import BY_MODEL, DATA_TYPES, FIELDS, Rule, policy_key, rule_for
+from auth.policy.decision import Access, decide
 from auth.policy.errors import Forbidden, NotForPartners
-from auth.policy.fields import Rule, policy_key, rule_for
 from auth.policy.roots import ROOTS, RootRule
 from schema._internals import core_schema, parent_type_name, strawberry_field
 from schema.context import Context, Info
@@ -34,7 +34,6 @@ from store.ids import InvalidGlobalId, from_global_id
 from store.models import CustomerStatus
 
 RESOLVE = "steward.resolve"
-ERASABLE = "steward.erasable"
 
 Resolver = Callable[..., Any]
 
@@ -47,9 +46,10 @@ class FieldPolicy(BasePermission):
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         parent = parent_type_name(info)
-        key = policy_key(f"{parent}.{info.field_name}")
         context = info.context
-        return key is not None and (key in context.plan.visible or _owns(parent, source, context))
+        return _shown(
+            decide(context.plan, f"{parent}.{info.field_name}").access, parent, source, context
+        )
 
 
 class Requires(BasePermission):
@@ -91,21 +91,26 @@ def _node_scopes(global_id: Any) -> tuple[str, ...]:
     return (data_type.node_scope,)
 
 
-def guarded(
-    resolve: Resolver | None = None, *, erasable: bool = False, description: str | None = None
-) -> Any:
-    """A field of a data type, guarded by the policy.
+def guarded(resolve: Resolver | None = None, *, description: str | None = None) -> Any:
+    """A field of a data type, guarded by the policy (its rule, and whether erasure blanks it,
+    are the catalog's: `auth.policy.catalog`).
 
     Args:
         resolve: ``(source, info, **arguments) -> value``, called directly by graphql-core;
             by default the attribute of the same name on the row.
-        erasable: a personal value that erasure blanks (reported as ``ERASED``).
         description: what the field is; the policy's needs are appended at build time.
     """
     return strawberry.field(
         description=description,
-        metadata={RESOLVE: resolve, ERASABLE: erasable},
+        metadata={RESOLVE: resolve},
         extensions=[PermissionExtension([FieldPolicy()], use_directives=False)],
+    )
+
+
+def _shown(access: Access, type_name: str, source: Any, context: Context) -> bool:
+    """Whether a field decided ``access`` shows its value on ``source``."""
+    return access is Access.VISIBLE or (
+        access is Access.OWNED and _owns(type_name, source, context)
     )
 
 
@@ -178,6 +183,7 @@ def install_guards(
             key = policy_key(coordinate) if declared.get(field) else None
             if key is None:
                 gaps.append(coordinate)
+            catalogued = FIELDS.get(coordinate)
             custom = field.metadata.get(RESOLVE) or (
                 graphql_field.resolve if field.base_resolver else None
             )
@@ -192,7 +198,7 @@ def install_guards(
                 inner,
                 attribute=None if custom else field.python_name,
                 arguments=bool(graphql_field.args),
-                erasable=field.metadata.get(ERASABLE, False),
+                erasable=catalogued is not None and catalogued.erasable,
             )
     gaps.extend(_require_roots(schema, declared))
     if enforce:
@@ -207,8 +213,7 @@ def may_see(context: Context, type_name: str) -> bool:
     hides is itself null. Counts the refusal for ``extensions.redactions``.
     """
     coordinate = f"{type_name}.id"
-    key = policy_key(coordinate)
-    if key is not None and context.plan.allows(key):
+    if decide(context.plan, coordinate).access is Access.VISIBLE:
         return True
     context.plan.hidden[coordinate] += 1
     return False
@@ -294,7 +299,7 @@ def _guard(
     def general(source: Any, info: GraphQLResolveInfo[Context], /, **kwargs: Any) -> Any:
         context: Context = info.context
         plan = context.plan
-        if key in plan.visible or (plan.owner_id is not None and _owns(type_name, source, context)):
+        if _shown(decide(plan, coordinate).access, type_name, source, context):
             value = inner(source, info, **kwargs)
             if value is None and erasable and source.status == CustomerStatus.ERASED:
                 plan.erased[coordinate] += 1

@@ -12,9 +12,9 @@ import strawberry
 from sqlalchemy import ColumnElement, Select, func
 from sqlmodel import SQLModel, col, select
 
-from auth.policy.datatypes import DATA_TYPES
+from auth.policy.catalog import DATA_TYPES, POLICY
+from auth.policy.decision import Access, decide, row_condition, row_conditions
 from auth.policy.errors import ForbiddenFilter
-from auth.policy.fields import POLICY, policy_key
 from auth.policy.purposes import LANGUAGES, Purpose, language_of
 from auth.policy.row_rules import ROW_RULES
 from privacy import lookups
@@ -85,8 +85,7 @@ class OrderOrder:
 
 def check_readable(context: Context, argument: str, coordinate: str) -> None:
     """Filtering or sorting on a field counts as reading it."""
-    key = policy_key(coordinate)
-    if key is None or not context.plan.allows(key):
+    if decide(context.plan, coordinate).access is not Access.VISIBLE:
         raise ForbiddenFilter(argument, coordinate)
 
 
@@ -110,13 +109,16 @@ def _page(
 
 def _customer_conditions(context: Context, where: CustomerFilter | None) -> list[Any]:
     return [
-        context.rows.customer_rows(),
+        *row_conditions(context.rows, "Customer"),
         *_filtered(context, CUSTOMER_FILTERS, models.Customer, where),
     ]
 
 
 def _order_conditions(context: Context, where: OrderFilter | None) -> list[Any]:
-    return [context.rows.orders(), *_filtered(context, ORDER_FILTERS, models.Order, where)]
+    return [
+        row_condition(context.rows, "Order"),
+        *_filtered(context, ORDER_FILTERS, models.Order, where),
+    ]
 
 
 def _filtered(
@@ -200,10 +202,9 @@ def _node(context: Context, type_name: str, pk: int) -> SQLModel | None:
     if type_name == "Order":
         return order_by_pk(context, pk)
     model: Any = DATA_TYPES[type_name].model
-    if type_name in ("Address", "Consent", "UsageEvent"):
-        return context.session.scalars(
-            select(model).where(model.id == pk, context.rows.customers(model.customer_id))
-        ).first()
+    condition = row_condition(context.rows, type_name)
+    if condition is not None:
+        return context.session.scalars(select(model).where(model.id == pk, condition)).first()
     record = context.session.get(model, pk)
     if isinstance(record, models.AccessRecord):
         context.loaders.saw_records([record])

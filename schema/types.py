@@ -1,7 +1,8 @@
 """The GraphQL types. Their values are the database rows themselves; fields read attributes.
 
-Each field of a data type is `guarded`: the policy table (`auth.policy.fields`) decides who may read
-it, and the schema's description of the field says so.
+Each field of a data type is `guarded`: the catalog (`auth.policy.catalog`) decides who may read
+it, and the schema's description of the field says so; building the schema fails where a type
+here and the catalog disagree (`schema.conformance`).
 """
 
 from __future__ import annotations
@@ -357,15 +358,15 @@ class Customer(Node):
     preferred_language: str | None = guarded()
     created_at: dt.datetime | None = guarded()
     updated_at: dt.datetime | None = guarded()
-    first_name: str | None = guarded(erasable=True)
-    last_name: str | None = guarded(erasable=True)
-    date_of_birth: dt.date | None = guarded(erasable=True)
+    first_name: str | None = guarded()
+    last_name: str | None = guarded()
+    date_of_birth: dt.date | None = guarded()
     age_band: str | None = guarded(
-        _age_band, erasable=True, description="`0-17`, `18-24`, … `65+`, from dateOfBirth."
+        _age_band, description="`0-17`, `18-24`, … `65+`, from dateOfBirth."
     )
-    email: str | None = guarded(erasable=True)
-    mobile_phone: str | None = guarded(erasable=True, description="E.164.")
-    landline_phone: str | None = guarded(erasable=True, description="E.164.")
+    email: str | None = guarded()
+    mobile_phone: str | None = guarded(description="E.164.")
+    landline_phone: str | None = guarded(description="E.164.")
     addresses: list[Address] | None = guarded(_addresses)
     consents: list[Consent] | None = guarded(_consents)
     usage_events: list[UsageEvent] | None = guarded(_usage)

@@ -43,7 +43,7 @@ from graphql import (
     visit,
 )
 
-from auth.policy.datatypes import DATA_TYPES
+from auth.policy.catalog import DATA_TYPES
 from auth.policy.purposes import Purpose
 from auth.policy.roots import INTROSPECTION
 from auth.policy.scopes import ALL_SCOPES

@@ -153,3 +153,11 @@ class PolicyGapError(RuntimeError):
     def __init__(self, gaps: Iterable[str]) -> None:
         self.gaps = sorted(gaps)
         super().__init__("no policy rule for: " + ", ".join(self.gaps))
+
+
+class CatalogMismatchError(RuntimeError):
+    """A data type of the schema and the catalog (`auth.policy.catalog`) disagree."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("the schema and the catalog disagree: " + "; ".join(self.problems))

@@ -6,30 +6,32 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-from auth.policy.fields import POLICY, Rule, rule_for
+from auth.policy.decision import (
+    MISSING_SCOPE,
+    NO_POLICY,
+    PURPOSE_NOT_ALLOWED,
+    Access,
+    decisions,
+    reason,
+)
 from auth.policy.purposes import Purpose
 
-NO_POLICY = "NO_POLICY"
-MISSING_SCOPE = "MISSING_SCOPE"
-PURPOSE_NOT_ALLOWED = "PURPOSE_NOT_ALLOWED"
+__all__ = ["ERASED", "MISSING_SCOPE", "NO_POLICY", "PURPOSE_NOT_ALLOWED", "Plan", "reason"]
+
 ERASED = "ERASED"
 
 
 @lru_cache(maxsize=1024)
-def visible_fields(scopes: frozenset[str], purpose: Purpose | None) -> frozenset[str]:
-    """Every coordinate of the policy that ``scopes`` under ``purpose`` may read."""
+def visible_keys(
+    scopes: frozenset[str], purpose: Purpose | None, *, partner: bool
+) -> frozenset[str]:
+    """The policy entries (``Type.field``, ``Type.*``) whose fields ``scopes`` under ``purpose``
+    read as they are."""
     return frozenset(
-        coordinate for coordinate, rule in POLICY.items() if rule.allows(scopes, purpose)
+        decision.key
+        for decision in decisions(scopes, purpose, partner=partner, owner=False).values()
+        if decision.access is Access.VISIBLE and decision.key is not None
     )
-
-
-def reason(rule: Rule | None, scopes: frozenset[str]) -> str:
-    """Why a field with ``rule`` is hidden from a caller holding ``scopes``."""
-    if rule is None:
-        return NO_POLICY
-    if not all(scope in scopes for scope in rule.scopes):
-        return MISSING_SCOPE
-    return PURPOSE_NOT_ALLOWED
 
 
 class Plan:
@@ -42,11 +44,23 @@ class Plan:
         scopes: the token's scopes.
         purpose: the declared purpose, if any.
         owner_id: the customer the caller is (``me``), whose own data is always visible.
+        partner: whether the caller is a partner (a third party: its own forms, SPEC 13).
+        decisions: coordinate → its `Decision` (`auth.policy.decision.decide` reads it).
+        visible: the policy entries whose fields the request reads as they are.
         hidden: coordinate → places hidden by the policy.
         erased: coordinate → places where a readable value was removed by erasure.
     """
 
-    __slots__ = ("erased", "hidden", "owner_id", "purpose", "scopes", "visible")
+    __slots__ = (
+        "decisions",
+        "erased",
+        "hidden",
+        "owner_id",
+        "partner",
+        "purpose",
+        "scopes",
+        "visible",
+    )
 
     def __init__(
         self,
@@ -54,11 +68,14 @@ class Plan:
         purpose: Purpose | None,
         *,
         owner_id: int | None = None,
+        partner: bool = False,
     ) -> None:
         self.scopes = scopes
         self.purpose = purpose
         self.owner_id = owner_id
-        self.visible = visible_fields(scopes, purpose)
+        self.partner = partner
+        self.decisions = decisions(scopes, purpose, partner=partner, owner=owner_id is not None)
+        self.visible = visible_keys(scopes, purpose, partner=partner)
         self.hidden: Counter[str] = Counter()
         self.erased: Counter[str] = Counter()
 
@@ -70,7 +87,8 @@ class Plan:
         """``extensions.redactions``: one entry per field and reason."""
         entries: list[dict[str, Any]] = []
         for coordinate, count in self.hidden.items():
-            rule = rule_for(coordinate)
+            decision = self.decisions.get(coordinate)
+            rule = None if decision is None else decision.needs
             needs = None
             if rule is not None:
                 needs = {"scopes": list(rule.scopes), "purposes": rule.purpose_ids()}

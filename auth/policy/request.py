@@ -113,7 +113,7 @@ def open_scope(
         principal=principal,
         purpose=declared.purpose,
         legal_reference=declared.legal_reference,
-        plan=Plan(principal.scopes, declared.purpose, owner_id=owner_id),
+        plan=Plan(principal.scopes, declared.purpose, owner_id=owner_id, partner=principal.partner),
         rows=RowScope(
             purpose=declared.purpose,
             legal_request_id=legal_request_id,

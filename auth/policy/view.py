@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from auth.policy import scopes as s
-from auth.policy.datatypes import DATA_TYPES, Ownership
-from auth.policy.fields import POLICY, Rule, policy_key, rule_for
+from auth.policy.catalog import DATA_TYPES, POLICY, Ownership, Rule, policy_key, rule_for
 from auth.policy.plan import MISSING_SCOPE, NO_POLICY, reason
 from auth.policy.purposes import DECLARABLE, Purpose
 from auth.policy.roots import INTROSPECTION, ROOTS, needs_purpose

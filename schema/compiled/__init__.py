@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import logging
@@ -39,17 +40,18 @@ from graphql import (
     VariableValues,
     get_variable_values,
 )
-from sqlalchemy import Dialect, select
+from sqlalchemy import Dialect, Integer, String, bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from auth.policy.fields import POLICY
+from auth.policy.catalog import policy_key
+from auth.policy.decision import Access, Decision, decide
 from auth.policy.request import RequestScope
 from auth.policy.row_rules import RowScope
 from auth.policy.scopes import ALL_SCOPES
-from schema.compiled.emit import Bind, Emitter, RootColumn, parametrised, rows_shape
-from schema.compiled.fields import Decisions
-from schema.compiled.plan import ROOT_FIELDS, Decline, Planner, Runtime
+from schema.compiled.emit import Bind, Emitter, RootColumn
+from schema.compiled.plan import ROOT_FIELDS, Decisions, Planner
+from schema.compiled.tree import Decline, Getter, Runtime
 from schema.documents import Document
 from store.database import reads_one_statement
 from store.errors import unavailable
@@ -227,20 +229,16 @@ class CompiledReads:
         operation: OperationDefinitionNode,
         request: Runtime,
     ) -> Statement:
+        owner = scope.owner_id is not None
         if self._enforce:
             rows, row_binds = parametrised(scope.rows)
+            plan = scope.plan
             decisions = Decisions(
-                scopes=scope.principal.scopes,
-                visible=scope.plan.visible,
-                owner=scope.owner_id is not None,
+                scope.principal.scopes, owner, lambda coordinate: decide(plan, coordinate)
             )
         else:  # benchmarks only: every field and row allowed
             rows, row_binds = parametrised(RowScope())
-            decisions = Decisions(
-                scopes=frozenset(ALL_SCOPES),
-                visible=frozenset(POLICY),
-                owner=scope.owner_id is not None,
-            )
+            decisions = Decisions(frozenset(ALL_SCOPES), owner, _everything_visible)
         planner = Planner(self._schema, decisions, document.fragments, request)
         output = Emitter(self._dialect, rows).emit(planner.plan(operation))
         binds = {**row_binds, **output.binds}
@@ -358,6 +356,11 @@ class CompiledReads:
             self._observe(FAILED)
 
 
+def _everything_visible(coordinate: str) -> Decision:
+    """The decision with the policy off (benchmarks only): every field visible."""
+    return Decision(Access.VISIBLE, policy_key(coordinate))
+
+
 def _signature(value: Any) -> Any:
     """What of the variables' values the SQL depends on: which are set, the booleans
     (``@skip``/``@include``), the enums (``orderBy``), the type a global id names (``node``)."""
@@ -373,3 +376,34 @@ def _signature(value: Any) -> Any:
         except InvalidGlobalId:
             return ""
     return type(value)
+
+
+def parametrised(rows: RowScope) -> tuple[RowScope, dict[str, Bind]]:
+    """The row rules with their values (ids, names) as bind parameters.
+
+    Returns the rules to compile and the binds that give each request's values. The purpose
+    and the flags stay: the SQL depends on them (`rows_shape`).
+    """
+    replaced: dict[str, Any] = {}
+    binds: dict[str, Bind] = {}
+    for rule in dataclasses.fields(rows):
+        value = getattr(rows, rule.name)
+        if value is None or isinstance(value, bool | enum.Enum):
+            continue
+        name = f"row_{rule.name}"
+        sql_type = Integer if isinstance(value, int) else String
+        replaced[rule.name] = bindparam(name, None, type_=sql_type)
+        binds[name] = Bind(_row_value(rule.name))
+    return dataclasses.replace(rows, **replaced), binds
+
+
+def _row_value(attribute: str) -> Getter:
+    return lambda rt: getattr(rt.rows, attribute)
+
+
+def rows_shape(rows: RowScope) -> tuple[Any, ...]:
+    """What of the row rules the SQL depends on: the purpose and flags, not the ids."""
+    return tuple(
+        value if value is None or isinstance(value, bool | enum.Enum) else type(value)
+        for value in (getattr(rows, rule.name) for rule in dataclasses.fields(rows))
+    )

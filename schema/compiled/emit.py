@@ -11,8 +11,6 @@ request; ``row_owner_id``, of its row rules). SQLAlchemy's own are ``column_N``.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,13 +33,13 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.sql.selectable import AliasedReturnsRows
-from sqlalchemy.sql.util import ClauseAdapter
 
-from auth.policy.datatypes import DATA_TYPES
+from auth.policy.catalog import DATA_TYPES, Cardinality, Kind, Ownership, Relation
+from auth.policy.decision import row_condition
 from auth.policy.row_rules import RowScope
 from schema.compiled._dialect import Expr, JsonDialect, constant, json_dialect
-from schema.compiled.fields import Relation
-from schema.compiled.plan import (
+from schema.compiled.tree import (
+    CatalogMismatch,
     Condition,
     ConnectionPlan,
     Constant,
@@ -66,7 +64,6 @@ from schema.compiled.plan import (
     owner_param,
 )
 from schema.types import AGE_BANDS
-from store import models
 from store.models import CustomerStatus, table_of
 
 Rowset = AliasedReturnsRows
@@ -165,8 +162,7 @@ class Emitter:
 
         def rows(_parent: Rowset | None) -> Rows:
             alias = self.alias(table)
-            condition = alias.c.id == pk
-            where = (condition, self.rule(root.type_name, alias))
+            where = [alias.c.id == pk, *self.rule(root.type_name, alias)]
             return Rows(alias, select().select_from(alias).where(*where), ())
 
         found = rows(None)
@@ -183,7 +179,7 @@ class Emitter:
         conditions = [self.condition(each) for each in page.conditions]
 
         def where(alias: Rowset, _parent: Rowset | None) -> list[Expr]:
-            return [self.rule(type_name, alias), *(condition(alias) for condition in conditions)]
+            return [*self.rule(type_name, alias), *(condition(alias) for condition in conditions)]
 
         window = self.window(page.window)
         rows = self.page_rows(table, where, _ordering(page.order), window, page.positions)
@@ -239,9 +235,9 @@ class Emitter:
         return self.json.object(pairs)
 
     def scalar(self, type_name: str, alias: Rowset, member: Scalar) -> Expr:
-        if member.kind == "gid":
+        if member.kind is Kind.GID:
             return self.json.global_id(type_name, alias.c.id)
-        if member.kind == "age_band":
+        if member.kind is Kind.AGE_BAND:
             return self.age_band(alias.c[member.column])
         return self.json.value(member.kind, alias.c[member.column])
 
@@ -254,9 +250,9 @@ class Emitter:
         def rows(parent: Rowset | None) -> Rows:
             above = _parent_of(parent, member.coordinate)
             row = self.alias(table)
-            where = [row.c[relation.child_key] == above.c[relation.parent_key]]
-            if relation.ruled:
-                where.append(self.rule(relation.target, row))
+            where = [_link(relation, row, above)]
+            if relation.row_rule:
+                where.extend(self.rule(relation.target, row))
             # Below a field the caller sees on its own rows only, only those rows have children.
             if member.owned:
                 where.append(self.owned(level.type_name, above))
@@ -265,7 +261,7 @@ class Emitter:
 
         found = rows(alias)
         json = self.object(Level(relation.target, rows, level), found.alias, child)
-        if relation.kind == "list":
+        if relation.cardinality is Cardinality.LIST:
             return self.json.array(found.select, json, found.order)
         return self.json.optional(found.select.add_columns(json).scalar_subquery())
 
@@ -287,9 +283,9 @@ class Emitter:
 
         def where(child: Rowset, parent: Rowset | None) -> list[Expr]:
             above = _parent_of(parent, relation.target)
-            conditions = [child.c[relation.child_key] == above.c[relation.parent_key]]
-            if relation.ruled:
-                conditions.append(self.rule(relation.target, child))
+            conditions = [_link(relation, child, above)]
+            if relation.row_rule:
+                conditions.extend(self.rule(relation.target, child))
             if guard:
                 conditions.append(self.owned(level.type_name, above))
             return conditions
@@ -435,36 +431,30 @@ class Emitter:
 
     # --- the policy's conditions -------------------------------------------------------------
 
-    def rule(self, type_name: str, alias: Rowset) -> Expr:
-        """The row rule of the type's table, as `RowScope` gives it to the loaders."""
+    def rule(self, type_name: str, alias: Rowset) -> list[Expr]:
+        """The row rule of the type's rows on ``alias`` (`auth.policy.decision.row_condition`),
+        none or one condition."""
         if not isinstance(alias, Alias):
             raise Decline(f"a row rule of {type_name} over a page")
-        table = alias.element
-        if table is table_of(models.Order):
-            condition = self.rows.orders()
-        elif table is table_of(models.Customer):
-            condition = self.rows.customer_rows()
-        else:
-            return self.rows.customers(alias.c.customer_id)
-        return ClauseAdapter(alias).traverse(condition)
+        condition = row_condition(self.rows, type_name, alias)
+        return [] if condition is None else [condition]
 
     def owned(self, type_name: str, alias: Rowset) -> Expr:
         """Whether a row is the caller's own (``me``): its data is always visible to them."""
         owner = self.param(self._owner)
-        if type_name == "Customer":
-            return alias.c.id == owner
-        if type_name == "OrderItem":
-            order = self.alias(table_of(models.Order))
+        ownership = DATA_TYPES[type_name].ownership
+        if ownership is Ownership.ORDER:
+            order = self.alias(_table("Order"))
             owner_of = select(order.c.customer_id).where(order.c.id == alias.c.order_id)
             return owner_of.scalar_subquery() == owner
-        return alias.c.customer_id == owner
+        return _owner_column(type_name, alias) == owner
 
     def erased_probe(self, level: Level, member: Scalar) -> None:
         def erased(alias: Rowset) -> Expr:
             blank = alias.c[member.column].is_(None)
             condition = (alias.c.status == CustomerStatus.ERASED.value) & blank
             if member.owned:
-                condition = condition & self.owned("Customer", alias)
+                condition = condition & self.owned(level.type_name, alias)
             return case((condition, 1), else_=0)
 
         self.probe_count(level, erased, "erased", member.coordinate)
@@ -559,39 +549,20 @@ def _parent_of(parent: Rowset | None, what: str) -> Rowset:
 
 def _owner_column(type_name: str, alias: Rowset) -> Expr:
     """The column naming the customer a row of ``type_name`` belongs to."""
-    return alias.c.id if type_name == "Customer" else alias.c.customer_id
+    ownership = DATA_TYPES[type_name].ownership
+    if ownership is Ownership.SELF:
+        return alias.c.id
+    if ownership is Ownership.COLUMN:
+        return alias.c.customer_id
+    raise CatalogMismatch(f"rows of {type_name} name no customer of their own")
+
+
+def _link(relation: Relation, child: Rowset, parent: Rowset) -> Expr:
+    """The condition tying a related row to its parent row."""
+    if relation.child_key is None or relation.parent_key is None:
+        raise CatalogMismatch(f"a relation to {relation.target} without keys")
+    return child.c[relation.child_key] == parent.c[relation.parent_key]
 
 
 def _table(type_name: str) -> Table:
     return table_of(DATA_TYPES[type_name].model)
-
-
-def parametrised(rows: RowScope) -> tuple[RowScope, dict[str, Bind]]:
-    """The row rules with their values (ids, names) as bind parameters.
-
-    Returns the rules to compile and the binds that give each request's values. The purpose
-    and the flags stay: the SQL depends on them (`rows_shape`).
-    """
-    replaced: dict[str, Any] = {}
-    binds: dict[str, Bind] = {}
-    for rule in dataclasses.fields(rows):
-        value = getattr(rows, rule.name)
-        if value is None or isinstance(value, bool | enum.Enum):
-            continue
-        name = f"row_{rule.name}"
-        sql_type = Integer if isinstance(value, int) else String
-        replaced[rule.name] = bindparam(name, None, type_=sql_type)
-        binds[name] = Bind(_row_value(rule.name))
-    return dataclasses.replace(rows, **replaced), binds
-
-
-def _row_value(attribute: str) -> Getter:
-    return lambda rt: getattr(rt.rows, attribute)
-
-
-def rows_shape(rows: RowScope) -> tuple[Any, ...]:
-    """What of the row rules the SQL depends on: the purpose and flags, not the ids."""
-    return tuple(
-        value if value is None or isinstance(value, bool | enum.Enum) else type(value)
-        for value in (getattr(rows, rule.name) for rule in dataclasses.fields(rows))
-    )

@@ -14,9 +14,8 @@ the Strawberry path then answers (it is the reference, and it reports errors).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -31,7 +30,6 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    VariableValues,  # public in graphql-core 3.3 (graphql.__all__)
     get_argument_values,
     get_directive_values,
     get_named_type,
@@ -40,25 +38,55 @@ from graphql import (
 from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.types import TypeEngine
 
-from auth.policy.datatypes import DATA_TYPES
+from auth.policy.catalog import (
+    DATA_TYPES,
+    FIELDS,
+    Cardinality,
+    Field,
+    Kind,
+    Ownership,
+    Relation,
+    compiled,
+)
+from auth.policy.decision import Access, Decision
 from auth.policy.roots import ROOTS
-from auth.policy.row_rules import RowScope
 from privacy.errors import InputError
-from schema._internals import strawberry_field
-from schema.compiled.fields import RELATIONS, SCALARS, Access, Decisions, Relation
+from schema.compiled.tree import (
+    CatalogMismatch,
+    Condition,
+    ConnectionPlan,
+    Constant,
+    Cursor,
+    Decline,
+    Edges,
+    Hidden,
+    HiddenNode,
+    Listing,
+    Lookup,
+    Member,
+    Node,
+    ObjectPlan,
+    PageInfo,
+    Param,
+    Plan,
+    Related,
+    Root,
+    Runtime,
+    Scalar,
+    TotalCount,
+    Typename,
+    Window,
+    owner_param,
+)
 from schema.errors import PageSizeExceeded
 from schema.filters import CUSTOMER_FILTERS, ORDER_FILTERS, revealed, selected_paths
 from schema.pagination import page_window
-from schema.permissions import ERASABLE
 from schema.queries import CUSTOMER_COLUMNS, ORDER_COLUMNS
 from store.ids import InvalidGlobalId, from_global_id
 from store.models import UTCDateTime
 
 ROOT_FIELDS = frozenset({"customers", "customer", "orders", "order", "node", "me"})
 """The root fields the compiler serves (SPEC section 9)."""
-
-LOOKUP_TYPES = frozenset({"Customer", "Order", "Address", "Consent", "UsageEvent"})
-"""The types ``node(id:)`` is compiled for; the others (audit, legal) stay on Strawberry."""
 
 OWNED_NEEDS_TARGET_ID = frozenset({"Order.shippingAddress"})
 """Relations that a caller reading their own rows only (``me``) gets compiled only when they
@@ -67,232 +95,30 @@ may read the target's ids."""
 MAX_PAIRS = 50
 """PostgreSQL functions take at most 100 arguments: an object of more keys is declined."""
 
-
-class Decline(Exception):
-    """The compiler does not serve this operation, for this caller: Strawberry will."""
-
-
-@dataclass(slots=True)
-class Runtime:
-    """What one request gives the statement's parameters."""
-
-    variables: VariableValues | None
-    rows: RowScope
-    owner_id: int | None
-    today: dt.date
-    max_page_size: int
-    arguments: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
-Getter = Callable[[Runtime], Any]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Param:
-    """A value of each request that the statement takes as a bind parameter.
-
-    Attributes:
-        name: what it is (``customer_id``, ``first``): the start of its name in the SQL.
-        get: its value in a request; may raise `Decline` (a page size out of bounds).
-        sql_type: its SQL type.
-        processed: whether the type's bind processor converts the value (datetimes).
-    """
-
-    name: str
-    get: Getter
-    sql_type: TypeEngine[Any]
-    processed: bool = False
-
-
-# --- the tree -------------------------------------------------------------------------------
+COMPILED_KINDS = frozenset(Kind) - {Kind.TEXT_LIST, Kind.ID_LIST, Kind.OBJECT}
+"""The kinds of scalar the compiler writes as JSON (`schema.compiled._dialect`)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Typename:
-    """``__typename``: a constant string."""
+class Decisions:
+    """What a plan depends on besides the document: the request's scopes, whether the caller is
+    a customer reading their own data (``me``), and the policy's decision for each field
+    (`auth.policy.decision.decide` for the request's plan)."""
 
-    key: str
-    name: str
+    scopes: frozenset[str]
+    owner: bool
+    decide: Callable[[str], Decision]
 
+    def access(self, coordinate: str) -> Access:
+        """Visible, visible on the caller's own rows only, or hidden."""
+        access = self.decide(coordinate).access
+        if access is Access.FORM:
+            raise Decline(f"{coordinate}: a form of its value")
+        return access
 
-@dataclass(frozen=True, slots=True)
-class Hidden:
-    """A field the caller may not read: JSON ``null``, one redaction per object."""
-
-    key: str
-    coordinate: str
-
-
-@dataclass(frozen=True, slots=True)
-class Scalar:
-    """A readable leaf: how its column becomes JSON (`schema.compiled.fields.SCALARS`).
-
-    ``owned``: readable on the caller's own rows only (else ``null``, counted); ``erasable``:
-    erasure may have blanked it (counted as erased where it did).
-    """
-
-    key: str
-    coordinate: str
-    kind: str
-    column: str
-    owned: bool = False
-    erasable: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Related:
-    """A readable field leading to objects: a list, a single object or a connection."""
-
-    key: str
-    coordinate: str
-    relation: Relation
-    child: ObjectPlan | ConnectionPlan
-    owned: bool = False
-
-
-Member = Typename | Hidden | Scalar | Related
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectPlan:
-    """The JSON object of a row of ``type_name``: its members in the selection's order."""
-
-    type_name: str
-    members: tuple[Member, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A page's parameters: ``first``, the ``offset``, ``first`` + 1 and ``offset + first``."""
-
-    first: Param
-    offset: Param
-    limit: Param
-    end: Param
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    """A filter's comparison: ``column = value`` (``column > value`` when ``after``)."""
-
-    column: str
-    after: bool
-    value: Param
-
-
-@dataclass(frozen=True, slots=True)
-class TotalCount:
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class PageInfo:
-    """``pageInfo``: ``(key, field name)`` pairs, ``__typename`` included."""
-
-    key: str
-    type_name: str
-    fields: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    key: str
-    object: ObjectPlan
-
-
-@dataclass(frozen=True, slots=True)
-class Edges:
-    """``edges``: the members of each edge."""
-
-    key: str
-    edge: str
-    members: tuple[Typename | Cursor | Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionPlan:
-    """A page of ``type_name`` rows.
-
-    Attributes:
-        connection: the connection type's name (``CustomerConnection``).
-        window: the page's parameters.
-        conditions: the filter's comparisons (root connections).
-        order: ``(column, descending)`` pairs, the last one unique.
-        positions: whether the selection needs each row's position (a cursor, or
-            ``pageInfo`` beyond ``hasPreviousPage``).
-        members: the connection's members in the selection's order.
-    """
-
-    type_name: str
-    connection: str
-    window: Window
-    conditions: tuple[Condition, ...]
-    order: tuple[tuple[str, bool], ...]
-    positions: bool
-    members: tuple[Typename | TotalCount | PageInfo | Edges, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Constant:
-    """A root field answered without the database (``__typename``, ``null``)."""
-
-    key: str
-    value: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class HiddenNode:
-    """``node`` of a type whose ids the caller may not read: ``null``, one redaction."""
-
-    key: str
-    coordinate: str
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """One row by primary key (``customer``, ``order``, ``node``, ``me``)."""
-
-    key: str
-    type_name: str
-    pk: Param
-    object: ObjectPlan
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """A root connection (``customers``, ``orders``).
-
-    ``emits_nodes``: its objects reach the response (``edges.node``), so it discloses their
-    customers; ``revealed``: what its filter discloses of every row it matched.
-    """
-
-    key: str
-    page: ConnectionPlan
-    emits_nodes: bool
-    revealed: frozenset[str]
-
-
-Root = Constant | HiddenNode | Lookup | Listing
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """An operation's plan: its root fields in the response's order."""
-
-    roots: tuple[Root, ...]
-
-
-# --- planning -------------------------------------------------------------------------------
-
-
-def owner_param() -> Param:
-    """The caller's own customer id (``me``)."""
-    return Param("owner_id", lambda rt: rt.owner_id, Integer())
+    def readable(self, coordinate: str) -> bool:
+        """Whether the field's value is visible on every row."""
+        return self.decide(coordinate).access is Access.VISIBLE
 
 
 class Planner:
@@ -363,7 +189,7 @@ class Planner:
             return Constant(key)
         if data_type.node_scope not in self.decisions.scopes:
             raise Decline("FORBIDDEN")
-        if type_name not in LOOKUP_TYPES:
+        if not data_type.compiled:
             raise Decline(f"node of {type_name}")
         if self.decisions.access(f"{type_name}.id") is not Access.VISIBLE:
             if self.decisions.owner:
@@ -424,30 +250,30 @@ class Planner:
             if access is Access.HIDDEN:
                 members.append(Hidden(key, coordinate))
                 continue
-            owned = access is Access.OWNED
-            definition = graphql_type.fields[name]
-            scalar = SCALARS.get(coordinate)
-            if scalar is not None:
-                erasable = bool(strawberry_field(definition).metadata.get(ERASABLE))
-                members.append(Scalar(key, coordinate, *scalar, owned=owned, erasable=erasable))
-                continue
-            relation = RELATIONS.get(coordinate)
-            if relation is None:
+            if not compiled(coordinate):
                 raise Decline(coordinate)
+            owned = access is Access.OWNED
+            found = FIELDS[coordinate]
+            relation = found.relation
+            if relation is None:
+                members.append(_scalar(key, coordinate, found, owned=owned))
+                continue
+            if relation.child_key is None or relation.parent_key is None:
+                raise CatalogMismatch(f"{coordinate}: a compiled relation without keys")
             if (
                 owned
                 and coordinate in OWNED_NEEDS_TARGET_ID
                 and not self.decisions.readable(f"{relation.target}.id")
             ):
                 raise Decline(f"{coordinate}, owner")
-            child = self.related(relation, definition, field_nodes)
+            child = self.related(relation, graphql_type.fields[name], field_nodes)
             members.append(Related(key, coordinate, relation, child, owned=owned))
         return ObjectPlan(type_name, tuple(members))
 
     def related(
         self, relation: Relation, definition: GraphQLField, nodes: list[FieldNode]
     ) -> ObjectPlan | ConnectionPlan:
-        if relation.kind != "connection":
+        if relation.cardinality is not Cardinality.CONNECTION:
             return self.object(relation.target, nodes)
         connection = _object_type(get_named_type(definition.type))
         arguments = self.arguments(definition, nodes[0])
@@ -656,6 +482,16 @@ class Planner:
         if named is runtime:
             return True
         return is_abstract_type(named) and self.schema.is_sub_type(named, runtime)
+
+
+def _scalar(key: str, coordinate: str, found: Field, *, owned: bool) -> Scalar:
+    """A compiled scalar field as the catalog describes it."""
+    if found.kind not in COMPILED_KINDS or found.column is None:
+        raise CatalogMismatch(f"{coordinate}: no compiled form of a {found.kind} field")
+    type_name = coordinate.partition(".")[0]
+    if found.erasable and DATA_TYPES[type_name].ownership is not Ownership.SELF:
+        raise CatalogMismatch(f"{coordinate}: erasure blanks customers' fields only")
+    return Scalar(key, coordinate, found.kind, found.column, owned=owned, erasable=found.erasable)
 
 
 def _object_type(named: GraphQLNamedType | None) -> GraphQLObjectType:

@@ -1,8 +1,8 @@
 """The compiler declines nothing the policy-matrix query selects (SPEC section 11).
 
 The policy matrix's operation (`tests.policy.test_matrix`), kept to the compiled root fields
-and types (every field of ``Customer``, ``Order``, ``OrderItem``, ``Address``, ``Consent`` and
-``UsageEvent``; ``node`` of each type it serves), is sent under every declarable purpose by a
+and to what the catalog marks compiled (every such field of every compiled type; ``node`` of
+each compiled type with a global id), is sent under every declarable purpose by a
 caller holding every read scope and by one holding only ``customers:read`` and
 ``orders:read``. Every request must be answered by the compiled statement: a fallback to
 Strawberry (a declined operation, a failure to compile or to run) fails the test. The answer
@@ -18,6 +18,7 @@ from graphql import GraphQLObjectType, get_named_type, is_leaf_type
 from sqlalchemy.orm import Session
 
 from auth.policy import scopes as s
+from auth.policy.catalog import DATA_TYPES, compiled
 from auth.policy.purposes import DECLARABLE, Purpose
 from schema.compiled import CompiledReads
 from tests.policy.test_matrix import TYPES, connection, legal_headers
@@ -35,28 +36,37 @@ from tests.support.policy_model import (
     seed,
 )
 
-COMPILED_TYPES = ("Customer", "Order", "OrderItem", "Address", "Consent", "UsageEvent")
-"""The data types the compiler serves; ``accessLog`` and ``disclosures`` lead elsewhere."""
-
 
 def compiled_fields(type_name: str, path: tuple[str, ...] = ()) -> tuple[Selection, ...]:
-    """Every field of a compiled type that leads to compiled types; related types once a path."""
+    """Every field of a data type that the catalog marks compiled; related types once a path."""
     graphql_type = TYPES[type_name]
     assert isinstance(graphql_type, GraphQLObjectType)
     path = (*path, type_name)
     selections: list[Selection] = []
     for name, graphql_field in graphql_type.fields.items():
+        if not compiled(f"{type_name}.{name}"):
+            continue
         target = get_named_type(graphql_field.type)
         node = target.name.removesuffix("Connection")
         if is_leaf_type(target):
             selections.append(Field(name))
-        elif node not in COMPILED_TYPES or node in path:
+        elif node in path:
             continue
         elif target.name.endswith("Connection"):
             selections.append(connection(name, compiled_fields(node, path)))
         else:
             selections.append(Field(name, compiled_fields(node, path)))
     return tuple(selections)
+
+
+SEEDED = {
+    "Customer": "ava",
+    "Order": "ava_paid",
+    "Address": "ava_home",
+    "Consent": "ava_analytics",
+    "UsageEvent": "ava_login",
+}
+"""A seeded row of each compiled type with a global id."""
 
 
 def lookup(alias: str, global_id: str, type_name: str) -> Field:
@@ -76,14 +86,12 @@ def matrix_operation(data: Seeded, *, lookups: bool) -> tuple[Selection, ...]:
     )
     if not lookups:
         return roots
-    return (
-        *roots,
-        lookup("customer", data["ava"], "Customer"),
-        lookup("order", data["ava_paid"], "Order"),
-        lookup("address", data["ava_home"], "Address"),
-        lookup("consent", data["ava_analytics"], "Consent"),
-        lookup("usage", data["ava_login"], "UsageEvent"),
+    looked_up = tuple(
+        lookup(type_name.lower(), data[SEEDED[type_name]], type_name)
+        for type_name, data_type in DATA_TYPES.items()
+        if data_type.compiled and data_type.node_scope is not None
     )
+    return (*roots, *looked_up)
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from auth.policy import scopes as s
-from auth.policy.datatypes import DATA_TYPES, DataType, Ownership
+from auth.policy.catalog import DATA_TYPES, POLICY, DataType, Ownership
 from auth.policy.errors import PolicyGapError
-from auth.policy.fields import POLICY
 from auth.policy.plan import Plan
 from auth.policy.purposes import DECLARABLE, Purpose
 from schema.build import assemble, build_schema

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from auth.policy.fields import markdown_table
+from auth.policy.table import markdown_table
 from tests.support import ROOT
 
 README = ROOT / "README.md"

@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auth.policy import scopes as s
-from auth.policy.datatypes import DATA_TYPES, Ownership
-from auth.policy.fields import policy_key
+from auth.policy.catalog import DATA_TYPES, Ownership, policy_key
 from auth.policy.plan import Plan
 from auth.policy.purposes import DECLARABLE
 from auth.policy.scopes import ALL_SCOPES

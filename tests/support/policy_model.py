@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth.policy import scopes as s
-from auth.policy.datatypes import DATA_TYPES
-from auth.policy.fields import POLICY, Rule
+from auth.policy.catalog import DATA_TYPES, FIELDS, POLICY, Cardinality, Kind, Rule
+from auth.policy.catalog import Field as CatalogField
 from auth.policy.purposes import Purpose
 from schema.types import age_band
 from store import models
@@ -36,18 +36,7 @@ MISSING_SCOPE = "MISSING_SCOPE"
 PURPOSE_NOT_ALLOWED = "PURPOSE_NOT_ALLOWED"
 ERASED = "ERASED"
 
-ERASABLE = frozenset(
-    f"Customer.{name}"
-    for name in (
-        "firstName",
-        "lastName",
-        "dateOfBirth",
-        "ageBand",
-        "email",
-        "mobilePhone",
-        "landlinePhone",
-    )
-)
+ERASABLE = frozenset(coordinate for coordinate, each in FIELDS.items() if each.erasable)
 """Personal values that erasure blanks: null on an erased customer is reported as ERASED."""
 
 READ_SCOPES = (
@@ -296,93 +285,38 @@ def _age_band(customer: models.Customer) -> str | None:
     return age_band(customer.date_of_birth, dt.datetime.now(dt.UTC).date())
 
 
+def _reader(type_name: str, field: CatalogField) -> Callable[[Any], Any]:
+    """How the catalog's scalar ``field`` reads its stored value, as the response carries it."""
+    if field.kind is Kind.ID_LIST:
+        return lambda _row: None  # filled by the model (row rules, a join table)
+    column = field.column
+    assert column is not None, type_name
+    match field.kind:
+        case Kind.GID:
+            return _id(type_name)
+        case Kind.AGE_BAND:
+            return _age_band
+        case Kind.INT_TEXT:
+            return lambda row: str(getattr(row, column))
+        case Kind.UPPER:  # the enum Purpose
+            return lambda row: getattr(row, column).upper()
+    return _attribute(column)
+
+
 SCALARS: dict[str, Callable[[Any], Any]] = {
-    "Customer.id": _id("Customer"),
-    "Customer.status": _attribute("status"),
-    "Customer.country": _attribute("country"),
-    "Customer.preferredLanguage": _attribute("preferred_language"),
-    "Customer.createdAt": _attribute("created_at"),
-    "Customer.updatedAt": _attribute("updated_at"),
-    "Customer.firstName": _attribute("first_name"),
-    "Customer.lastName": _attribute("last_name"),
-    "Customer.dateOfBirth": _attribute("date_of_birth"),
-    "Customer.ageBand": _age_band,
-    "Customer.email": _attribute("email"),
-    "Customer.mobilePhone": _attribute("mobile_phone"),
-    "Customer.landlinePhone": _attribute("landline_phone"),
-    "Address.id": _id("Address"),
-    "Address.label": _attribute("label"),
-    "Address.line1": _attribute("line1"),
-    "Address.line2": _attribute("line2"),
-    "Address.city": _attribute("city"),
-    "Address.region": _attribute("region"),
-    "Address.postalCode": _attribute("postal_code"),
-    "Address.country": _attribute("country"),
-    "Address.latitude": _attribute("latitude"),
-    "Address.longitude": _attribute("longitude"),
-    "Address.isDefault": _attribute("is_default"),
-    "Order.id": _id("Order"),
-    "Order.number": _attribute("number"),
-    "Order.status": _attribute("status"),
-    "Order.placedAt": _attribute("placed_at"),
-    "Order.totalAmount": lambda order: str(order.total_amount),
-    "Order.currency": _attribute("currency"),
-    "Order.paymentReference": _attribute("payment_reference"),
-    "Order.paymentTrackingCode": _attribute("payment_tracking_code"),
-    "OrderItem.sku": _attribute("sku"),
-    "OrderItem.name": _attribute("name"),
-    "OrderItem.quantity": _attribute("quantity"),
-    "OrderItem.unitPrice": lambda item: str(item.unit_price),
-    "Consent.id": _id("Consent"),
-    "Consent.purpose": lambda consent: consent.purpose.upper(),  # the enum Purpose
-    "Consent.status": _attribute("status"),
-    "Consent.recordedAt": _attribute("recorded_at"),
-    "Consent.source": _attribute("source"),
-    "Consent.policyVersion": _attribute("policy_version"),
-    "Consent.recipient": _attribute("recipient"),
-    "Consent.noticeVersion": _attribute("notice_version"),
-    "Consent.language": _attribute("language"),
-    "UsageEvent.id": _id("UsageEvent"),
-    "UsageEvent.occurredAt": _attribute("occurred_at"),
-    "UsageEvent.kind": _attribute("kind"),
-    "UsageEvent.detail": _attribute("detail"),
-    "AccessRecord.id": _id("AccessRecord"),
-    "AccessRecord.occurredAt": _attribute("occurred_at"),
-    "AccessRecord.clientId": _attribute("client_id"),
-    "AccessRecord.subject": _attribute("subject"),
-    "AccessRecord.purpose": _attribute("purpose"),
-    "AccessRecord.legalReference": _attribute("legal_reference"),
-    "AccessRecord.operationName": _attribute("operation_name"),
-    "AccessRecord.recipient": _attribute("recipient"),
-    "AccessRecord.customerIds": lambda record: None,  # filled by the model (row rules)
-    "AccessRecord.fields": _attribute("fields"),
-    "LegalRequest.id": _id("LegalRequest"),
-    "LegalRequest.reference": _attribute("reference"),
-    "LegalRequest.authority": _attribute("authority"),
-    "LegalRequest.orderDocument": _attribute("order_document"),
-    "LegalRequest.customerIds": lambda request: None,  # filled by the model (a join table)
-    "LegalRequest.createdBy": _attribute("created_by"),
-    "LegalRequest.validFrom": _attribute("valid_from"),
-    "LegalRequest.validUntil": _attribute("valid_until"),
-    "Disclosure.purpose": _attribute("purpose"),
-    "Disclosure.at": _attribute("occurred_at"),
-    "Disclosure.fields": _attribute("fields"),
-    "Partner.clientId": _attribute("client_id"),
-    "Partner.name": _attribute("name"),
+    f"{type_name}.{each.name}": _reader(type_name, each)
+    for type_name, data_type in DATA_TYPES.items()
+    for each in data_type.fields
+    if each.relation is None
 }
-"""How each scalar field of a data type reads its stored value."""
+"""How each scalar field of a data type reads its stored value (the catalog's columns)."""
 
 OBJECTS = {
-    "Customer.addresses": "Address",
-    "Customer.consents": "Consent",
-    "Customer.usageEvents": "UsageEvent",
-    "Customer.accessLog": "AccessRecord",
-    "Customer.disclosures": "Disclosure",
-    "Disclosure.recipient": "Partner",
-    "Customer.orders": "OrderConnection",
-    "Order.items": "OrderItem",
-    "Order.shippingAddress": "Address",
-    "Order.customer": "Customer",
+    f"{type_name}.{each.name}": each.relation.target
+    + ("Connection" if each.relation.cardinality is Cardinality.CONNECTION else "")
+    for type_name, data_type in DATA_TYPES.items()
+    for each in data_type.fields
+    if each.relation is not None
 }
 """The object fields of data types and the type they lead to."""
 
