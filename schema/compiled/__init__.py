@@ -2,13 +2,13 @@
 
 `CompiledReads.answer` serves a query whose root fields are among ``customers``, ``customer``,
 ``orders``, ``order``, ``node`` and ``me``: the operation and the request's policy shape are
-compiled once (`schema.compiled._compiler`), kept on the document (`Document.keep`: within
-the document cache's byte bound, never longer than the document), and run as one statement
-in the request's transaction. The database's JSON text goes into the response as it comes
-(`orjson.Fragment`); the statement also returns the customers it disclosed (for the access
-record) and how many places each hidden value took (for ``extensions.redactions``).
-Everything the compiler declines, or fails to compile, returns ``None``: the Strawberry path
-answers instead.
+planned (`schema.compiled.plan`) and emitted as SQL (`schema.compiled.emit`) once, kept on the
+document (`Document.keep`: within the document cache's byte bound, never longer than the
+document), and run as one statement in the request's transaction. The database's JSON text
+goes into the response as it comes (`orjson.Fragment`); the statement also returns the
+customers it disclosed (for the access record) and how many places each hidden value took (for
+``extensions.redactions``). Everything the compiler declines, or fails to compile, returns
+``None``: the Strawberry path answers instead.
 
 Example:
     One per endpoint, for its engine's dialect::
@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import logging
@@ -39,25 +40,18 @@ from graphql import (
     VariableValues,
     get_variable_values,
 )
-from sqlalchemy import Dialect, select
+from sqlalchemy import Dialect, Integer, String, bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from auth.policy.catalog import POLICY
+from auth.policy.catalog import policy_key
+from auth.policy.decision import Access, Decision, decide
 from auth.policy.request import RequestScope
 from auth.policy.row_rules import RowScope
 from auth.policy.scopes import ALL_SCOPES
-from schema.compiled._compiler import (
-    ROOT_FIELDS,
-    Bind,
-    Compiler,
-    Decline,
-    Root,
-    Runtime,
-    Shape,
-    parametrised,
-    rows_shape,
-)
+from schema.compiled.emit import Bind, Emitter, RootColumn
+from schema.compiled.plan import ROOT_FIELDS, Decisions, Planner
+from schema.compiled.tree import Decline, Getter, Runtime
 from schema.documents import Document
 from store.database import reads_one_statement
 from store.errors import unavailable
@@ -109,7 +103,7 @@ class Statement:
     """The parameters' order for a positional driver (SQLite); ``None`` for named ones."""
     constants: dict[str, Any]
     binds: dict[str, Bind]
-    roots: list[Root]
+    roots: list[RootColumn]
     customers: list[int]
     probes: list[tuple[int, str, str, int]]
     fixed: Counter[str]
@@ -235,24 +229,18 @@ class CompiledReads:
         operation: OperationDefinitionNode,
         request: Runtime,
     ) -> Statement:
+        owner = scope.owner_id is not None
         if self._enforce:
             rows, row_binds = parametrised(scope.rows)
-            shape = Shape(
-                scopes=scope.principal.scopes,
-                visible=scope.plan.visible,
-                owner=scope.owner_id is not None,
-                rows=rows,
+            plan = scope.plan
+            decisions = Decisions(
+                scope.principal.scopes, owner, lambda coordinate: decide(plan, coordinate)
             )
         else:  # benchmarks only: every field and row allowed
             rows, row_binds = parametrised(RowScope())
-            shape = Shape(
-                scopes=frozenset(ALL_SCOPES),
-                visible=frozenset(POLICY),
-                owner=scope.owner_id is not None,
-                rows=rows,
-            )
-        compiler = Compiler(self._schema, self._dialect, shape, document.fragments, request)
-        output = compiler.compile(operation)
+            decisions = Decisions(frozenset(ALL_SCOPES), owner, _everything_visible)
+        planner = Planner(self._schema, decisions, document.fragments, request)
+        output = Emitter(self._dialect, rows).emit(planner.plan(operation))
         binds = {**row_binds, **output.binds}
         if not output.columns:
             return Statement("", None, {}, {}, output.roots, [], [], output.fixed)
@@ -368,6 +356,11 @@ class CompiledReads:
             self._observe(FAILED)
 
 
+def _everything_visible(coordinate: str) -> Decision:
+    """The decision with the policy off (benchmarks only): every field visible."""
+    return Decision(Access.VISIBLE, policy_key(coordinate))
+
+
 def _signature(value: Any) -> Any:
     """What of the variables' values the SQL depends on: which are set, the booleans
     (``@skip``/``@include``), the enums (``orderBy``), the type a global id names (``node``)."""
@@ -383,3 +376,34 @@ def _signature(value: Any) -> Any:
         except InvalidGlobalId:
             return ""
     return type(value)
+
+
+def parametrised(rows: RowScope) -> tuple[RowScope, dict[str, Bind]]:
+    """The row rules with their values (ids, names) as bind parameters.
+
+    Returns the rules to compile and the binds that give each request's values. The purpose
+    and the flags stay: the SQL depends on them (`rows_shape`).
+    """
+    replaced: dict[str, Any] = {}
+    binds: dict[str, Bind] = {}
+    for rule in dataclasses.fields(rows):
+        value = getattr(rows, rule.name)
+        if value is None or isinstance(value, bool | enum.Enum):
+            continue
+        name = f"row_{rule.name}"
+        sql_type = Integer if isinstance(value, int) else String
+        replaced[rule.name] = bindparam(name, None, type_=sql_type)
+        binds[name] = Bind(_row_value(rule.name))
+    return dataclasses.replace(rows, **replaced), binds
+
+
+def _row_value(attribute: str) -> Getter:
+    return lambda rt: getattr(rt.rows, attribute)
+
+
+def rows_shape(rows: RowScope) -> tuple[Any, ...]:
+    """What of the row rules the SQL depends on: the purpose and flags, not the ids."""
+    return tuple(
+        value if value is None or isinstance(value, bool | enum.Enum) else type(value)
+        for value in (getattr(rows, rule.name) for rule in dataclasses.fields(rows))
+    )
