@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import strawberry
+from graphql import GraphQLSchema
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -27,11 +29,14 @@ from api.request_bounds import BodyDeadline
 from api.settings import Settings
 from api.shutdown import Unfinished
 from api.telemetry import MetricsEndpoint, Telemetry, on_database_unavailable, on_request_timeout
-from api.tuning import ALL_WINS, PassThrough, Tuning
 from auth.tokens import issuer
-from auth.tokens.authentication import CACHE_SIZE, Authenticator
+from auth.tokens.authentication import Authenticator
 from auth.tokens.keys import load_or_create
+from privacy.linking import WrongCodes
 from schema.build import build_schema, graphql_schema
+from schema.compiled import CompiledReads
+from schema.context import Options
+from schema.execution import Execution
 from store.database import make_engine, session_factory
 from store.errors import DatabaseUnavailable
 
@@ -48,7 +53,7 @@ def settle_heap() -> None:
     as the process: `gc.freeze` takes it out of every later collection. A request allocates
     tens of thousands of short-lived objects, nearly all freed by reference counting; a
     larger young generation runs the collector a few times per request instead of dozens.
-    ``make bench`` measures the gain (`bench.server.WINS`).
+    ``make bench`` measures the gain (`bench.app.WINS`).
     """
     gc.collect()
     gc.freeze()
@@ -64,24 +69,63 @@ def create_app(
     settings: Settings | None = None,
     *,
     http: httpx.AsyncClient | None = None,
-    schema: strawberry.Schema | None = None,
     serving: bool = False,
-    tuning: Tuning = ALL_WINS,
-    enforce: bool = True,
 ) -> Starlette:
     """Steward's ASGI application.
 
     Args:
         settings: the configuration; read from the environment when omitted.
         http: the client for an external identity provider's key set (tests fake it).
-        schema: the schema to serve; the enforced one unless a benchmark says otherwise.
         serving: the process exists to serve this application: `settle_heap` at startup.
-        tuning: the performance wins in place (all; benchmarks switch one off at a time).
-        enforce: benchmarks only, never configuration: ``False`` serves the schema unenforced
-            (``build_schema(enforce=False)``, unless ``schema`` is given) and compiles reads
-            with every field and row allowed, to measure what enforcement costs.
     """
     settings = settings or Settings()
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        prepared=settings.database_prepared_statements,
+        timeouts=settings.database_timeouts,
+    )
+    sessions = session_factory(engine)
+    schema = graphql_schema(build_schema())
+    return compose(
+        settings, engine, execution(settings, schema, sessions), http=http, serving=serving
+    )
+
+
+def execution(
+    settings: Settings, schema: GraphQLSchema, sessions: sessionmaker[Session]
+) -> Execution:
+    """What answers the operations of ``schema`` under ``settings``."""
+    compiled = None
+    if settings.compiled_reads:
+        compiled = CompiledReads(
+            schema,
+            sessions.kw["bind"].dialect,
+            max_page_size=settings.max_page_size,
+            observe=metrics.observe_compiled_fallback,
+        )
+    return Execution(schema, sessions, resolver_options(settings), settings.issuers, compiled)
+
+
+def resolver_options(settings: Settings) -> Options:
+    """What the schema's resolvers are configured with, under ``settings``."""
+    return Options(
+        max_page_size=settings.max_page_size,
+        self_registration=settings.self_registration,
+        wrong_codes=WrongCodes(settings.attempts_storage),
+    )
+
+
+def compose(
+    settings: Settings,
+    engine: Engine,
+    execution: Execution,
+    *,
+    http: httpx.AsyncClient | None = None,
+    serving: bool = False,
+) -> Starlette:
+    """The application around ``execution``, over ``engine`` (`create_app`'s pieces; a
+    benchmark composes its own, `bench.app`)."""
     if settings.issuer and not settings.audience_is_a_resource_uri:
         log.warning(
             "STEWARD_AUDIENCE %r is not a resource indicator (RFC 8707: an absolute URI "
@@ -90,24 +134,12 @@ def create_app(
             settings.audience,
             settings.public_url,
         )
-    engine = make_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        prepared=settings.database_prepared_statements,
-        timeouts=settings.database_timeouts,
-        pooled=tuning.connection_pool,
-    )
     metrics.instrument_pool(engine)
-    sessions = session_factory(engine)
+    sessions = execution.sessions
     keys = load_or_create(settings.key_file) if settings.builtin_issuer else None
     deadline = settings.database_timeouts.deadline
     authenticator = Authenticator(
-        settings.tokens,
-        sessions,
-        keys,
-        http=http,
-        database_deadline=deadline,
-        cache_size=CACHE_SIZE if tuning.token_cache else 0,
+        settings.tokens, sessions, keys, http=http, database_deadline=deadline
     )
     limiter = RateLimiter(settings)
     # The token page is GraphiQL's companion: development mode, the IDE and the issuer.
@@ -124,14 +156,11 @@ def create_app(
         first = DevMode(devtoken.PATH, devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE)
         ide = GraphiQL(dev=first if dev else None)
     graphql = GraphQLEndpoint(
-        graphql_schema(schema or build_schema(enforce=enforce)),
         settings,
-        sessions,
         authenticator,
         limiter,
+        execution,
         (dev.secret.guard(ide.page) if dev else ide.page) if ide else None,
-        tuning,
-        enforce=enforce,
         explorer=devtoken.CLIENT_ID if dev else None,
     )
 
@@ -140,7 +169,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if serving and tuning.settled_heap:
+        if serving:
             settle_heap()
         yield
         await authenticator.aclose()
@@ -168,7 +197,6 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Purpose", "X-Legal-Reference"],
             max_age=600,
         ),
-        *([] if tuning.pure_asgi_middleware else [Middleware(PassThrough)]),
     ]
     app = Starlette(
         routes=routes,
@@ -182,6 +210,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.execution = execution
     return app
 
 

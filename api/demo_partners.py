@@ -15,24 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from api.demo import REFERENCE_NOW
 from auth import partners
 from auth.policy.purposes import Purpose
-from store.models import (
-    AccessRecord,
-    AccessRecordCustomer,
-    Consent,
-    ConsentSource,
-    ConsentStatus,
-    Customer,
-    Order,
-    OrderStatus,
-    table_of,
-)
+from privacy.audit import Access, write
+from privacy.consents import record_consent
+from store.models import Consent, ConsentSource, ConsentStatus, Customer, Order, OrderStatus
 
 COURIER: Final = "demo-courier"
 COURIER_NAME: Final = "Tehran Express Couriers"
@@ -48,7 +40,7 @@ _PATTERNS: Final = (
     (((ConsentStatus.GRANTED, None), (ConsentStatus.WITHDRAWN, AGENCY)), 10),
     (((ConsentStatus.GRANTED, None), (ConsentStatus.WITHDRAWN, None)), 5),
 )
-_DELIVERY_FIELDS: Final = [
+_DELIVERY_FIELDS: Final = (
     "Address.city",
     "Address.line1",
     "Address.postalCode",
@@ -59,7 +51,8 @@ _DELIVERY_FIELDS: Final = [
     "Order.shippingAddress",
     "Order.status",
     "Query.orders",
-]
+)
+MINUTE: Final = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +67,8 @@ class PartnerSummary:
 def load_demo_partners(session: Session, *, seed: int = 1) -> PartnerSummary:
     """Register the demo partners and give customers their sharing consents and disclosures.
 
-    Rows are added in the caller's transaction. Once the demo partners are registered, loading
+    Written through the ledger's and the audit trail's own functions (`privacy.consents`,
+    `privacy.audit`), in the caller's transaction. Once the demo partners are registered, loading
     again adds nothing: the customers' answers are given once.
     """
     rng = random.Random(f"partners-{seed}")  # noqa: S311 (demo data, no secret)
@@ -86,18 +80,18 @@ def load_demo_partners(session: Session, *, seed: int = 1) -> PartnerSummary:
     if not added:
         return PartnerSummary(0, 0, 0)
     asked = select(col(Consent.customer_id)).where(col(Consent.purpose) == _SHARING)
-    customers = session.execute(
-        select(col(Customer.id), col(Customer.created_at))
+    customers = session.scalars(
+        select(Customer)
         .where(col(Customer.id).not_in(asked), col(Customer.status) == "ACTIVE")
         .order_by(col(Customer.id))
     ).all()
     patterns = [pattern for pattern, _ in _PATTERNS]
     weights = [weight for _, weight in _PATTERNS]
-    consents: list[dict[str, object]] = []
+    consents = 0
     couriers: dict[int, datetime] = {}
-    for customer_id, created_at in customers:
+    for customer in customers:
         history = rng.choices(patterns, weights)[0]
-        at = created_at
+        at = customer.created_at
         courier_status = None
         for status, recipient in history:
             at = at + timedelta(minutes=rng.randint(5, 60 * 24 * 90))
@@ -105,23 +99,21 @@ def load_demo_partners(session: Session, *, seed: int = 1) -> PartnerSummary:
                 break
             if recipient in (None, COURIER):
                 courier_status = status
-            consents.append(
-                {
-                    "customer_id": customer_id,
-                    "purpose": _SHARING,
-                    "status": status.value,
-                    "recorded_at": at,
-                    "source": rng.choice([s.value for s in ConsentSource]),
-                    "policy_version": "2026-02",
-                    "recipient": recipient,
-                }
+            record_consent(
+                session,
+                customer,
+                Purpose.THIRD_PARTY_SHARING,
+                status is ConsentStatus.GRANTED,
+                ConsentSource(rng.choice([s.value for s in ConsentSource])),
+                "2026-02",
+                recipient,
+                recorded_at=at,
             )
-        if courier_status is ConsentStatus.GRANTED and customer_id is not None:
-            couriers[customer_id] = at
-    if consents:
-        session.execute(insert(table_of(Consent)), consents)
+            consents += 1
+        if courier_status is ConsentStatus.GRANTED and customer.id is not None:
+            couriers[customer.id] = at
     disclosures = _deliveries(session, rng, couriers)
-    return PartnerSummary(added, len(consents), disclosures)
+    return PartnerSummary(added, consents, disclosures)
 
 
 def _deliveries(session: Session, rng: random.Random, shared_since: dict[int, datetime]) -> int:
@@ -137,23 +129,15 @@ def _deliveries(session: Session, rng: random.Random, shared_since: dict[int, da
     ).all()
     for customer_id in in_fulfillment:
         at = REFERENCE_NOW - timedelta(minutes=rng.randint(10, 60 * 24 * 20))
-        record_id = session.execute(
-            insert(table_of(AccessRecord))
-            .values(
-                occurred_at=max(at, shared_since[customer_id] + timedelta(minutes=1)),
-                client_id=COURIER,
-                subject=COURIER,
-                purpose=Purpose.ORDER_FULFILLMENT.value,
-                operation_name="Deliveries",
-                customer_ids=[customer_id],
-                fields=_DELIVERY_FIELDS,
-                recipient=COURIER,
-            )
-            .returning(table_of(AccessRecord).c.id)
-        ).scalar_one()
-        session.execute(
-            insert(table_of(AccessRecordCustomer)).values(
-                access_record_id=record_id, customer_id=customer_id
-            )
+        delivery = Access(
+            subject=COURIER,
+            client_id=COURIER,
+            purpose=Purpose.ORDER_FULFILLMENT.value,
+            legal_reference=None,
+            operation_name="Deliveries",
+            customer_ids=(customer_id,),
+            fields=_DELIVERY_FIELDS,
+            recipient=COURIER,
         )
+        write(session, delivery, occurred_at=max(at, shared_since[customer_id] + MINUTE))
     return len(in_fulfillment)

@@ -21,7 +21,7 @@ mode it opens with a headers template to fill and asks for the schema once a tok
 Example:
     >>> ide = GraphiQL(dev=DevMode(path="/dev/token", scopes=("customers:read",)))
     >>> routes = ide.routes()  # the assets under /static/
-    >>> endpoint = GraphQLEndpoint(schema, settings, sessions, authenticator, ide.page)
+    >>> endpoint = GraphQLEndpoint(settings, authenticator, limiter, execution, ide.page)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The purpose a request declares: its ``X-Purpose`` and ``X-Legal-Reference`` headers."""
+"""The purpose a request declares: its ``X-Purpose`` and ``X-Legal-Reference`` headers, and the
+languages it accepts (``Accept-Language``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from api.errors import RequestError
 from auth.policy.principal import Principal
 from auth.policy.request import Declared, declare
 
-__all__ = ["PURPOSE_HEADERS", "declared_purpose"]
+__all__ = ["PURPOSE_HEADERS", "accepted_languages", "declared_purpose"]
 
 PURPOSE_HEADERS = ("X-Purpose", "X-Legal-Reference")
+MAX_LANGUAGES = 20
+"""Language ranges of an ``Accept-Language`` header that are read."""
 
 
 def declared_purpose(
@@ -35,3 +38,31 @@ def _single(headers: Headers, name: str) -> str | None:
     if len(values) > 1:
         raise RequestError(f"Send the {name} header at most once.")
     return values[0] if values else None
+
+
+def accepted_languages(header: str | None) -> tuple[str, ...]:
+    """The language ranges of an ``Accept-Language`` header, best first (RFC 9110 12.5.4).
+
+    Ranges with ``q=0`` are refused by the client, and left out; a malformed weight counts as 0.
+    Only the first `MAX_LANGUAGES` ranges are read.
+
+    Example:
+        >>> accepted_languages("de;q=0.5, fa-IR, vi;q=0.8")
+        ('fa-IR', 'vi', 'de')
+    """
+    if not header:
+        return ()
+    weighted: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")[:MAX_LANGUAGES]):
+        tag, _, parameters = part.partition(";")
+        tag = tag.strip()
+        weight = 1.0
+        name, _, value = parameters.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                weight = float(value.strip())
+            except ValueError:
+                weight = 0.0
+        if tag and weight > 0:
+            weighted.append((-weight, position, tag))
+    return tuple(tag for _, _, tag in sorted(weighted))

@@ -41,7 +41,7 @@ IDLE = frozenset({"Condition.wait", "Lock.acquire", "thread"})
 """Innermost frames of a thread that waits (for work, a lock, the GIL): not busy samples.
 Sampling without pausing the server (``--nonblocking``) cannot tell them apart otherwise."""
 STAGES = (
-    ("the request's worker thread", ("_named_run",), ()),
+    ("the request's worker thread", ("Execution.run",), ()),
     ("  the token's standing (one statement)", ("Authenticator.standing",), ()),
     ("  compiled reads: the statement, bound, run and spliced", ("CompiledReads.answer",), ()),
     ("  compiled reads: the access record, group-committed", ("GroupCommit.write",), ()),

@@ -3,10 +3,10 @@
 Runs the nested page query (customers with addresses, orders with items, and consents) under
 ``customer_support`` with a token holding every read scope, against four apps over the same
 demo database: the compiled read path (Steward as it ships) and the Strawberry path
-(``STEWARD_COMPILED_READS=false``), each enforced and built with ``create_app(enforce=False)``
-— a switch reachable only from code like this: the Strawberry path's schema unguarded, the
-compiler with every field and row allowed. All answer the same data (checked); the difference
-is the field rules, the per-request plan and the row rules.
+(``STEWARD_COMPILED_READS=false``), each enforced and built with ``bench_app(enforce=False)``
+(`bench.app`) — a switch reachable only from code like this: the Strawberry path's schema
+unguarded, the compiler with every field and row allowed. All answer the same data
+(checked); the difference is the field rules, the per-request plan and the row rules.
 
 The apps are called in-process through their ASGI interface, without an HTTP client, so that
 ``time.process_time`` around a call is the server's CPU (the worker thread included). The two
@@ -49,6 +49,7 @@ from api.settings import Settings
 from auth.policy.purposes import Purpose
 from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
+from bench.app import bench_app
 from store.database import make_engine, session_factory, transaction, upgrade
 
 SCOPE = " ".join(
@@ -165,23 +166,12 @@ class Statements:
 
 
 class AuditClock:
-    """Measures the CPU of the audit write, if the endpoint has one (it is the same for both)."""
+    """Measures the CPU of the audit write (it is the same for both)."""
 
     def __init__(self, app: Any) -> None:
         self.samples: list[float] = []
-        endpoint = next(
-            (
-                route.endpoint.__self__
-                for route in app.routes
-                if getattr(route, "path", "") == "/graphql"
-            ),
-            None,
-        )
-        auditor = getattr(endpoint, "auditor", None)
-        if auditor is None:
-            return
-        for name in ("record", "commit_of"):  # the Strawberry path's, the compiled path's
-            setattr(auditor, name, self._timed(getattr(auditor, name)))
+        auditor = app.state.execution.auditor
+        auditor.record = self._timed(auditor.record)
 
     def _timed(self, record: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -242,9 +232,9 @@ def main() -> None:
         )  # fmt: skip
         variants = {
             "compiled": create_app(compiled),
-            "compiled unenforced": create_app(compiled, enforce=False),
+            "compiled unenforced": bench_app(compiled, enforce=False),
             "enforced": create_app(settings),
-            "unenforced": create_app(settings, enforce=False),
+            "unenforced": bench_app(settings, enforce=False),
         }
         body = orjson.dumps({"query": NESTED_PAGE, "variables": {"first": args.page}})
         loop = asyncio.new_event_loop()

@@ -4,9 +4,9 @@
 It pins itself to CPU 0, counts SQL statements, meters the audit write (thread CPU time and
 statements spent in `Auditor.record`), and serves the counts at ``/bench/statements``.
 
-``WIN`` names one of the known wins (`WINS`) to switch off, so that its worth is measured
-as the difference from the server with every win in place. The switch is an `api.tuning.Tuning`
-handed to the app by this code: no setting reaches it.
+``WIN`` names one of the known wins (`bench.app.WINS`) to switch off, so that its worth is
+measured as the difference from the server with every win in place. The switch is
+`bench.app.bench_app`'s: no setting reaches it.
 """
 
 from __future__ import annotations
@@ -27,15 +27,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import api.app
-import api.graphql
-from api.app import create_app
 from api.settings import Settings
-from api.tuning import ALL_WINS, Tuning
+from bench.app import WINS, bench_app
 from bench.bare import bare_app
 from bench.durable import create_durable
 from bench.floor import create_floor
 from schema.audit import Auditor
-from schema.build import build_schema
 from store.database import make_engine
 
 VARIANTS = ("compiled", "enforced", "unenforced", "floor", "durable", "static")
@@ -46,29 +43,6 @@ group commit, a bare ASGI app); ``static``: the nested page's bytes from a bare 
 (`STATIC_ENV` names the file)."""
 
 STATIC_ENV = "STEWARD_BENCH_STATIC_FILE"
-
-
-WINS: dict[str, Tuning | None] = {
-    "document cache": Tuning(document_cache=False),  # every request parses and validates
-    "orjson": Tuning(orjson=False),
-    "token cache": Tuning(token_cache=False),  # every request verifies signature and claims
-    "uvloop + httptools": None,  # the server's loop and parser: see main()
-    "pure ASGI middleware": Tuning(pure_asgi_middleware=False),
-    "batched loaders": Tuning(batched_loaders=False),  # each parent fetched on its own
-    "roomy worker frame": Tuning(roomy_frame=False),
-    "settled heap (gc)": Tuning(settled_heap=False),
-    "prepared statements": None,  # a setting: STEWARD_DATABASE_PREPARED_STATEMENTS
-    "connection pool": Tuning(connection_pool=False),
-}
-"""The known wins of SPEC section 6, each with the tuning that switches it off (`None`: not an
-application switch; see `configured`)."""
-
-
-def configured(settings: Settings, without: str | None) -> tuple[Settings, Tuning]:
-    """The settings and tuning of a Steward with the win ``without`` switched off."""
-    if without == "prepared statements":
-        return settings.model_copy(update={"database_prepared_statements": False}), ALL_WINS
-    return settings, WINS.get(without or "") or ALL_WINS
 
 
 class _Meter:
@@ -104,7 +78,7 @@ class _Meter:
 def build(variant: str, without: str | None = None) -> Any:
     """The application of one variant, metered, with one known win switched off."""
     meter = _Meter()
-    settings, tuning = configured(Settings(), without)
+    settings = Settings()
     if variant == "static":
         return _static(Path(os.environ[STATIC_ENV]).read_bytes(), meter)
     if variant == "durable":
@@ -117,12 +91,9 @@ def build(variant: str, without: str | None = None) -> Any:
         api.app.settle_heap()  # as `steward serve` does for Steward
     else:
         Auditor.record = meter.audit(Auditor.record)  # type: ignore[method-assign]
-        Auditor.record_of = meter.audit(Auditor.record_of)  # type: ignore[method-assign]
-        Auditor.commit_of = meter.audit(Auditor.commit_of)  # type: ignore[method-assign]
-        schema = build_schema(enforce=variant != "unenforced")
         if variant != "compiled":
             settings = settings.model_copy(update={"compiled_reads": False})
-        app = create_app(settings, schema=schema, serving=True, tuning=tuning)
+        app = bench_app(settings, without=without, enforce=variant != "unenforced", serving=True)
         engine = app.state.engine
     event.listen(engine, "before_cursor_execute", meter.statement)
 

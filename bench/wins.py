@@ -1,7 +1,7 @@
 """The known wins of SPEC section 6, each measured before and after, in one run.
 
 For each database, Steward (enforced) runs with every win in place and, beside it, once per
-win with that one switched off (`bench.server.WINS`); the servers take turns answering the
+win with that one switched off (`bench.app.WINS`); the servers take turns answering the
 nested page and the single lookup under the same closed-loop load as ``make bench``.
 Printed: req/s, server CPU per request and SQL statements per request, and what switching
 the win off costs in CPU.
@@ -32,6 +32,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.settings import Settings
+from bench.app import WINS, bench_app
 from bench.policy_overhead import Client, Statements, lifespan
 from bench.run import (
     RATE_LIMIT,
@@ -44,7 +45,6 @@ from bench.run import (
     request_for,
     server_env,
 )
-from bench.server import WINS, configured
 
 ROWS = ("nested page (20)", "single lookup")
 POSTGRESQL_ONLY = {"prepared statements"}
@@ -146,8 +146,7 @@ def in_process(args: argparse.Namespace) -> None:
 
 def _app_without(win: str, settings: Settings) -> Starlette:
     """Steward built with one win switched off."""
-    without, tuning = configured(settings, win)
-    return create_app(without, tuning=tuning)
+    return bench_app(settings, without=win)
 
 
 def _interleaved(

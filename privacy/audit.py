@@ -9,6 +9,7 @@ retried after a commit whose outcome is unknown finds the record instead of addi
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import threading
 import time
@@ -56,8 +57,10 @@ class Access:
     key: str = field(default_factory=lambda: secrets.token_hex(16), init=False)
 
 
-def write(session: Session, access: Access) -> int:
+def write(session: Session, access: Access, *, occurred_at: dt.datetime | None = None) -> int:
     """Insert the access record and its per-customer index rows; returns the record's id.
+
+    ``occurred_at``: when the access happened, if not now (a history loaded as demo data).
 
     Statements compiled once (`Precompiled`), not the ORM's unit of work: nothing reads the
     record back in the request that writes it, and this runs on every request that discloses
@@ -67,7 +70,7 @@ def write(session: Session, access: Access) -> int:
     """
     connection = session.connection()
     values = {
-        "occurred_at": utcnow(),
+        "occurred_at": occurred_at or utcnow(),
         "client_id": access.client_id[:255],
         "subject": access.subject[:255],
         "purpose": access.purpose,

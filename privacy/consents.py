@@ -7,6 +7,7 @@ or for every partner (`auth.policy.row_rules.current_consent`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ def record_consent(
     notice_version: str | None = None,
     language: str | None = None,
     field: str = "",
+    recorded_at: dt.datetime | None = None,
 ) -> models.Consent:
     """Append a consent record; the ledger is never rewritten.
 
@@ -51,6 +53,7 @@ def record_consent(
         notice_version: evidence: the version of the privacy notice the customer was shown.
         language: evidence: the language of that notice (a BCP 47 tag).
         field: the prefix of the input's field names in errors (``input.consents.0.``).
+        recorded_at: when it was given, if not now (a history loaded as demo data).
 
     Raises:
         InputError: a ``recipient`` for a purpose other than ``third_party_sharing``, or one
@@ -74,6 +77,8 @@ def record_consent(
         else v.text(notice_version, field=f"{field}noticeVersion", max_length=NOTICE_VERSION),
         language=None if language is None else v.language(language, field=f"{field}language"),
     )
+    if recorded_at is not None:
+        consent.recorded_at = recorded_at
     session.add(consent)
     session.flush()
     return consent

@@ -11,8 +11,9 @@ from sqlmodel import col, select
 
 from auth.policy.decision import row_conditions
 from auth.policy.request import RequestScope
-from privacy.errors import NotFound
+from privacy.errors import InputError, NotFound
 from store import models
+from store.ids import InvalidGlobalId, pk_of
 from store.models import CustomerStatus
 
 
@@ -89,3 +90,11 @@ def own_address(session: Session, customer: models.Customer, pk: int) -> models.
     if found is None or found.customer_id != customer.id:
         raise NotFound("address")
     return found
+
+
+def pk_argument(global_id: str, type_name: str, field: str) -> int:
+    """The primary key of a global id argument; `InputError` when it names no ``type_name``."""
+    try:
+        return pk_of(global_id, type_name)
+    except InvalidGlobalId:
+        raise InputError(field, f"{field} is not a {type_name} id") from None

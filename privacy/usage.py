@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 from sqlalchemy.orm import Session
 
 from auth.policy import scopes
@@ -30,6 +32,17 @@ def record_usage(
     assert customer.id is not None
     session.add(models.UsageEvent(customer_id=customer.id, kind=kind, detail=detail))
     session.flush()
+
+
+RECORDED_READS = frozenset({"me"})
+"""Root fields whose read is a usage event (`record_reads`): a request reading one runs in a
+transaction, to record it."""
+
+
+def record_reads(session: Session, actor: RequestScope, root_fields: AbstractSet[str]) -> None:
+    """Record the usage events of a request that read ``root_fields`` (`RECORDED_READS`)."""
+    if "me" in root_fields:
+        record_profile_view(session, actor)
 
 
 def record_profile_view(session: Session, actor: RequestScope) -> None:

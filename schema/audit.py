@@ -9,10 +9,10 @@ the response, and the customers that lists of ids name after the row rules — n
 loaded but not returned.
 
 Example:
-    Once per request, after execution and inside its transaction::
+    Once per request, after execution and inside its transaction (`schema.execution`)::
 
-        auditor = Auditor(schema)  # one per endpoint: it caches coordinates per document
-        auditor.record(context, document, operation, document.root_fields(operation))
+        auditor = Auditor(schema, group)  # one per endpoint: it caches coordinates per document
+        auditor.record(scope, customers, document, operation, root_fields, fields, session)
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from auth.policy.purposes import Purpose
 from auth.policy.request import RequestScope
 from auth.policy.roots import always_audited
 from privacy.audit import Access, GroupCommit, Reader, write
-from schema.context import Context
 from schema.documents import Document
 
 CACHE_SIZE = 1024
@@ -154,36 +153,15 @@ class Auditor:
 
     Args:
         schema: the executable schema (for the coordinates an operation selects).
-        group: where `commit_of` writes records, grouped with other requests' (group commit).
+        group: where records of requests answered outside a write transaction are written,
+            grouped with other requests' (group commit).
     """
 
-    def __init__(self, schema: GraphQLSchema, group: GroupCommit | None = None) -> None:
+    def __init__(self, schema: GraphQLSchema, group: GroupCommit) -> None:
         self.selection = Selection(schema)
         self.group = group
 
     def access(
-        self,
-        context: Context,
-        document: Document,
-        operation: OperationDefinitionNode,
-        root_fields: set[str],
-    ) -> Access | None:
-        """What the request disclosed, or ``None`` when it needs no access record.
-
-        A request needs one when it runs a privacy-administration field, or when it returns
-        data of customers other than the caller under a purpose. A customer's reads of their
-        own record (``me``, self-service) are not access records.
-        """
-        return self.access_of(
-            context.scope,
-            context.customers_read,
-            document,
-            operation,
-            root_fields,
-            context.fields_read,
-        )
-
-    def access_of(
         self,
         scope: RequestScope,
         customers: AbstractSet[int],
@@ -192,7 +170,14 @@ class Auditor:
         root_fields: set[str],
         fields_read: AbstractSet[str] = frozenset(),
     ) -> Access | None:
-        """What a request that disclosed ``customers`` disclosed, whichever path answered it."""
+        """What a request that disclosed ``customers`` disclosed, or ``None`` when it needs no
+        access record, whichever executor answered it.
+
+        A request needs one when it runs a privacy-administration field, or when it returns
+        data of customers other than the caller under a purpose. A customer's reads of their
+        own record (``me``, self-service) are not access records. ``fields_read``: coordinates
+        disclosed beyond the selection (an export's, a filter's).
+        """
         administration = always_audited(root_fields)
         others = customers - {scope.owner_id}
         if not administration and (scope.purpose is None or not others):
@@ -218,52 +203,26 @@ class Auditor:
 
     def record(
         self,
-        context: Context,
-        document: Document,
-        operation: OperationDefinitionNode,
-        root_fields: set[str],
-    ) -> int | None:
-        """Write the request's access record, if it needs one, in the request's transaction."""
-        access = self.access(context, document, operation, root_fields)
-        if access is None:
-            return None
-        return write(context.session, access)
-
-    def record_of(
-        self,
-        session: Session,
         scope: RequestScope,
         customers: AbstractSet[int],
         document: Document,
         operation: OperationDefinitionNode,
         root_fields: set[str],
-        fields_read: AbstractSet[str] = frozenset(),
+        fields_read: AbstractSet[str],
+        into: Session | Reader,
     ) -> int | None:
-        """Write the access record of a request the compiled read path answered."""
-        access = self.access_of(scope, customers, document, operation, root_fields, fields_read)
-        if access is None:
-            return None
-        return write(session, access)
+        """Write the request's access record, if it needs one (`access`); its id.
 
-    def commit_of(
-        self,
-        scope: RequestScope,
-        customers: AbstractSet[int],
-        document: Document,
-        operation: OperationDefinitionNode,
-        root_fields: set[str],
-        reader: Reader | None = None,
-        fields_read: AbstractSet[str] = frozenset(),
-    ) -> int | None:
-        """Write the access record of a request answered outside a write transaction (a
-        compiled read), in a group commit: durable when this returns. ``reader``: the read's
-        place in `GroupCommit.reading`; ``fields_read``: coordinates disclosed beyond the
-        selection."""
-        assert self.group is not None
-        access = self.access_of(scope, customers, document, operation, root_fields, fields_read)
+        ``into`` the request's transaction (a `Session`: durable with its commit), or, for a
+        request answered outside a write transaction, a group commit (the read's `Reader` in
+        `GroupCommit.reading`: durable when this returns).
+        """
+        access = self.access(scope, customers, document, operation, root_fields, fields_read)
         if access is None:
             return None
-        return self.group.write(access, reader)
+        if isinstance(into, Session):
+            return write(into, access)
+        return self.group.write(access, into)
 
 
 def _readable(scope: RequestScope, coordinate: str) -> bool:

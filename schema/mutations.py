@@ -17,13 +17,13 @@ from strawberry import UNSET
 
 from auth.policy.purposes import Purpose
 from privacy import addresses, consents, customers, lookups, orders
-from privacy.errors import InputError, NotFound
+from privacy.errors import NotFound
+from privacy.lookups import pk_argument
 from schema.context import Context, Info
 from schema.permissions import Requires
 from schema.queries import order_by_pk
 from schema.types import Address, Consent, Customer, Order
 from store import models
-from store.ids import InvalidGlobalId, pk_of
 from store.models import AddressLabel, ConsentSource, OrderStatus
 
 
@@ -134,14 +134,6 @@ def atomic(context: Context) -> Iterator[None]:
     """A savepoint: an error inside undoes everything the mutation wrote."""
     with context.session.begin_nested():
         yield
-
-
-def pk_argument(global_id: str, type_name: str, field: str) -> int:
-    """The primary key of a global id argument; `InputError` when it names no ``type_name``."""
-    try:
-        return pk_of(global_id, type_name)
-    except InvalidGlobalId:
-        raise InputError(field, f"{field} is not a {type_name} id") from None
 
 
 def given(data: Any) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 What the privacy notices promise customers (``shared/seeds``), as mutations:
 
 - customers keep their own details current and manage their consents (``updateMe``,
-  ``addMyAddress``, ``removeMyAddress``, ``setMyConsent``); how they use the service is recorded
-  as usage events;
+  ``addMyAddress``, ``removeMyAddress``, ``setMyConsent``; `privacy.self_service`); how they
+  use the service is recorded as usage events;
 - data is kept until the customer cancels it (``eraseMe``) or asks for it to be cancelled
   (``eraseCustomer``, privacy:admin);
 - the right of access (``exportCustomerData``, privacy:admin);
@@ -25,17 +25,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from auth.policy.purposes import Purpose
-from privacy import addresses, consents, customers, erasure, legal, lookups
+from privacy import erasure, legal, lookups, self_service
 from privacy.export import EXPORT_FIELDS, export
-from privacy.usage import UsageKind, record_usage
 from schema.context import Context, Info
-from schema.mutations import (
-    AddressInput,
-    UpdateCustomerInput,
-    atomic,
-    given,
-    pk_argument,
-)
+from schema.mutations import AddressInput, UpdateCustomerInput, atomic, given
 from schema.permissions import Requires
 from schema.types import Address, Consent, Customer, LegalRequest
 from store import models
@@ -44,33 +37,19 @@ from store import models
 def _update_me(info: Info, input: UpdateCustomerInput) -> models.Customer | None:
     context = info.context
     with atomic(context):
-        customer = lookups.own_customer(context.session, context.scope)
-        changed = customers.update_customer(context.session, customer, given(input))
-        if changed:
-            detail = f"changed {', '.join(changed)}"
-            record_usage(context.session, customer, UsageKind.UPDATED_PROFILE, detail)
-    return customer
+        return self_service.update_me(context.session, context.scope, given(input))
 
 
 def _add_my_address(info: Info, input: AddressInput) -> models.Address | None:
     context = info.context
     with atomic(context):
-        customer = lookups.own_customer(context.session, context.scope)
-        address = addresses.add_address(context.session, customer, given(input))
-        detail = f"label {address.label}"
-        record_usage(context.session, customer, UsageKind.ADDED_ADDRESS, detail)
-    return address
+        return self_service.add_my_address(context.session, context.scope, given(input))
 
 
 def _remove_my_address(info: Info, id: strawberry.ID) -> strawberry.ID | None:
     context = info.context
     with atomic(context):
-        customer = lookups.own_customer(context.session, context.scope)
-        address = lookups.own_address(context.session, customer, pk_argument(id, "Address", "id"))
-        label = address.label
-        addresses.remove_address(context.session, address)
-        customers.touch(customer)
-        record_usage(context.session, customer, UsageKind.REMOVED_ADDRESS, f"label {label}")
+        self_service.remove_my_address(context.session, context.scope, id)
     return id
 
 
@@ -93,39 +72,27 @@ def _set_my_consent(
 ) -> models.Consent | None:
     context = info.context
     with atomic(context):
-        consents.require_consent_based(purpose)
-        customer = lookups.own_customer(context.session, context.scope)
-        consent = consents.record_consent(
+        return self_service.set_my_consent(
             context.session,
-            customer,
+            context.scope,
             purpose,
             granted,
-            erasure.SELF_SERVICE_SOURCE,
             recipient=recipient,
             notice_version=notice_version,
             language=language,
         )
-        kind = UsageKind.GRANTED_CONSENT if granted else UsageKind.WITHDREW_CONSENT
-        detail = f"purpose {purpose.id}" + ("" if recipient is None else f" for {recipient}")
-        record_usage(context.session, customer, kind, detail)
-    return consent
 
 
 def _erase_me(info: Info) -> models.Customer | None:
     context = info.context
     with atomic(context):
-        customer = lookups.own_customer(context.session, context.scope, erased=True)
-        erasure.erase(
-            context.session,
-            customer,
-            reason=erasure.SELF_ERASURE_REASON,
-            source=erasure.SELF_SERVICE_SOURCE,
-        )
-    return customer
+        return self_service.erase_me(context.session, context.scope)
 
 
 def _any_customer(context: Context, customer_id: str) -> models.Customer:
-    customer = lookups.any_customer(context.session, pk_argument(customer_id, "Customer", "id"))
+    customer = lookups.any_customer(
+        context.session, lookups.pk_argument(customer_id, "Customer", "id")
+    )
     assert customer.id is not None
     context.customers_read.add(customer.id)
     return customer

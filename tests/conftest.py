@@ -45,6 +45,7 @@ from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
 from store.database import make_engine, session_factory, upgrade
 from tests.support.auth import TokenFactory
+from tests.support.executors import no_compiled_statement, strawberry_only
 from tests.support.operations import Gql
 from tests.support.postgres import fresh_postgres_database
 
@@ -140,8 +141,14 @@ def steward(settings: Settings) -> CliRunner:
 
 
 @pytest.fixture
-def app(settings: Settings) -> Any:
-    return create_app(settings)
+def app(settings: Settings, executor: str) -> Iterator[Any]:
+    """Steward; under ``executor="strawberry"``, provably without its compiler."""
+    if executor == "compiled":
+        yield create_app(settings)
+        return
+    reference = strawberry_only(settings)
+    with no_compiled_statement(reference):
+        yield reference
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from api.settings import Settings
 from auth.policy.scopes import ALL_SCOPES
 from store import models
 from tests.support.auth import TokenFactory
+from tests.support.executors import json_statements, no_compiled_statement, strawberry_only
 from tests.support.policy_model import seed
 
 HUGE = "9" * 200
@@ -56,8 +57,8 @@ QUERIES = [
 
 @pytest.fixture
 def reference(settings: Settings) -> Iterator[TestClient]:
-    off = settings.model_copy(update={"compiled_reads": False})
-    with TestClient(create_app(off)) as client:
+    app = strawberry_only(settings)
+    with TestClient(app) as client, no_compiled_statement(app):
         yield client
 
 
@@ -102,13 +103,30 @@ def test_hostile_arguments_are_bound_never_spliced(
     assert session.scalar(select(func.count()).select_from(models.Customer)) == customers
 
 
-def test_the_switch_turns_the_compiler_off(settings: Settings) -> None:
-    # given compiled reads switched off
+def test_the_switch_turns_the_compiler_off(
+    client: TestClient, settings: Settings, session: Session, token: TokenFactory
+) -> None:
+    # given the seeded rows, and the same app with compiled reads switched off
+    seed(session)
+    session.commit()
     off = settings.model_copy(update={"compiled_reads": False})
-    # when the app is built, then its endpoint has no compiler
     app = create_app(off)
-    endpoint = next(route for route in app.routes if getattr(route, "path", "") == "/graphql")
-    assert "CompiledReads" not in repr(getattr(endpoint, "endpoint", None))
+    # then it has no compiler
+    assert app.state.execution.compiled is None
+    bearer = token(" ".join(ALL_SCOPES))
+    query = "query Q($v: ID!) { customer(id: $v) { id email } }"
+    with TestClient(app) as reference:
+        ids = [base64.b64encode(f"Customer:{n}".encode()).decode() for n in (1, 2)]
+        for value in ids:
+            # when both answer the same queries
+            with json_statements(client.app.state.engine) as compiled:  # type: ignore[attr-defined]
+                on = _post(client, bearer, query, {"v": value})
+            with json_statements(app.state.engine) as strawberry:
+                answered = _post(reference, bearer, query, {"v": value})
+            # then only the app with the switch on built JSON in the database
+            assert compiled, "the detector must see the compiler's statement"
+            assert strawberry == []
+            assert answered == on
 
 
 PAGE = "query Q($n: Int!) { customers(first: $n) { totalCount edges { node { id email } } } }"

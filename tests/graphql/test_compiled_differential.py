@@ -25,13 +25,13 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 from starlette.testclient import TestClient
 
-from api.app import create_app
 from api.settings import Settings
 from auth.policy import scopes as s
 from auth.policy.purposes import DECLARABLE, Purpose
 from store import models
 from tests.policy.test_properties import Names, operations, scope_sets, selections
 from tests.support.auth import TokenFactory
+from tests.support.executors import no_compiled_statement, strawberry_only
 from tests.support.policy_model import AGENCY, COURIER, Field, Seeded, canonical, render, seed
 
 CUSTOMER_PAGES = (
@@ -52,9 +52,10 @@ CURSORS = ["bzow", "bzox", "bzoy", "bzo5OQ=="]
 
 @pytest.fixture
 def reference(settings: Settings) -> Iterator[TestClient]:
-    """The same app with compiled reads off: everything runs on Strawberry."""
-    off = settings.model_copy(update={"compiled_reads": False})
-    with TestClient(create_app(off)) as client:
+    """The same app with compiled reads off: everything runs on Strawberry, provably
+    (`strawberry_only`, `no_compiled_statement`)."""
+    app = strawberry_only(settings)
+    with TestClient(app) as client, no_compiled_statement(app):
         yield client
 
 

@@ -1,8 +1,10 @@
-"""A serving process tunes its garbage collector once the application has started."""
+"""A serving process tunes its garbage collector once the application has started; the
+application has no benchmark switch."""
 
 from __future__ import annotations
 
 import gc
+import inspect
 from collections.abc import Iterator
 
 import pytest
@@ -43,3 +45,8 @@ def test_an_app_in_a_process_it_does_not_own_leaves_the_collector_alone(
     with TestClient(create_app(settings)):
         assert gc.get_freeze_count() == 0
         assert gc.get_threshold() == threshold
+
+
+def test_the_application_has_no_benchmark_switch() -> None:
+    # benchmarks compose their own application (bench/app.py): a deployed one has every win
+    assert list(inspect.signature(create_app).parameters) == ["settings", "http", "serving"]
