@@ -88,11 +88,11 @@ def create_app(
     sessions = session_factory(engine)
     schema = graphql_schema(build_schema())
     return compose(
-        settings, engine, execution(settings, schema, sessions), http=http, serving=serving
+        settings, engine, execution_for(settings, schema, sessions), http=http, serving=serving
     )
 
 
-def execution(
+def execution_for(
     settings: Settings, schema: GraphQLSchema, sessions: sessionmaker[Session]
 ) -> Execution:
     """What answers the operations of ``schema`` under ``settings``."""
