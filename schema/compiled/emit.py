@@ -4,9 +4,9 @@ The statement has one column per root field (its JSON text), one per root field 
 rows (the ids of the customers disclosed, for the access record) and one per redaction probe
 (how many places a hidden value takes, summed over every object of its level). Row rules are
 the `RowScope` conditions the loaders use, adapted to this statement's table aliases. JSON is
-built through the dialect seam (`schema.compiled._dialect`). Aliases say what they are
-(``customer1``, ``customer_order_page2``); parameters too (``req_first3``, a value of the
-request; ``row_only_customer_id``, of its row rules). SQLAlchemy's own are ``name_N``.
+built through the dialect seam (`schema.compiled._dialect`). Aliases name their table, briefly
+(``cu1``: ``customer``; ``pcuo2``: a page of ``customer_order``); parameters say what they are
+(``req_first3``, a value of the request; ``row_only_customer_id``, of its row rules).
 """
 
 from __future__ import annotations
@@ -340,7 +340,7 @@ class Emitter:
                     .limit(window["limit" if positions else "first"])
                     .offset(window["offset"])
                 )
-                name = self.name(f"{table.name}_page")
+                name = self.table_name(table, page=True)
                 if parent is None:
                     page = chosen.cte(name).prefix_with("MATERIALIZED")
                     root_pages.append(page)
@@ -506,7 +506,7 @@ class Emitter:
         return len(self.out.columns) - 1
 
     def alias(self, table: Table) -> Alias:
-        alias: Alias = table.alias(self.name(table.name))  # type: ignore[assignment]
+        alias: Alias = table.alias(self.table_name(table))  # type: ignore[assignment]
         return alias
 
     def name(self, prefix: str) -> str:
@@ -514,6 +514,17 @@ class Emitter:
         SQLAlchemy's own anonymous ones (``consent_1``, ``status_1``) that the row rules use."""
         self._numbers[prefix] += 1
         return f"{prefix}{self._numbers[prefix]}"
+
+    def table_name(self, table: Table, *, page: bool = False) -> str:
+        """A table alias: the table's first two letters and the initials of its other words,
+        ``p`` before them for a page, and a number unique within the statement (``cuo3``:
+        ``customer_order``; ``pcu1``: a page of ``customer``; ``co2``: ``consent``). Short on
+        purpose: PostgreSQL runs the statement measurably slower with long aliases
+        (``python -m bench.statement``)."""
+        first, *others = table.name.split("_")
+        initials = first[:2] + "".join(word[0] for word in others)
+        self._numbers[""] += 1
+        return f"{'p' if page else ''}{initials}{self._numbers['']}"
 
 
 def _total(at: Level, parent: Rowset | None, inner: Callable[[Rowset], Expr]) -> Expr:
