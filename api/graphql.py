@@ -139,6 +139,7 @@ class GraphQLEndpoint:
                 enforce=enforce,
             )
         self.issuers = settings.issuers
+        self.assignment_days = settings.partner_assignment_days
         self.explorer = explorer
 
     async def handle(self, request: Request) -> Response:
@@ -279,7 +280,13 @@ class GraphQLEndpoint:
                     return self._introspect(principal, document, params), []
                 answer = None
                 if self.compiled is not None and "me" not in root_fields:
-                    scope = open_scope(session, principal, declared, self.issuers)
+                    scope = open_scope(
+                        session,
+                        principal,
+                        declared,
+                        self.issuers,
+                        assignment_days=self.assignment_days,
+                    )
                     answer = self.compiled.answer(
                         session, scope, document, operation, params.variables
                     )
@@ -361,7 +368,9 @@ class GraphQLEndpoint:
         read is itself recorded as a usage event), and everything with compiled reads off."""
         root_fields = document.root_fields(operation)
         with self.sessions() as session, session.begin():
-            scope = open_scope(session, principal, declared, self.issuers)
+            scope = open_scope(
+                session, principal, declared, self.issuers, assignment_days=self.assignment_days
+            )
             answer = None
             if self.compiled is not None and "me" in root_fields:  # the others were tried
                 answer = self.compiled.answer(session, scope, document, operation, params.variables)

@@ -111,6 +111,7 @@ CONSENT: Serializer = {
     "recipient": attrgetter("recipient"),
     "noticeVersion": attrgetter("notice_version"),
     "language": attrgetter("language"),
+    "validUntil": _at("valid_until"),
 }
 USAGE_EVENT: Serializer = {
     "id": _gid("UsageEvent"),

@@ -199,7 +199,12 @@ class Loaders:
         return _grouped(rows, "customer_id")
 
     def _addresses(self, ids: list[int]) -> dict[int, list[Address]]:
-        return self._by_customer(Address, ids, Address.customer_id, Address.id)
+        rows = self.scalars(
+            select(Address)
+            .where(col(Address.customer_id).in_(ids), self.scope.listed_addresses())
+            .order_by(col(Address.customer_id), col(Address.id))
+        )
+        return _grouped(rows, "customer_id")
 
     def _consents(self, ids: list[int]) -> dict[int, list[Consent]]:
         return self._by_customer(Consent, ids, Consent.customer_id, Consent.id)
@@ -241,11 +246,7 @@ class Loaders:
         return _grouped(rows, "order_id")
 
     def _address_by_id(self, ids: list[int]) -> dict[int, Address | None]:
-        rows = self.scalars(
-            select(Address).where(
-                col(Address.id).in_(ids), self.scope.customers(col(Address.customer_id))
-            )
-        )
+        rows = self.scalars(select(Address).where(col(Address.id).in_(ids), self.scope.addresses()))
         return {row.id: row for row in rows}
 
     def _customer_by_id(self, ids: list[int]) -> dict[int, Customer | None]:

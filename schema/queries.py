@@ -200,7 +200,11 @@ def _node(context: Context, type_name: str, pk: int) -> SQLModel | None:
     if type_name == "Order":
         return order_by_pk(context, pk)
     model: Any = DATA_TYPES[type_name].model
-    if type_name in ("Address", "Consent", "UsageEvent"):
+    if type_name == "Address":
+        return context.session.scalars(
+            select(model).where(model.id == pk, context.rows.addresses())
+        ).first()
+    if type_name in ("Consent", "UsageEvent"):
         return context.session.scalars(
             select(model).where(model.id == pk, context.rows.customers(model.customer_id))
         ).first()

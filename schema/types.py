@@ -170,6 +170,9 @@ class Consent(Node):
     language: str | None = guarded(
         description="Evidence: the language of the notice the customer was shown (BCP 47)."
     )
+    valid_until: dt.datetime | None = guarded(
+        description="A conditional consent's end: past it, the consent counts as withdrawn."
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:

@@ -236,7 +236,7 @@ class CompiledReads:
         request: Runtime,
     ) -> Statement:
         if self._enforce:
-            rows, row_binds = parametrised(scope.rows)
+            rows, row_binds = parametrised(scope.rows, self._dialect)
             shape = Shape(
                 scopes=scope.principal.scopes,
                 visible=scope.plan.visible,
@@ -244,7 +244,7 @@ class CompiledReads:
                 rows=rows,
             )
         else:  # benchmarks only: every field and row allowed
-            rows, row_binds = parametrised(RowScope())
+            rows, row_binds = parametrised(RowScope(), self._dialect)
             shape = Shape(
                 scopes=frozenset(ALL_SCOPES),
                 visible=frozenset(POLICY),

@@ -141,6 +141,7 @@ SCALARS: dict[str, tuple[str, str]] = {
     "Consent.recipient": ("text", "recipient"),
     "Consent.noticeVersion": ("text", "notice_version"),
     "Consent.language": ("text", "language"),
+    "Consent.validUntil": ("datetime", "valid_until"),
     "UsageEvent.id": ("gid", "id"),
     "UsageEvent.occurredAt": ("datetime", "occurred_at"),
     "UsageEvent.kind": ("text", "kind"),
@@ -532,6 +533,8 @@ class Compiler:
             child = self.alias(table)
             condition = child.c[relation.child_key] == parent.c[relation.parent_key]
             where = [condition] if relation.kind == "list" else [condition, self.rule(child)]
+            if relation.kind == "list" and table is table_of(models.Address):
+                where.append(ClauseAdapter(child).traverse(self.shape.rows.listed_addresses()))
             if guard:
                 where.append(self.owned(level.type_name, parent))
             order = [
@@ -844,6 +847,8 @@ class Compiler:
             condition = rows.orders()
         elif table is table_of(models.Customer):
             condition = rows.customer_rows()
+        elif table is table_of(models.Address):
+            condition = rows.addresses()
         else:
             return rows.customers(alias.c.customer_id)
         return ClauseAdapter(alias).traverse(condition)
@@ -1016,8 +1021,8 @@ def _comparison(each: Filter, parameter: Expr) -> Callable[[Rowset], Expr]:
     return lambda alias: alias.c[each.column] == parameter
 
 
-def parametrised(rows: RowScope) -> tuple[RowScope, dict[str, Bind]]:
-    """The row rules with their values (ids, names) as bind parameters.
+def parametrised(rows: RowScope, dialect: Any) -> tuple[RowScope, dict[str, Bind]]:
+    """The row rules with their values (ids, names, times) as bind parameters.
 
     Returns the rules to compile and the binds that give each request's values. The purpose
     and the flags stay: the SQL depends on them (`rows_shape`).
@@ -1029,9 +1034,15 @@ def parametrised(rows: RowScope) -> tuple[RowScope, dict[str, Bind]]:
         if value is None or isinstance(value, bool | enum.Enum):
             continue
         name = f"row_{rule.name}"
-        sql_type = Integer if isinstance(value, int) else String
+        sql_type: Any = (
+            Integer()
+            if isinstance(value, int)
+            else UTCDateTime()
+            if isinstance(value, dt.datetime)
+            else String()
+        )
         replaced[rule.name] = bindparam(name, None, type_=sql_type)
-        binds[name] = Bind(_row_value(rule.name))
+        binds[name] = Bind(_row_value(rule.name), sql_type.bind_processor(dialect))
     return dataclasses.replace(rows, **replaced), binds
 
 
