@@ -31,6 +31,7 @@ from auth.policy.roots import needs_purpose
 from auth.tokens.authentication import Authenticator, Verified
 from auth.tokens.errors import AuthError
 from auth.trusted_documents import document_id, find_document
+from privacy.assignments import disclosed_orders
 from privacy.audit import GroupCommit
 from privacy.linking import WrongCodes
 from privacy.usage import record_profile_view
@@ -279,6 +280,7 @@ class GraphQLEndpoint:
                     # What this caller can ever unlock (`schema.view`): no data, no record.
                     return self._introspect(principal, document, params), []
                 answer = None
+                orders: tuple[int, ...] | None = None
                 if self.compiled is not None and "me" not in root_fields:
                     scope = open_scope(
                         session,
@@ -290,6 +292,8 @@ class GraphQLEndpoint:
                     answer = self.compiled.answer(
                         session, scope, document, operation, params.variables
                     )
+                    if answer is not None:
+                        orders = disclosed_orders(session, scope.rows, answer.customers)
             if answer is not None:
                 # After the read, before the response: durable when it returns.
                 self.auditor.commit_of(
@@ -300,6 +304,7 @@ class GraphQLEndpoint:
                     root_fields,
                     reader,
                     answer.revealed,
+                    orders=orders,
                 )
                 scope.plan.hidden.update(answer.hidden)
                 scope.plan.erased.update(answer.erased)

@@ -10,16 +10,48 @@ see is `NotFound`, like one that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from auth import partners
+from auth.policy.row_rules import RowScope
 from privacy.errors import InputError
 from store.models import Order, OrderAssignment, utcnow
 
-__all__ = ["active_assignment", "assign", "unassign"]
+__all__ = ["active_assignment", "assign", "disclosed_orders", "order_numbered", "unassign"]
+
+
+def disclosed_orders(
+    session: Session, rows: RowScope, customer_ids: AbstractSet[int]
+) -> tuple[int, ...] | None:
+    """The orders a disclosure to a partner with assigned access was for: those of the
+    customers disclosed that are assigned to it now (the orders that let it see them).
+    ``None`` for any other caller: its access records name no orders."""
+    if not rows.assigned_only:
+        return None
+    if not customer_ids:
+        return ()
+    found = session.scalars(
+        select(col(Order.id))
+        .where(col(Order.customer_id).in_(sorted(customer_ids)), rows.orders())
+        .order_by(col(Order.id))
+    )
+    return tuple(pk for pk in found if pk is not None)
+
+
+def order_numbered(session: Session, number: str) -> Order:
+    """The order with that number (for staff tools, which see every order).
+
+    Raises:
+        InputError: no order has that number.
+    """
+    order = session.scalars(select(Order).where(col(Order.number) == number)).first()
+    if order is None:
+        raise InputError("number", "no order has that number")
+    return order
 
 
 def active_assignment(session: Session, order: Order, partner: str) -> OrderAssignment | None:

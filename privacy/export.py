@@ -146,6 +146,7 @@ EXPORT_FIELDS = frozenset(
         "Disclosure.purpose",
         "Disclosure.at",
         "Disclosure.fields",
+        "Disclosure.orders",
         "Partner.clientId",
         "Partner.name",
         "Customer.addresses",
@@ -232,12 +233,23 @@ def disclosures(session: Session, pk: int | None) -> list[dict[str, Any]]:
         )
         .order_by(col(record.occurred_at).desc(), col(record.id).desc())
     ).all()
+    numbers = dict(
+        session.execute(
+            select(col(models.Order.id), col(models.Order.number)).where(
+                col(models.Order.customer_id) == pk,
+                col(models.Order.id).in_(
+                    {order for row, _ in rows for order in row.order_ids or ()}
+                ),
+            )
+        ).all()
+    )
     return [
         {
             "recipient": {"clientId": row.recipient, "name": name},
             "purpose": row.purpose,
             "at": _iso(row.occurred_at),
             "fields": row.fields,
+            "orders": [numbers[order] for order in row.order_ids or () if order in numbers],
         }
         for row, name in rows
     ]

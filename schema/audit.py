@@ -42,6 +42,7 @@ from auth.policy.fields import policy_key
 from auth.policy.purposes import Purpose
 from auth.policy.request import RequestScope
 from auth.policy.roots import always_audited
+from privacy.assignments import disclosed_orders
 from privacy.audit import Access, GroupCommit, Reader, write
 from schema.context import Context
 from schema.documents import Document
@@ -182,6 +183,7 @@ class Auditor:
             operation,
             root_fields,
             context.fields_read,
+            orders=disclosed_orders(context.session, context.scope.rows, context.customers_read),
         )
 
     def access_of(
@@ -192,8 +194,11 @@ class Auditor:
         operation: OperationDefinitionNode,
         root_fields: set[str],
         fields_read: AbstractSet[str] = frozenset(),
+        *,
+        orders: tuple[int, ...] | None = None,
     ) -> Access | None:
-        """What a request that disclosed ``customers`` disclosed, whichever path answered it."""
+        """What a request that disclosed ``customers`` disclosed, whichever path answered it;
+        ``orders``: the assigned orders it was for (`privacy.assignments.disclosed_orders`)."""
         administration = always_audited(root_fields)
         others = customers - {scope.owner_id}
         if not administration and (scope.purpose is None or not others):
@@ -215,6 +220,7 @@ class Auditor:
             customer_ids=tuple(sorted(customers)),
             fields=tuple(sorted(fields)),
             recipient=principal.client_id if principal.partner else None,
+            order_ids=orders,
         )
 
     def record(
@@ -241,7 +247,10 @@ class Auditor:
         fields_read: AbstractSet[str] = frozenset(),
     ) -> int | None:
         """Write the access record of a request the compiled read path answered."""
-        access = self.access_of(scope, customers, document, operation, root_fields, fields_read)
+        orders = disclosed_orders(session, scope.rows, customers)
+        access = self.access_of(
+            scope, customers, document, operation, root_fields, fields_read, orders=orders
+        )
         if access is None:
             return None
         return write(session, access)
@@ -255,13 +264,18 @@ class Auditor:
         root_fields: set[str],
         reader: Reader | None = None,
         fields_read: AbstractSet[str] = frozenset(),
+        *,
+        orders: tuple[int, ...] | None = None,
     ) -> int | None:
         """Write the access record of a request answered outside a write transaction (a
         compiled read), in a group commit: durable when this returns. ``reader``: the read's
         place in `GroupCommit.reading`; ``fields_read``: coordinates disclosed beyond the
-        selection."""
+        selection; ``orders``: the assigned orders it was for, read by the caller in the read's
+        session (`privacy.assignments.disclosed_orders`)."""
         assert self.group is not None
-        access = self.access_of(scope, customers, document, operation, root_fields, fields_read)
+        access = self.access_of(
+            scope, customers, document, operation, root_fields, fields_read, orders=orders
+        )
         if access is None:
             return None
         return self.group.write(access, reader)

@@ -245,6 +245,9 @@ class AccessRecord(SQLModel, table=True):
     second one (``None`` for records written before keys existed)."""
     customer_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    order_ids: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    """A partner with assigned access: the assigned orders (of those customers) the access was
+    for (SPEC section 13); ``None`` for every other record."""
 
 
 class AccessRecordCustomer(SQLModel, table=True):

@@ -29,7 +29,7 @@ from auth.policy.purposes import Purpose
 from schema.types import age_band
 from store import models
 from store.ids import from_global_id, to_global_id
-from store.models import CustomerStatus, OrderStatus
+from store.models import CustomerStatus, OrderStatus, PartnerAccess
 
 NO_POLICY = "NO_POLICY"
 MISSING_SCOPE = "MISSING_SCOPE"
@@ -944,8 +944,13 @@ def seed(session: Session) -> Seeded:
             ("chi_sharing_not_courier", chi, "third_party_sharing", "WITHDRAWN", 5, COURIER),
             ("dara_sharing", dara, "third_party_sharing", "WITHDRAWN", 9, None),
         ]
-        session.add(models.Partner(client_id=COURIER, name="Tehran Express Couriers"))
-        session.add(models.Partner(client_id=AGENCY, name="Mekong Marketing Agency"))
+        for client_id, name in (
+            (COURIER, "Tehran Express Couriers"),
+            (AGENCY, "Mekong Marketing Agency"),
+        ):
+            session.add(
+                models.Partner(client_id=client_id, name=name, access=PartnerAccess.CONSENTED)
+            )
         for name, customer, purpose, status, day, *recipient in consents:
             assert isinstance(customer, models.Customer)
             assert customer.id is not None

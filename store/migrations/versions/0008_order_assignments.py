@@ -7,7 +7,8 @@ registered before this revision keep ``consented``: they have no assignments yet
 them ``assigned`` would hide every customer from them at once; ``steward partners add
 CLIENT_ID --access assigned`` moves one over. ``partner.until`` bounds a registration in time,
 ``consent.valid_until`` a consent, and ``customer_order.left_fulfillment_at`` records when an
-order left PAID and SHIPPED (assignments end some days later). Orders already INSTALLED or
+order left PAID and SHIPPED (assignments end some days later); ``access_record.order_ids``
+names the assigned orders a partner's access was for. Orders already INSTALLED or
 CANCELLED left fulfillment at a time not recorded: their placing time stands for it.
 
 Revision ID: 0008
@@ -62,6 +63,8 @@ def upgrade() -> None:
         table.add_column(
             sa.Column("left_fulfillment_at", sa.DateTime(timezone=True), nullable=True)
         )
+    with op.batch_alter_table("access_record") as table:
+        table.add_column(sa.Column("order_ids", sa.JSON(), nullable=True))
     order = sa.table(
         "customer_order",
         sa.column("status", sa.String),
@@ -76,6 +79,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("access_record") as table:
+        table.drop_column("order_ids")
     with op.batch_alter_table("customer_order") as table:
         table.drop_column("left_fulfillment_at")
     with op.batch_alter_table("consent") as table:
