@@ -301,7 +301,7 @@ ROW_RULES: tuple[tuple[str, str], ...] = (
     (
         "consent",
         "Under analytics and marketing: only customers whose latest consent for the purpose "
-        "is GRANTED.",
+        "is GRANTED (and not past its validUntil: an expired consent counts as withdrawn).",
     ),
     (
         "order_fulfillment",
