@@ -94,6 +94,7 @@ ORDER: Serializer = {
     "shippingAddressId": _gid("Address", "shipping_address_id"),
     "paymentReference": attrgetter("payment_reference"),
     "paymentTrackingCode": attrgetter("payment_tracking_code"),
+    "leftFulfillmentAt": _at("left_fulfillment_at"),
 }
 ORDER_ITEM: Serializer = {
     "sku": attrgetter("sku"),

@@ -1046,6 +1046,10 @@ def parametrised(rows: RowScope, dialect: Any) -> tuple[RowScope, dict[str, Bind
     return dataclasses.replace(rows, **replaced), binds
 
 
+CLOCK = frozenset({"row_now", "row_assignments_since"})
+"""The row rules' binds that the clock gives, not the request: no value of a request's."""
+
+
 def _row_value(attribute: str) -> Getter:
     return lambda rt: getattr(rt.rows, attribute)
 

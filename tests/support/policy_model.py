@@ -486,7 +486,7 @@ class Model:
             for c in self.data.consents.values()
             if c.customer_id == customer_id and c.purpose == purpose.value
         ]
-        return _status(max(records, key=lambda c: c.id)) if records else None  # type: ignore[arg-type]
+        return _status(max(records, key=lambda c: c.id)) if records else None  # type: ignore[arg-type,return-value]
 
     def partner_consent(self, customer_id: int, partner: str) -> str | None:
         """The status of the customer's latest third_party_sharing record for ``partner`` or
@@ -498,7 +498,7 @@ class Model:
             and c.purpose == Purpose.THIRD_PARTY_SHARING.value
             and c.recipient in (partner, None)
         ]
-        return _status(max(records, key=lambda c: c.id)) if records else None  # type: ignore[arg-type]
+        return _status(max(records, key=lambda c: c.id)) if records else None  # type: ignore[arg-type,return-value]
 
     def customers_page(self, first: int) -> tuple[list[models.Customer], int]:
         rows = [self.data.customers[pk] for pk in sorted(self.visible_customers)]
