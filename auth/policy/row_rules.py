@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, and_, exists, false, func, literal, or_, select, true
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Mapped, Session, aliased
 from sqlmodel import col
 
@@ -121,6 +133,13 @@ def assignment_active(
     ]
 
 
+def _found(rows: Select[Any]) -> ColumnElement[bool]:
+    """True where ``rows`` has a row: a scalar subquery with ``LIMIT 1``, looked up for each
+    row the query meets (as `has_order_in_fulfillment`), never a semi join PostgreSQL may
+    run over the whole table before the first row of a page."""
+    return rows.limit(1).scalar_subquery().is_not(None)
+
+
 @dataclass(frozen=True, slots=True)
 class RowScope:
     """The row-level rules of one request.
@@ -209,7 +228,7 @@ class RowScope:
         if not self.assigned_only:
             return true()
         shipped = aliased(Order)
-        return exists(
+        return _found(
             select(literal(1)).where(
                 col(shipped.shipping_address_id) == col(Address.id),
                 *self._order_conditions(shipped),
@@ -220,12 +239,10 @@ class RowScope:
         """True where the customer has an order that exists for the caller under ``assigned``
         access (looked up per customer, as `has_order_in_fulfillment`)."""
         assigned = aliased(Order)
-        return (
-            select(literal(1))
-            .where(col(assigned.customer_id) == customer_id, *self._order_conditions(assigned))
-            .limit(1)
-            .scalar_subquery()
-            .is_not(None)
+        return _found(
+            select(literal(1)).where(
+                col(assigned.customer_id) == customer_id, *self._order_conditions(assigned)
+            )
         )
 
     def _order_conditions(self, order: type[Order]) -> list[ColumnElement[bool]]:
@@ -236,7 +253,7 @@ class RowScope:
             raise ValueError("assigned access needs a partner and assignments_since")
         assignment = aliased(OrderAssignment)
         conditions: list[ColumnElement[bool]] = [
-            exists(
+            _found(
                 select(literal(1)).where(
                     *assignment_active(
                         assignment,
