@@ -104,7 +104,14 @@ def execution_for(
             max_page_size=settings.max_page_size,
             observe=metrics.observe_compiled_fallback,
         )
-    return Execution(schema, sessions, resolver_options(settings), settings.issuers, compiled)
+    return Execution(
+        schema,
+        sessions,
+        resolver_options(settings),
+        settings.issuers,
+        compiled,
+        assignment_days=settings.partner_assignment_days,
+    )
 
 
 def resolver_options(settings: Settings) -> Options:

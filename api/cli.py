@@ -14,6 +14,7 @@ import typer
 
 from api.customers import customers_app
 from api.documents import documents_app
+from api.orders import orders_app
 from api.partners import partners_app
 from auth.policy.scopes import ALL_SCOPES
 
@@ -226,8 +227,8 @@ def demo_data(
     """Load demo customers and two partners.
 
     Realistic Persian and Vietnamese customers with addresses, orders, consents and usage,
-    and two partners (a courier and a marketing agency) with their consents and
-    disclosures. The same --seed gives the same data. With --if-empty, a database that
+    and two partners (a courier with its assigned orders, and a marketing agency) with their
+    consents and disclosures. The same --seed gives the same data. With --if-empty, a database that
     already holds customers is left as it is (what `make run` does).
     """
     from api.demo import is_empty, load_demo_data
@@ -249,7 +250,8 @@ def demo_data(
             typer.echo(
                 f"demo partners: {partners.partners} registered, "
                 f"{partners.sharing_consents} sharing consents, "
-                f"{partners.disclosures} disclosures"
+                f"{partners.disclosures} disclosures, "
+                f"{partners.assignments} active assignments"
             )
             refresh_statistics(session)
 
@@ -342,6 +344,7 @@ clients_app = typer.Typer(
 )
 app.add_typer(clients_app, name="clients")
 app.add_typer(partners_app, name="partners")
+app.add_typer(orders_app, name="orders")
 app.add_typer(documents_app, name="documents")
 app.add_typer(customers_app, name="customers")
 

@@ -901,7 +901,17 @@ def _order_row(o: _Order) -> dict[str, Any]:
         "shipping_address_id": o.address.id,
         "payment_reference": o.payment_reference,
         "payment_tracking_code": o.payment_tracking_code,
+        "left_fulfillment_at": _left_fulfillment(o),
     }
+
+
+def _left_fulfillment(o: _Order) -> datetime | None:
+    """When an installed or cancelled order left fulfillment: days after it was placed."""
+    days = _FULFILLMENT_DAYS.get(OrderStatus(o.status))
+    return None if days is None else min(o.placed_at + timedelta(days=days), REFERENCE_NOW)
+
+
+_FULFILLMENT_DAYS: Final = {OrderStatus.INSTALLED: 6, OrderStatus.CANCELLED: 1}
 
 
 def _consent_row(c: _Consent) -> dict[str, Any]:

@@ -1,11 +1,16 @@
 """Demo partners: a courier and a marketing agency, the customers' consents to share with them,
-and what the courier has received (SPEC section 8), so that ``make run`` shows all of it.
+the courier's assigned orders, and what it has received (SPEC sections 8 and 13), so that
+``make run`` shows all of it.
 
 Run by ``steward demo-data`` after the customers (`api.demo`): every customer without a
 ``third_party_sharing`` record gets a realistic history — never asked, shared with every
 partner, with the courier only (for deliveries), with every partner and later not with the
-agency, or shared and then withdrawn — and each customer who shares with the courier and has an
-order in fulfillment has a disclosure: the courier's delivery read.
+agency, or shared and then withdrawn. The courier has ``assigned`` access: it sees only the
+orders assigned to it. Of the orders in fulfillment of the customers who share with it, three
+in four are assigned to it (active) and the others were assigned and then unassigned (ended);
+their installed orders were assigned too, and ended some days after the installation. Each
+customer with an active assignment has a disclosure naming the order: the courier's delivery
+read. The marketing agency has ``consented`` access: every customer who shares with it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -24,7 +29,17 @@ from auth import partners
 from auth.policy.purposes import Purpose
 from privacy.audit import Access, write
 from privacy.consents import record_consent
-from store.models import Consent, ConsentSource, ConsentStatus, Customer, Order, OrderStatus
+from store.models import (
+    Consent,
+    ConsentSource,
+    ConsentStatus,
+    Customer,
+    Order,
+    OrderAssignment,
+    OrderStatus,
+    PartnerAccess,
+    table_of,
+)
 
 COURIER: Final = "demo-courier"
 COURIER_NAME: Final = "Tehran Express Couriers"
@@ -62,6 +77,7 @@ class PartnerSummary:
     partners: int
     sharing_consents: int
     disclosures: int
+    assignments: int = 0
 
 
 def load_demo_partners(session: Session, *, seed: int = 1) -> PartnerSummary:
@@ -73,9 +89,12 @@ def load_demo_partners(session: Session, *, seed: int = 1) -> PartnerSummary:
     """
     rng = random.Random(f"partners-{seed}")  # noqa: S311 (demo data, no secret)
     added = 0
-    for client_id, name in ((COURIER, COURIER_NAME), (AGENCY, AGENCY_NAME)):
+    for client_id, name, access in (
+        (COURIER, COURIER_NAME, PartnerAccess.ASSIGNED),
+        (AGENCY, AGENCY_NAME, PartnerAccess.CONSENTED),
+    ):
         if partners.find_active(session, client_id) is None:
-            partners.add(session, client_id, name)
+            partners.add(session, client_id, name, access=access)
             added += 1
     if not added:
         return PartnerSummary(0, 0, 0)
@@ -112,22 +131,58 @@ def load_demo_partners(session: Session, *, seed: int = 1) -> PartnerSummary:
             consents += 1
         if courier_status is ConsentStatus.GRANTED and customer.id is not None:
             couriers[customer.id] = at
-    disclosures = _deliveries(session, rng, couriers)
-    return PartnerSummary(added, consents, disclosures)
+    active = _assignments(session, couriers)
+    disclosures = _deliveries(session, rng, couriers, active)
+    return PartnerSummary(added, consents, disclosures, sum(map(len, active.values())))
 
 
-def _deliveries(session: Session, rng: random.Random, shared_since: dict[int, datetime]) -> int:
-    """The courier's delivery reads of customers who share with it and await a delivery."""
-    in_fulfillment = session.scalars(
-        select(col(Order.customer_id))
+def _assignments(session: Session, shared_since: dict[int, datetime]) -> dict[int, list[int]]:
+    """Assign the courier the orders of the customers who share with it: three in four of
+    those in fulfillment stay assigned, the others were unassigned; installed ones ended with
+    their installation. Returns the active assignments' orders, by customer."""
+    orders = session.execute(
+        select(col(Order.id), col(Order.customer_id), col(Order.status), col(Order.placed_at))
         .where(
             col(Order.customer_id).in_(list(shared_since)),
-            col(Order.status).in_([OrderStatus.PAID.value, OrderStatus.SHIPPED.value]),
+            col(Order.status).in_(_ASSIGNABLE),
         )
-        .distinct()
-        .order_by(col(Order.customer_id))
+        .order_by(col(Order.id))
     ).all()
-    for customer_id in in_fulfillment:
+    active: dict[int, list[int]] = {}
+    rows: list[dict[str, object]] = []
+    for index, (order_id, customer_id, status, placed_at) in enumerate(orders):
+        created = max(placed_at, shared_since[customer_id]) + timedelta(hours=2)
+        ended = status == OrderStatus.INSTALLED.value or index % 4 == 3
+        rows.append(
+            {
+                "order_id": order_id,
+                "partner": COURIER,
+                "created_at": created,
+                "created_by": "dispatch",
+                "until": None,
+                "unassigned_at": created + timedelta(days=1) if index % 4 == 3 else None,
+            }
+        )
+        if not ended and order_id is not None:
+            active.setdefault(customer_id, []).append(order_id)
+    if rows:
+        session.execute(insert(table_of(OrderAssignment)), rows)
+    return active
+
+
+_ASSIGNABLE: Final = [
+    s.value for s in (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.INSTALLED)
+]
+
+
+def _deliveries(
+    session: Session,
+    rng: random.Random,
+    shared_since: dict[int, datetime],
+    assigned: dict[int, list[int]],
+) -> int:
+    """The courier's delivery reads of the customers whose orders are assigned to it."""
+    for customer_id in sorted(assigned):
         at = REFERENCE_NOW - timedelta(minutes=rng.randint(10, 60 * 24 * 20))
         delivery = Access(
             subject=COURIER,
@@ -138,6 +193,7 @@ def _deliveries(session: Session, rng: random.Random, shared_since: dict[int, da
             customer_ids=(customer_id,),
             fields=_DELIVERY_FIELDS,
             recipient=COURIER,
+            order_ids=tuple(assigned[customer_id]),
         )
         write(session, delivery, occurred_at=max(at, shared_since[customer_id] + MINUTE))
-    return len(in_fulfillment)
+    return len(assigned)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
 partners_app = typer.Typer(
     help="Partners: third parties such as couriers, installers, agencies.\n\n"
     "A partner is an OAuth client that sees only the customers who consented to sharing "
-    "with it, and may be held to the documents registered for it.",
+    "with it (and, with assigned access, only the orders assigned to it), and may be held "
+    "to the documents registered for it.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -40,21 +42,36 @@ def partners_add(
         help="Whose client it is: the external provider's iss (STEWARD_ISSUER); "
         "default: the built-in issuer.",
     ),
+    access: str = typer.Option(
+        "assigned",
+        help="assigned: only the orders assigned to it (steward orders assign), their "
+        "customers and shipping addresses; consented: every customer who consented.",
+    ),
+    until: str | None = typer.Option(
+        None,
+        help="When the registration ends: an ISO 8601 date (midnight UTC) or time with its "
+        "offset; its tokens are refused from then on.",
+    ),
 ) -> None:
     """Register a client as a partner.
 
     CLIENT_ID is a client of the built-in issuer or (--issuer) of the external provider; a
     token of another issuer with the same client id is not this partner. From the next
-    request on, it sees only the customers whose third_party_sharing consent covers it, and
-    every value it receives is recorded as a disclosure. Adding an active partner again
-    updates its name and --trusted-documents-only.
+    request on, it sees only the customers whose third_party_sharing consent covers it
+    (with --access assigned, the default: only the orders assigned to it, while the
+    assignment is active), until --until if given; every value it receives is recorded as a
+    disclosure. Adding an active partner again updates its name, flags, access and until.
     """
     from api.settings import Settings
     from auth.partners import PartnerError, add
     from store.database import transaction_at
+    from store.models import PartnerAccess
 
     settings = Settings()
     stored = _issuer(settings, issuer)
+    if access not in {kind.value for kind in PartnerAccess}:
+        raise typer.BadParameter("assigned or consented", param_hint="--access")
+    ends = None if until is None else parse_time(until, "--until")
     try:
         with transaction_at(settings.database_url) as session:
             add(
@@ -63,11 +80,30 @@ def partners_add(
                 name,
                 issuer=stored,
                 trusted_documents_only=trusted_documents_only,
+                access=PartnerAccess(access),
+                until=ends,
             )
     except PartnerError as error:
         raise typer.BadParameter(str(error)) from None
     only = " (trusted documents only)" if trusted_documents_only else ""
-    typer.echo(f"partner {client_id} registered{only}")
+    typer.echo(f"partner {client_id} registered{only}, {access} access")
+
+
+def parse_time(value: str, option: str) -> datetime:
+    """An option's time: an ISO 8601 date (midnight UTC) or a time with its offset."""
+    from datetime import UTC, date
+    from datetime import datetime as parsed
+
+    try:
+        if len(value) == len("2027-01-31"):
+            day = date.fromisoformat(value)
+            return parsed(day.year, day.month, day.day, tzinfo=UTC)
+        moment = parsed.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an ISO 8601 date or time", param_hint=option) from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter("a time needs its offset (Z, +03:30)", param_hint=option)
+    return moment
 
 
 def _issuer(settings: Settings, given: str | None) -> str:
@@ -90,18 +126,26 @@ def _issuer(settings: Settings, given: str | None) -> str:
 def partners_list() -> None:
     """List the active partners.
 
-    One line per partner, tab-separated: client id, name, registration date, and what it
-    may run (any-document or trusted-documents-only).
+    One line per partner, tab-separated: client id, name, registration date, what it may
+    run (any-document or trusted-documents-only), its access (assigned or consented) and
+    when its registration ends (until ..., or "-"; "expired" once past).
     """
     from api.settings import Settings
     from auth.partners import list_partners
     from store.database import transaction_at
+    from store.models import utcnow
 
     with transaction_at(Settings().database_url) as session:
         rows = list_partners(session)
+    now = utcnow()
     for row in rows:
         runs = "trusted-documents-only" if row.trusted_documents_only else "any-document"
-        typer.echo(f"{row.client_id}\t{row.name}\t{row.created_at:%Y-%m-%d}\t{runs}")
+        ends = "-" if row.until is None else f"until {row.until.isoformat()}"
+        if row.until is not None and row.until <= now:
+            ends = "expired"
+        typer.echo(
+            f"{row.client_id}\t{row.name}\t{row.created_at:%Y-%m-%d}\t{runs}\t{row.access}\t{ends}"
+        )
     if not rows:
         typer.echo("no partners", err=True)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth.policy.principal import Issuers
+from auth.policy.row_rules import ASSIGNMENT_DAYS
 from auth.tokens.config import TokenSettings
 from auth.tokens.scope_claims import ScopeClaims
 from store.database import Timeouts
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     compiled_reads: bool = True
     redis_url: SecretStr | None = None
     self_registration: bool = False
+    partner_assignment_days: int = Field(default=ASSIGNMENT_DAYS, ge=0, le=3650)
     scope_claims: ScopeClaimsSetting | None = None
 
     @model_validator(mode="after")

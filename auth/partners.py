@@ -18,11 +18,12 @@ The functions take a session and leave the transaction to the caller::
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from store.models import BUILTIN_ISSUER, Partner, utcnow
+from store.models import BUILTIN_ISSUER, Partner, PartnerAccess, utcnow
 
 __all__ = [
     "MAX_CLIENT_ID",
@@ -77,6 +78,8 @@ def add(
     *,
     issuer: str = BUILTIN_ISSUER,
     trusted_documents_only: bool = False,
+    access: PartnerAccess = PartnerAccess.ASSIGNED,
+    until: datetime | None = None,
 ) -> Partner:
     """Register ``client_id`` of ``issuer`` as a partner, or update the registration of an
     active one.
@@ -90,13 +93,20 @@ def add(
         name: the partner's display name.
         issuer: `BUILTIN_ISSUER`, or an external provider's exact ``iss``.
         trusted_documents_only: it may run only its registered documents.
+        access: ``assigned``: it sees only the orders assigned to it; ``consented``: every
+            customer who consented to share with it (SPEC section 13).
+        until: when its registration ends (its tokens are refused from then on); ``None``:
+            no end.
 
     Raises:
         PartnerError: an empty or over-long client id, issuer or name, one with control
-            characters, or a client id that is an active partner of another issuer.
+            characters, a client id that is an active partner of another issuer, or an
+            ``until`` that is not in the future.
     """
     client_id = checked_client_id(client_id)
     name = _name(name)
+    if until is not None and (until.tzinfo is None or until <= utcnow()):
+        raise PartnerError("--until must be a time in the future, with its time zone")
     if len(issuer) > MAX_CLIENT_ID or _has_control(issuer):
         raise PartnerError(f"an issuer has at most {MAX_CLIENT_ID} characters and no controls")
     partner = session.scalars(select(Partner).where(col(Partner.client_id) == client_id)).first()
@@ -107,6 +117,8 @@ def add(
     partner.issuer = issuer
     partner.name = name
     partner.trusted_documents_only = trusted_documents_only
+    partner.access = access.value
+    partner.until = until
     partner.removed_at = None
     session.add(partner)
     session.flush()
@@ -114,7 +126,7 @@ def add(
 
 
 def list_partners(session: Session) -> list[Partner]:
-    """The active partners, oldest first."""
+    """The partners not removed (those past their ``until`` too), oldest first."""
     return list(
         session.scalars(
             select(Partner).where(col(Partner.removed_at).is_(None)).order_by(col(Partner.id))
@@ -123,12 +135,15 @@ def list_partners(session: Session) -> list[Partner]:
 
 
 def find_active(session: Session, client_id: str) -> Partner | None:
-    """The partner ``client_id`` unless it is unknown or removed."""
-    return session.scalars(
+    """The partner ``client_id`` unless it is unknown, removed, or past its ``until``."""
+    partner = session.scalars(
         select(Partner).where(
             col(Partner.client_id) == client_id, col(Partner.removed_at).is_(None)
         )
     ).first()
+    if partner is not None and partner.until is not None and partner.until <= utcnow():
+        return None
+    return partner
 
 
 def remove(session: Session, client_id: str) -> bool:

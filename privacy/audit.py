@@ -44,6 +44,8 @@ class Access:
             the client is one: the record is then a disclosure to the customers it names.
         key: the record's key, made with the access (never copied by ``replace``): at most
             one record has it, however often its write is tried.
+        order_ids: a partner with assigned access: the assigned orders of those customers
+            that the access was for; ``None`` otherwise.
     """
 
     subject: str
@@ -55,6 +57,7 @@ class Access:
     fields: tuple[str, ...]
     recipient: str | None = None
     key: str = field(default_factory=lambda: secrets.token_hex(16), init=False)
+    order_ids: tuple[int, ...] | None = None
 
 
 def write(session: Session, access: Access, *, occurred_at: dt.datetime | None = None) -> int:
@@ -80,6 +83,7 @@ def write(session: Session, access: Access, *, occurred_at: dt.datetime | None =
         "request_key": access.key,
         "customer_ids": list(access.customer_ids),
         "fields": list(access.fields),
+        "order_ids": None if access.order_ids is None else list(access.order_ids),
         "ids": orjson.dumps(access.customer_ids).decode(),
     }
     if not access.customer_ids:
@@ -110,6 +114,7 @@ _RECORD_INSERT = (
                 "request_key",
                 "customer_ids",
                 "fields",
+                "order_ids",
             )
         }
     )

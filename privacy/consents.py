@@ -2,7 +2,8 @@
 
 ``third_party_sharing`` records name a ``recipient``: a partner's client id, or none for every
 partner. The current consent of a customer for a partner is the latest record for that partner
-or for every partner (`auth.policy.row_rules.current_consent`).
+or for every partner (`auth.policy.row_rules.current_consent`). A granted record may carry a
+``valid_until`` (conditional consent): past it, it counts as withdrawn.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -18,7 +20,7 @@ from auth.policy.purposes import Purpose
 from privacy import validation as v
 from privacy.errors import InputError
 from store import models
-from store.models import ConsentSource, ConsentStatus
+from store.models import ConsentSource, ConsentStatus, utcnow
 
 POLICY_VERSION = 32
 NOTICE_VERSION = 32
@@ -37,6 +39,7 @@ def record_consent(
     *,
     notice_version: str | None = None,
     language: str | None = None,
+    valid_until: datetime | None = None,
     field: str = "",
     recorded_at: dt.datetime | None = None,
 ) -> models.Consent:
@@ -52,17 +55,22 @@ def record_consent(
         recipient: ``third_party_sharing`` only: one partner's client id, or every partner.
         notice_version: evidence: the version of the privacy notice the customer was shown.
         language: evidence: the language of that notice (a BCP 47 tag).
+        valid_until: a granted consent's end (conditional consent): past it, the consent
+            counts as withdrawn.
         field: the prefix of the input's field names in errors (``input.consents.0.``).
         recorded_at: when it was given, if not now (a history loaded as demo data).
 
     Raises:
         InputError: a ``recipient`` for a purpose other than ``third_party_sharing``, or one
             that is not an active partner's client id (field ``recipient``); a notice version
-            or language that is not one.
+            or language that is not one; a ``valid_until`` on a withdrawal, without a time
+            zone, or not in the future (field ``validUntil``).
     """
     assert customer.id is not None
     if recipient is not None:
         _require_partner(session, purpose, recipient, f"{field}recipient")
+    if valid_until is not None:
+        _check_valid_until(valid_until, granted, f"{field}validUntil")
     consent = models.Consent(
         customer_id=customer.id,
         purpose=purpose.value,
@@ -76,12 +84,22 @@ def record_consent(
         if notice_version is None
         else v.text(notice_version, field=f"{field}noticeVersion", max_length=NOTICE_VERSION),
         language=None if language is None else v.language(language, field=f"{field}language"),
+        valid_until=valid_until,
     )
     if recorded_at is not None:
         consent.recorded_at = recorded_at
     session.add(consent)
     session.flush()
     return consent
+
+
+def _check_valid_until(valid_until: datetime, granted: bool, field: str) -> None:
+    if not granted:
+        raise InputError(field, f"{field} applies to a granted consent only")
+    if valid_until.tzinfo is None:
+        raise InputError(field, f"{field} needs a time zone offset")
+    if valid_until <= utcnow():
+        raise InputError(field, f"{field} must be in the future")
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,13 +78,20 @@ CUSTOMER = _serializer(
     },
 )
 ADDRESS = _serializer("Address")
-ORDER = _serializer("Order", {"shippingAddressId": _gid("Address", "shipping_address_id")})
+ORDER = _serializer(
+    "Order",
+    {
+        "shippingAddressId": _gid("Address", "shipping_address_id"),
+        "leftFulfillmentAt": _at("left_fulfillment_at"),
+    },
+)
 ORDER_ITEM = _serializer("OrderItem")
 CONSENT = _serializer("Consent")
 USAGE_EVENT = _serializer("UsageEvent")
 # Which other customers a record names is theirs, not this customer's: customerIds (a link
 # table's, not a stored field) is left out.
 ACCESS_RECORD = _serializer("AccessRecord")
+# The orders a disclosure was for are written by number (`disclosures`), not as stored ids.
 DISCLOSURE = _serializer("Disclosure")
 
 FOLLOWED = (
@@ -116,6 +123,7 @@ EXPORT_FIELDS = frozenset(
             )
             for key in serializer
         ),
+        "Disclosure.orders",
         *(f"Partner.{each.name}" for each in DATA_TYPES["Partner"].fields),
         *FOLLOWED,
     )
@@ -195,10 +203,21 @@ def disclosures(session: Session, pk: int | None) -> list[dict[str, Any]]:
         )
         .order_by(col(record.occurred_at).desc(), col(record.id).desc())
     ).all()
+    numbers = dict(
+        session.execute(
+            select(col(models.Order.id), col(models.Order.number)).where(
+                col(models.Order.customer_id) == pk,
+                col(models.Order.id).in_(
+                    {order for row, _ in rows for order in row.order_ids or ()}
+                ),
+            )
+        ).all()
+    )
     return [
         {
             **_dump(row, DISCLOSURE),
             "recipient": {"clientId": row.recipient, "name": name},
+            "orders": [numbers[order] for order in row.order_ids or () if order in numbers],
         }
         for row, name in rows
     ]

@@ -42,7 +42,8 @@ def active_customer(session: Session, actor: RequestScope, pk: int) -> models.Cu
 
 
 def address(session: Session, actor: RequestScope, pk: int) -> models.Address:
-    """An address whose customer exists for the caller, else `NotFound`.
+    """An address that exists for the caller (its customer does, and under ``assigned`` access
+    it is an assigned order's shipping address), else `NotFound`.
 
     One statement with the row rule in it: an address that is hidden costs what a missing
     one does, so timing tells the caller nothing.

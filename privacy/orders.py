@@ -27,6 +27,10 @@ TRANSITIONS = {
 }
 """Allowed order status changes; anything else is refused."""
 
+ENDS_FULFILLMENT = frozenset({OrderStatus.INSTALLED, OrderStatus.CANCELLED})
+"""The statuses an order leaves fulfillment (PAID, SHIPPED) for, or is cancelled before it;
+its partner assignments end ``PARTNER_ASSIGNMENT_DAYS`` later (SPEC section 13)."""
+
 
 def place_order(
     session: Session,
@@ -109,4 +113,6 @@ def update_order_status(
             raise InputError("status", f"an order that is {current} cannot become {status}")
         raise InputError("status", f"the order cannot become {status} from its current status")
     order.status = status.value
+    if status in ENDS_FULFILLMENT:
+        order.left_fulfillment_at = utcnow()
     session.flush()

@@ -169,6 +169,8 @@ class Auditor:
         operation: OperationDefinitionNode,
         root_fields: set[str],
         fields_read: AbstractSet[str] = frozenset(),
+        *,
+        orders: tuple[int, ...] | None = None,
     ) -> Access | None:
         """What a request that disclosed ``customers`` disclosed, or ``None`` when it needs no
         access record, whichever executor answered it.
@@ -176,7 +178,8 @@ class Auditor:
         A request needs one when it runs a privacy-administration field, or when it returns
         data of customers other than the caller under a purpose. A customer's reads of their
         own record (``me``, self-service) are not access records. ``fields_read``: coordinates
-        disclosed beyond the selection (an export's, a filter's).
+        disclosed beyond the selection (an export's, a filter's); ``orders``: the assigned
+        orders it was for (`privacy.assignments.disclosed_orders`).
         """
         administration = always_audited(root_fields)
         others = customers - {scope.owner_id}
@@ -199,6 +202,7 @@ class Auditor:
             customer_ids=tuple(sorted(customers)),
             fields=tuple(sorted(fields)),
             recipient=principal.client_id if principal.partner else None,
+            order_ids=orders,
         )
 
     def record(
@@ -210,14 +214,19 @@ class Auditor:
         root_fields: set[str],
         fields_read: AbstractSet[str],
         into: Session | Reader,
+        *,
+        orders: tuple[int, ...] | None = None,
     ) -> int | None:
         """Write the request's access record, if it needs one (`access`); its id.
 
         ``into`` the request's transaction (a `Session`: durable with its commit), or, for a
         request answered outside a write transaction, a group commit (the read's `Reader` in
-        `GroupCommit.reading`: durable when this returns).
+        `GroupCommit.reading`: durable when this returns). ``orders``: the assigned orders it
+        was for, read in the request's session (`privacy.assignments.disclosed_orders`).
         """
-        access = self.access(scope, customers, document, operation, root_fields, fields_read)
+        access = self.access(
+            scope, customers, document, operation, root_fields, fields_read, orders=orders
+        )
         if access is None:
             return None
         if isinstance(into, Session):

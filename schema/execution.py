@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from auth.policy.principal import Issuers, Principal
 from auth.policy.request import Declared, RequestScope, open_scope
+from auth.policy.row_rules import ASSIGNMENT_DAYS
+from privacy.assignments import disclosed_orders
 from privacy.audit import GroupCommit, Reader
 from privacy.usage import RECORDED_READS, record_reads
 from schema.audit import Auditor
@@ -72,6 +74,8 @@ class _Disclosed:
     scope: RequestScope
     customers: Set[int]
     fields: Set[str]
+    orders: tuple[int, ...] | None
+    """The assigned orders it was for (`privacy.assignments.disclosed_orders`)."""
 
 
 class Execution:
@@ -86,6 +90,8 @@ class Execution:
             (``STEWARD_COMPILED_READS=false``).
         roomy_frame: execution runs in a frame with a large evaluation stack
             (`in_roomy_frame`); off only to measure what it is worth.
+        assignment_days: how long a partner with ``assigned`` access keeps an assignment after
+            its order left fulfillment (``PARTNER_ASSIGNMENT_DAYS``).
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class Execution:
         compiled: CompiledReads | None = None,
         *,
         roomy_frame: bool = True,
+        assignment_days: int = ASSIGNMENT_DAYS,
     ) -> None:
         self.schema = schema
         self.sessions = sessions
@@ -105,6 +112,7 @@ class Execution:
         self.compiled = compiled
         self.auditor = Auditor(schema, GroupCommit(sessions))
         self._frame = in_roomy_frame if roomy_frame else _called
+        self.assignment_days = assignment_days
 
     def run(
         self,
@@ -144,15 +152,17 @@ class Execution:
                     )
                     node = prepared.document.node
                     return introspect(view, node, operation_name, variables), []
-                answer = None
+                answered = None
                 if self._reads_only(prepared, root_fields):
-                    scope = open_scope(session, prepared.principal, declared, self.issuers)
+                    scope = self._scope(session, prepared, declared)
                     answer = self._compiled(session, scope, prepared, variables)
-            if answer is not None:
-                result, disclosed = _compiled_result(scope, answer)
+                    if answer is not None:
+                        answered = _compiled_result(session, scope, answer)
+            if answered is not None:
+                result, disclosed = answered
                 # After the read, before the response: durable when it returns.
                 self._record(prepared, root_fields, disclosed, reader)
-                return result, scope.plan.redactions()
+                return result, disclosed.scope.plan.redactions()
         return self._in_transaction(prepared, root_fields, declared, variables, operation_name)
 
     def _reads_only(self, prepared: Prepared, root_fields: set[str]) -> bool:
@@ -175,12 +185,12 @@ class Execution:
         """Answer in one transaction: mutations, what the compiler declines, reads that are
         usage events, and everything with compiled reads off."""
         with self.sessions() as session, session.begin():
-            scope = open_scope(session, prepared.principal, declared, self.issuers)
+            scope = self._scope(session, prepared, declared)
             answer = None
             if self.compiled is not None and root_fields & RECORDED_READS:  # others were tried
                 answer = self._compiled(session, scope, prepared, variables)
             if answer is not None:
-                result, disclosed = _compiled_result(scope, answer)
+                result, disclosed = _compiled_result(session, scope, answer)
             else:
                 result, disclosed = self._strawberry(
                     session, scope, prepared, declared, variables, operation_name
@@ -192,6 +202,15 @@ class Execution:
             # The caller stopped waiting (the deadline, or shutdown): nothing is committed.
             anyio.from_thread.check_cancelled()
         return result, redactions
+
+    def _scope(self, session: Session, prepared: Prepared, declared: Declared) -> RequestScope:
+        return open_scope(
+            session,
+            prepared.principal,
+            declared,
+            self.issuers,
+            assignment_days=self.assignment_days,
+        )
 
     def _compiled(
         self,
@@ -232,7 +251,9 @@ class Execution:
             fault = unavailable(error.original_error) if error.original_error else None
             if fault is not None:
                 raise fault
-        return result, _Disclosed(context.scope, context.customers_read, context.fields_read)
+        customers = context.customers_read
+        orders = disclosed_orders(session, scope.rows, customers)
+        return result, _Disclosed(context.scope, customers, context.fields_read, orders)
 
     def _record(
         self,
@@ -250,14 +271,20 @@ class Execution:
             root_fields,
             disclosed.fields,
             into,
+            orders=disclosed.orders,
         )
 
 
-def _compiled_result(scope: RequestScope, answer: Answer) -> tuple[ExecutionResult, _Disclosed]:
-    """A compiled answer as a result; what it hid and erased counted in the request's plan."""
+def _compiled_result(
+    session: Session, scope: RequestScope, answer: Answer
+) -> tuple[ExecutionResult, _Disclosed]:
+    """A compiled answer as a result; what it hid and erased counted in the request's plan;
+    the assigned orders it was for read in its ``session``."""
     scope.plan.hidden.update(answer.hidden)
     scope.plan.erased.update(answer.erased)
-    return ExecutionResult(answer.data), _Disclosed(scope, answer.customers, answer.revealed)
+    orders = disclosed_orders(session, scope.rows, answer.customers)
+    disclosed = _Disclosed(scope, answer.customers, answer.revealed, orders)
+    return ExecutionResult(answer.data), disclosed
 
 
 def in_roomy_frame(function: Callable[..., T], *args: Any) -> T:

@@ -115,6 +115,9 @@ class Loaders:
         self.partner_by_client_id: Batch[str, Partner | None] = Batch(
             self._partners, _none, batched=self.batched
         )
+        self.order_numbers: Batch[int, tuple[int, str] | None] = Batch(
+            self._order_numbers, _none, batched=self.batched
+        )
         self.items = Batch(self._items, list, batched=self.batched)
         self.address_by_id: Batch[int, Address | None] = Batch(
             self._address_by_id, _none, batched=self.batched
@@ -205,13 +208,17 @@ class Loaders:
 
     def _children(self, coordinate: str, ids: list[int]) -> dict[int, list[Any]]:
         """The rows a list field (``Type.field``) leads to from each of the parents ``ids``,
-        by the catalog's keys and default order (a visible parent's own rows: no row rule)."""
+        by the catalog's keys and default order (a visible parent's own rows: the target's row
+        rule only when the catalog says it applies)."""
         relation = relation_at(coordinate)
         if relation.child_key is None:
             raise KeyError(f"{coordinate} is loaded through a link table")
         model = DATA_TYPES[relation.target].model
         key = table_of(model).c[relation.child_key]
-        rows = self.scalars(select(model).where(key.in_(ids)).order_by(*_order_by(relation)))
+        rules = row_conditions(self.scope, relation.target) if relation.row_rule else []
+        rows = self.scalars(
+            select(model).where(key.in_(ids), *rules).order_by(*_order_by(relation))
+        )
         return _grouped(rows, relation.child_key)
 
     def _addresses(self, ids: list[int]) -> dict[int, list[Address]]:
@@ -244,7 +251,20 @@ class Loaders:
         self.partner_by_client_id.want(
             record.recipient for records in groups.values() for record in records
         )
+        self.order_numbers.want(
+            pk for records in groups.values() for record in records for pk in record.order_ids or ()
+        )
         return groups
+
+    def _order_numbers(self, ids: list[int]) -> dict[int, tuple[int, str] | None]:
+        """Order id → (its customer, its number): what a disclosure names (never a row rule's
+        subject: the customer it is shown to owns the order)."""
+        rows = self.session.execute(
+            select(col(Order.id), col(Order.customer_id), col(Order.number)).where(
+                col(Order.id).in_(ids)
+            )
+        ).all()
+        return {pk: (customer_id, number) for pk, customer_id, number in rows if pk is not None}
 
     def _partners(self, client_ids: list[str]) -> dict[str, Partner | None]:
         rows = self.scalars(select(Partner).where(col(Partner.client_id).in_(client_ids)))

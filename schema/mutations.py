@@ -16,7 +16,7 @@ import strawberry
 from strawberry import UNSET
 
 from auth.policy.purposes import Purpose
-from privacy import addresses, consents, customers, lookups, orders
+from privacy import addresses, assignments, consents, customers, lookups, orders
 from privacy.errors import NotFound
 from privacy.lookups import pk_argument
 from schema.context import Context, Info
@@ -159,6 +159,13 @@ def _address(context: Context, address_id: str) -> models.Address:
     return lookups.address(context.session, context.scope, pk)
 
 
+def _order(context: Context, order_id: str) -> models.Order:
+    order = order_by_pk(context, pk_argument(order_id, "Order", "orderId"))
+    if order is None:
+        raise NotFound("order")
+    return order
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -291,6 +298,58 @@ class Mutation:
         return order
 
     @strawberry.mutation(
+        description=(
+            "Assign an order to a partner (orders:write): a partner with assigned access sees "
+            "only its assigned orders, their customers and shipping addresses."
+        ),
+        permission_classes=[Requires],
+        graphql_type=Order | None,
+    )
+    def assign_order(
+        self,
+        info: Info,
+        order_id: strawberry.ID,
+        partner: Annotated[str, strawberry.argument(description="The partner's client id.")],
+        until: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description=(
+                    "When the assignment ends; it also ends PARTNER_ASSIGNMENT_DAYS after the "
+                    "order leaves PAID and SHIPPED."
+                )
+            ),
+        ] = None,
+    ) -> models.Order | None:
+        context = info.context
+        with atomic(context):
+            order = _order(context, order_id)
+            assignments.assign(
+                context.session,
+                order,
+                partner,
+                until,
+                created_by=context.scope.principal.subject,
+            )
+        return order
+
+    @strawberry.mutation(
+        description="End an order's assignment to a partner now (orders:write).",
+        permission_classes=[Requires],
+        graphql_type=Order | None,
+    )
+    def unassign_order(
+        self,
+        info: Info,
+        order_id: strawberry.ID,
+        partner: Annotated[str, strawberry.argument(description="The partner's client id.")],
+    ) -> models.Order | None:
+        context = info.context
+        with atomic(context):
+            order = _order(context, order_id)
+            assignments.unassign(context.session, order, partner)
+        return order
+
+    @strawberry.mutation(
         description="Append a consent record for a customer (consents:write).",
         permission_classes=[Requires],
         graphql_type=Consent | None,
@@ -318,6 +377,12 @@ class Mutation:
             str | None,
             strawberry.argument(description="The language of the notice shown (BCP 47)."),
         ] = None,
+        valid_until: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="A granted consent's end: past it, it counts as withdrawn."
+            ),
+        ] = None,
     ) -> models.Consent | None:
         context = info.context
         with atomic(context):
@@ -332,4 +397,5 @@ class Mutation:
                 recipient,
                 notice_version=notice_version,
                 language=language,
+                valid_until=valid_until,
             )

@@ -171,6 +171,9 @@ class Consent(Node):
     language: str | None = guarded(
         description="Evidence: the language of the notice the customer was shown (BCP 47)."
     )
+    valid_until: dt.datetime | None = guarded(
+        description="A conditional consent's end: past it, the consent counts as withdrawn."
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:
@@ -242,12 +245,34 @@ def _recipient(source: models.AccessRecord, info: GraphQLResolveInfo[Any]) -> mo
     return _context(info).loaders.partner_by_client_id.get(source.recipient)
 
 
+def _disclosed_orders(source: models.AccessRecord, info: GraphQLResolveInfo[Any]) -> list[str]:
+    """The numbers of the assigned orders a disclosure was for: shown to a customer, their own
+    only; to staff, those of the customers that exist for them."""
+    context = _context(info)
+    plan = context.plan
+    loaders = context.loaders
+    found = [loaders.order_numbers.get(pk) for pk in source.order_ids or ()]
+    orders = [each for each in found if each is not None]
+    if plan.allows("Disclosure.*"):
+        shown = set(loaders.visible(customer for customer, _ in orders))
+    else:
+        shown = {plan.owner_id} if plan.owner_id is not None else set()
+    return [number for customer, number in orders if customer in shown]
+
+
 @strawberry.type(description="What a partner (a third party) received about a customer.")
 class Disclosure:
     recipient: PartnerType | None = guarded(_recipient)
     purpose: str | None = guarded(description="The purpose the partner declared.")
     at: dt.datetime | None = guarded(lambda source, _info: source.occurred_at)
     fields: list[str] | None = guarded(description="Schema coordinates, e.g. `Customer.email`.")
+    orders: list[str] | None = guarded(
+        _disclosed_orders,
+        description=(
+            "The numbers of the orders assigned to the partner that the disclosure was for "
+            "(a partner with assigned access); empty otherwise."
+        ),
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:

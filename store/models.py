@@ -55,6 +55,15 @@ class ConsentStatus(enum.StrEnum):
     WITHDRAWN = "WITHDRAWN"
 
 
+class PartnerAccess(enum.StrEnum):
+    """Which customers a partner sees (on top of their consent to share with it)."""
+
+    ASSIGNED = "assigned"
+    """Only the orders assigned to it, their customers and shipping addresses."""
+    CONSENTED = "consented"
+    """Every customer who consented (the v4 rule)."""
+
+
 class ConsentSource(enum.StrEnum):
     WEB = "WEB"
     MOBILE = "MOBILE"
@@ -165,6 +174,10 @@ class Order(SQLModel, table=True):
     )
     payment_reference: str | None = Field(default=None, max_length=64, index=True)
     payment_tracking_code: str | None = Field(default=None, max_length=64)
+    left_fulfillment_at: datetime | None = _ts(default=None)
+    """When the order last left PAID and SHIPPED (or was cancelled before it got there);
+    ``None`` while it is in fulfillment or before. Its partner assignments end
+    ``PARTNER_ASSIGNMENT_DAYS`` later (SPEC section 13)."""
 
 
 class OrderItem(SQLModel, table=True):
@@ -197,6 +210,8 @@ class Consent(SQLModel, table=True):
     """Evidence: the version of the privacy notice the customer was shown."""
     language: str | None = Field(default=None, max_length=35)
     """Evidence: the language (BCP 47) of the notice the customer was shown."""
+    valid_until: datetime | None = _ts(default=None)
+    """A conditional consent: past this time a GRANTED record counts as withdrawn."""
 
 
 class UsageEvent(SQLModel, table=True):
@@ -230,6 +245,9 @@ class AccessRecord(SQLModel, table=True):
     second one (``None`` for records written before keys existed)."""
     customer_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    order_ids: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    """A partner with assigned access: the assigned orders (of those customers) the access was
+    for (SPEC section 13); ``None`` for every other record."""
 
 
 class AccessRecordCustomer(SQLModel, table=True):
@@ -297,8 +315,40 @@ class Partner(SQLModel, table=True):
     registered before issuers were told apart (migration 0006), its client id under any issuer."""
     name: str = Field(max_length=200)
     trusted_documents_only: bool = False
+    access: str = Field(
+        default=PartnerAccess.ASSIGNED,
+        max_length=16,
+        sa_column_kwargs={"server_default": PartnerAccess.ASSIGNED.value},
+    )
+    """Which customers it may see besides the consent rule: `PartnerAccess` (SPEC section 13)."""
+    until: datetime | None = _ts(default=None)
+    """Past this time its tokens are refused, as a removed partner's are."""
     created_at: datetime = _ts(default_factory=utcnow)
     removed_at: datetime | None = _ts(default=None)
+
+
+class OrderAssignment(SQLModel, table=True):
+    """An order assigned to a partner (a courier, an installer) for its job (SPEC section 13).
+
+    A partner whose access is ``assigned`` sees an order only while one of its assignments to
+    it is active: not unassigned, before ``until``, and at most ``PARTNER_ASSIGNMENT_DAYS``
+    after the order left fulfillment. Unassigning keeps the row (``unassigned_at``).
+    """
+
+    __tablename__ = "order_assignment"
+    __table_args__ = (
+        Index("ix_order_assignment_order", "order_id", "partner"),
+        Index("ix_order_assignment_partner", "partner", "order_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="customer_order.id", ondelete="CASCADE")
+    partner: str = Field(max_length=255)
+    """The partner's client id."""
+    created_at: datetime = _ts(default_factory=utcnow)
+    created_by: str = Field(max_length=255)
+    until: datetime | None = _ts(default=None)
+    unassigned_at: datetime | None = _ts(default=None)
 
 
 class TrustedDocument(SQLModel, table=True):

@@ -135,6 +135,7 @@ _TYPES = (
                 ("customer_id", "id"),
                 ADDRESS_BASIC,
                 order=ID_ORDER,
+                row_rule=True,
             ),
             relation(
                 "orders",
@@ -187,7 +188,7 @@ _TYPES = (
         models.Address,
         s.ADDRESSES_READ,
         Ownership.COLUMN,
-        RowRule.BY_CUSTOMER,
+        RowRule.ADDRESS,
         compiled=True,
         fields=(
             scalar("id", Kind.GID, ADDRESS_BASIC),
@@ -277,6 +278,7 @@ _TYPES = (
             scalar("recipient", Kind.TEXT),
             scalar("noticeVersion", Kind.TEXT),
             scalar("language", Kind.TEXT),
+            scalar("validUntil", Kind.DATETIME),
         ),
     ),
     DataType(
@@ -342,6 +344,7 @@ _TYPES = (
             scalar("purpose", Kind.TEXT),
             scalar("at", Kind.DATETIME, column="occurred_at"),
             scalar("fields", Kind.TEXT_LIST),
+            Field("orders", Kind.TEXT_LIST, None),
         ),
     ),
     # Who received data is no customer's data: whoever may read a disclosure reads its

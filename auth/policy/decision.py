@@ -135,6 +135,8 @@ def row_condition(
             condition = rows.customer_rows()
         case RowRule.ORDER:
             condition = rows.orders()
+        case RowRule.ADDRESS:
+            condition = rows.addresses()
     if source is table:
         return condition
     adapted: ColumnElement[bool] = ClauseAdapter(source).traverse(condition)

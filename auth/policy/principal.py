@@ -20,6 +20,8 @@ class Principal:
         expires_at: the token's ``exp``, in seconds since the epoch.
         partner: the client is a registered partner (a third party); not a claim of the
             token, but read from the partner table on every request.
+        assigned: the partner's access is ``assigned``: it sees only the orders assigned to
+            it (read with ``partner``).
         trusted_documents_only: the client (a partner or any other) may run only its
             registered documents (read with ``partner``).
     """
@@ -31,6 +33,7 @@ class Principal:
     jti: str
     expires_at: int
     partner: bool = False
+    assigned: bool = False
     trusted_documents_only: bool = False
 
     def has(self, scope: str) -> bool:

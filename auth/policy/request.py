@@ -8,6 +8,7 @@ policy — the field plan, the row rules, the customer the caller is — comes o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import String, bindparam
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from auth.policy.errors import (
 from auth.policy.plan import Plan
 from auth.policy.principal import Issuers, Principal
 from auth.policy.purposes import Purpose
-from auth.policy.row_rules import RowScope
+from auth.policy.row_rules import ASSIGNMENT_DAYS, RowScope
 from store.models import Customer, LegalRequest, utcnow
 from store.precompiled import Precompiled
 
@@ -87,12 +88,19 @@ class RequestScope:
 
 
 def open_scope(
-    session: Session, principal: Principal, declared: Declared, issuers: Issuers
+    session: Session,
+    principal: Principal,
+    declared: Declared,
+    issuers: Issuers,
+    *,
+    assignment_days: int = ASSIGNMENT_DAYS,
 ) -> RequestScope:
     """Decide the policy of one request, in its transaction.
 
     The caller is a customer when its (issuer, subject) pair is a customer's: a subject alone
-    links nothing, since two issuers may use the same one.
+    links nothing, since two issuers may use the same one. A partner with ``assigned`` access
+    keeps its assignments ``assignment_days`` after their orders left fulfillment
+    (``PARTNER_ASSIGNMENT_DAYS``).
 
     Raises:
         InvalidLegalReference: ``legal_order`` under a reference that is unknown, not valid
@@ -109,6 +117,8 @@ def open_scope(
         legal_request_id = _legal_request(
             session, issuers.link(principal), declared.legal_reference
         )
+    now = utcnow()
+    assigned = principal.partner and principal.assigned
     return RequestScope(
         principal=principal,
         purpose=declared.purpose,
@@ -118,6 +128,9 @@ def open_scope(
             purpose=declared.purpose,
             legal_request_id=legal_request_id,
             partner=principal.client_id if principal.partner else None,
+            assigned=assigned,
+            now=now,
+            assignments_since=now - timedelta(days=assignment_days) if assigned else None,
         ),
         owner_id=owner_id,
         issuers=issuers,

@@ -62,6 +62,9 @@ ROOTS: dict[str, RootRule] = {
     "removeAddress": _rule(s.ADDRESSES_WRITE),
     "placeOrder": _rule(s.ORDERS_WRITE),
     "updateOrderStatus": _rule(s.ORDERS_WRITE),
+    # Staff give partners their jobs; a partner never assigns itself one.
+    "assignOrder": _rule(s.ORDERS_WRITE, first_party=True),
+    "unassignOrder": _rule(s.ORDERS_WRITE, first_party=True),
     "recordConsent": _rule(s.CONSENTS_WRITE),
     # Linking sign-ins to customers: every attempt leaves an access record.
     "createLinkCode": _rule(s.CUSTOMERS_WRITE, audited=True, first_party=True),

@@ -5,40 +5,63 @@ customers whose latest consent for that purpose is GRANTED; ``order_fulfillment`
 orders in fulfillment and their customers; ``legal_order`` sees only the customers a valid
 legal request names; ``me`` sees only the caller. On top of these, a partner (a third party,
 SPEC section 8) sees only the customers whose current ``third_party_sharing`` consent for it
-is GRANTED, except under ``legal_order``. They are applied in the queries that load rows, never
-by filtering rows in Python.
+is GRANTED, except under ``legal_order``; and a partner whose access is ``assigned`` (SPEC
+section 13) sees only the orders assigned to it while the assignment is active, the customers
+of those orders, and of addresses only those orders' shipping addresses. They are applied in
+the queries that load rows, never by filtering rows in Python.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, and_, exists, false, func, literal, or_, select, true
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Mapped, aliased
 from sqlmodel import col
 
 from auth.policy.purposes import Purpose
 from store.hints import likely
 from store.models import (
+    Address,
     Consent,
     ConsentStatus,
     Customer,
     LegalRequestCustomer,
     Order,
+    OrderAssignment,
     OrderStatus,
+    utcnow,
 )
 
 FULFILLMENT_STATUSES = (OrderStatus.PAID.value, OrderStatus.SHIPPED.value)
+
+ASSIGNMENT_DAYS = 7
+"""How many days an assignment outlives its order's leaving fulfillment, unless the setting
+``PARTNER_ASSIGNMENT_DAYS`` says otherwise."""
 
 IdColumn = ColumnElement[Any] | Mapped[Any]
 """A customer-id column: a table's own (``col(Order.customer_id)``) or a subquery's."""
 
 
 def current_consent(
-    purpose: Purpose, customer_id: IdColumn, *, recipient: str | None = None
+    purpose: Purpose, customer_id: IdColumn, *, now: datetime, recipient: str | None = None
 ) -> ColumnElement[bool]:
-    """True where the latest consent record of the customer for ``purpose`` is GRANTED.
+    """True where the latest consent record of the customer for ``purpose`` is GRANTED, and
+    not past its ``valid_until`` at ``now`` (an expired consent counts as withdrawn).
 
     With a ``recipient`` (a partner's client id), only the records for that partner or for all
     partners (``recipient`` null) count: the latest of those decides.
@@ -59,14 +82,14 @@ def current_consent(
     ]
     if recipient is not None:
         relevant.append(or_(col(record.recipient) == recipient, col(record.recipient).is_(None)))
-    latest = (
-        select(col(record.status))
-        .where(*relevant)
-        .order_by(col(record.id).desc())
-        .limit(1)
-        .scalar_subquery()
+    granted = and_(
+        col(record.status) == ConsentStatus.GRANTED.value,
+        or_(col(record.valid_until).is_(None), col(record.valid_until) > now),
     )
-    return func.coalesce(latest == ConsentStatus.GRANTED.value, false(), type_=Boolean)
+    latest = (
+        select(granted).where(*relevant).order_by(col(record.id).desc()).limit(1).scalar_subquery()
+    )
+    return func.coalesce(latest, false(), type_=Boolean)
 
 
 def has_order_in_fulfillment(customer_id: IdColumn) -> ColumnElement[bool]:
@@ -90,6 +113,33 @@ def has_order_in_fulfillment(customer_id: IdColumn) -> ColumnElement[bool]:
     )
 
 
+def assignment_active(
+    assignment: type[OrderAssignment],
+    order: type[Order],
+    *,
+    partner: str,
+    now: datetime,
+    since: datetime,
+) -> list[ColumnElement[bool]]:
+    """The conditions of an assignment of ``order`` to ``partner`` active at ``now``: not
+    unassigned, before its ``until``, and its order not out of fulfillment since before
+    ``since`` (``now`` minus ``PARTNER_ASSIGNMENT_DAYS``)."""
+    return [
+        col(assignment.order_id) == col(order.id),
+        col(assignment.partner) == partner,
+        col(assignment.unassigned_at).is_(None),
+        or_(col(assignment.until).is_(None), col(assignment.until) > now),
+        or_(col(order.left_fulfillment_at).is_(None), col(order.left_fulfillment_at) > since),
+    ]
+
+
+def _found(rows: Select[Any]) -> ColumnElement[bool]:
+    """True where ``rows`` has a row: a scalar subquery with ``LIMIT 1``, looked up for each
+    row the query meets (as `has_order_in_fulfillment`), never a semi join PostgreSQL may
+    run over the whole table before the first row of a page."""
+    return rows.limit(1).scalar_subquery().is_not(None)
+
+
 @dataclass(frozen=True, slots=True)
 class RowScope:
     """The row-level rules of one request.
@@ -100,30 +150,42 @@ class RowScope:
         only_customer_id: restricts everything to one customer (``me``).
         partner: the client id of the caller when it is a partner: only the customers who
             consented to share their data with it exist (except under ``legal_order``).
+        assigned: the partner's access is ``assigned``: only the orders assigned to it while
+            the assignment is active exist, their customers, and their shipping addresses.
+        now: the request's time, for what is bounded in time (consents, assignments).
+        assignments_since: an assignment ends when its order left fulfillment before this
+            time (``now`` minus ``PARTNER_ASSIGNMENT_DAYS``); needed with ``assigned``.
     """
 
     purpose: Purpose | None = None
     legal_request_id: int | None = None
     only_customer_id: int | None = None
     partner: str | None = None
+    assigned: bool = False
+    now: datetime = field(default_factory=utcnow)
+    assignments_since: datetime | None = None
 
     def customers(self, customer_id: IdColumn) -> ColumnElement[bool]:
         """The condition a customer id must meet to exist for the caller."""
         return self._customers(customer_id, fulfilled=False)
 
     def _customers(self, customer_id: IdColumn, *, fulfilled: bool) -> ColumnElement[bool]:
-        """`customers`; ``fulfilled``: the caller already knows the customer has an order in
-        fulfillment (the order being tested is one), so that rule need not be asked again."""
+        """`customers`; ``fulfilled``: the caller tests an order that exists for it (in
+        fulfillment, assigned), so the rules that ask for such an order need not ask again."""
         conditions: list[ColumnElement[bool]] = []
         if self.only_customer_id is not None:
             conditions.append(customer_id == self.only_customer_id)
         if self.purpose is not None and self.purpose.consent_required:
-            conditions.append(current_consent(self.purpose, customer_id))
+            conditions.append(current_consent(self.purpose, customer_id, now=self.now))
         if self.shares_with_partner:
             conditions.append(
-                current_consent(Purpose.THIRD_PARTY_SHARING, customer_id, recipient=self.partner)
+                current_consent(
+                    Purpose.THIRD_PARTY_SHARING, customer_id, now=self.now, recipient=self.partner
+                )
             )
-        if self.purpose is Purpose.ORDER_FULFILLMENT and not fulfilled:
+        if self.assigned_only and not fulfilled:
+            conditions.append(self._has_assigned_order(customer_id))
+        elif self.purpose is Purpose.ORDER_FULFILLMENT and not fulfilled:
             conditions.append(has_order_in_fulfillment(customer_id))
         if self.purpose is Purpose.LEGAL_ORDER:
             conditions.append(
@@ -138,6 +200,12 @@ class RowScope:
 
     def orders(self) -> ColumnElement[bool]:
         """The condition an order must meet to exist for the caller."""
+        if self.assigned_only:
+            # an order assigned to the caller is its customer's proof of having one
+            return and_(
+                *self._order_conditions(Order),
+                self._customers(col(Order.customer_id), fulfilled=True),
+            )
         if self.purpose is Purpose.ORDER_FULFILLMENT:
             # an order in fulfillment is its customer's proof of having one
             return and_(
@@ -150,10 +218,68 @@ class RowScope:
         """The condition on the ``customer`` table itself."""
         return self.customers(col(Customer.id))
 
+    def addresses(self) -> ColumnElement[bool]:
+        """The condition on the ``address`` table: its customer exists for the caller, and,
+        under ``assigned`` access, it is the shipping address of an order assigned to it."""
+        return and_(self.customers(col(Address.customer_id)), self._shipping_addresses())
+
+    def _shipping_addresses(self) -> ColumnElement[bool]:
+        """Under ``assigned`` access, the shipping addresses of the orders assigned to the
+        caller; every address otherwise."""
+        if not self.assigned_only:
+            return true()
+        shipped = aliased(Order)
+        return _found(
+            select(literal(1)).where(
+                col(shipped.shipping_address_id) == col(Address.id),
+                *self._order_conditions(shipped),
+            )
+        )
+
+    def _has_assigned_order(self, customer_id: IdColumn) -> ColumnElement[bool]:
+        """True where the customer has an order that exists for the caller under ``assigned``
+        access (looked up per customer, as `has_order_in_fulfillment`)."""
+        assigned = aliased(Order)
+        return _found(
+            select(literal(1)).where(
+                col(assigned.customer_id) == customer_id, *self._order_conditions(assigned)
+            )
+        )
+
+    def _order_conditions(self, order: type[Order]) -> list[ColumnElement[bool]]:
+        """What an order (``Order`` or an alias) must meet under ``assigned`` access besides
+        its customer's rules: in fulfillment under ``order_fulfillment``, and an active
+        assignment to the caller."""
+        if self.partner is None or self.assignments_since is None:
+            raise ValueError("assigned access needs a partner and assignments_since")
+        assignment = aliased(OrderAssignment)
+        conditions: list[ColumnElement[bool]] = [
+            _found(
+                select(literal(1)).where(
+                    *assignment_active(
+                        assignment,
+                        order,
+                        partner=self.partner,
+                        now=self.now,
+                        since=self.assignments_since,
+                    )
+                )
+            )
+        ]
+        if self.purpose is Purpose.ORDER_FULFILLMENT:
+            conditions.insert(0, col(order.status).in_(FULFILLMENT_STATUSES))
+        return conditions
+
     @property
     def shares_with_partner(self) -> bool:
         """Whether the partner rule applies: the caller is a partner and the law does not rule."""
         return self.partner is not None and self.purpose is not Purpose.LEGAL_ORDER
+
+    @property
+    def assigned_only(self) -> bool:
+        """Whether the assignment rule applies: a partner with ``assigned`` access, and the
+        partner rule applies."""
+        return self.assigned and self.shares_with_partner
 
     @property
     def restricted(self) -> bool:
@@ -174,7 +300,7 @@ ROW_RULES: tuple[tuple[str, str], ...] = (
     (
         "consent",
         "Under analytics and marketing: only customers whose latest consent for the purpose "
-        "is GRANTED.",
+        "is GRANTED (and not past its validUntil: an expired consent counts as withdrawn).",
     ),
     (
         "order_fulfillment",
@@ -191,6 +317,13 @@ ROW_RULES: tuple[tuple[str, str], ...] = (
         "A partner (a third party) sees only the customers whose latest third_party_sharing "
         "consent for it or for all partners is GRANTED, on top of the other rules, under every "
         "purpose but legal_order.",
+    ),
+    (
+        "assigned",
+        "A partner with assigned access (the default) sees, on top of that, only the orders "
+        "assigned to it while the assignment is active (not unassigned, before its until, "
+        "and at most PARTNER_ASSIGNMENT_DAYS after the order left PAID and SHIPPED), their "
+        "customers, and of addresses only those orders' shipping addresses.",
     ),
 )
 """The row rules in words, for ``steward policy``, the ``policy`` query and the README."""

@@ -32,8 +32,9 @@ class Access(enum.StrEnum):
     """The value, for the customers whose current consent allows it (consent-based purposes,
     and a partner's ``third_party_sharing`` consent)."""
     ASSIGNMENT = "assignment-dependent"
-    """The value, for the orders assigned to the partner (SPEC section 13). Assignments are not
-    built yet: no rule gives this access today; the contract's format has its place."""
+    """The value, for the orders assigned to the partner (SPEC section 13). The row rule exists
+    (`RowScope.assigned`), but the contract does not yet ask a partner's access kind: no
+    decision gives this access today; the contract's format has its place."""
     HIDDEN = "hidden"
     """``null`` and a redaction, for every row."""
 

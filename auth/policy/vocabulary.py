@@ -119,6 +119,9 @@ class RowRule(enum.Enum):
     """The customers' rule, on the row's ``customer_id``."""
     ORDER = "order"
     """The orders' rule."""
+    ADDRESS = "address"
+    """The addresses' rule: the customers' rule on the row's ``customer_id`` and, under
+    ``assigned`` access, only the shipping addresses of the orders assigned to the caller."""
     NONE = "none"
     """None of its own: reached only through a row that obeys one (an order's items), or
     naming customers that are checked one by one (access records, legal requests)."""

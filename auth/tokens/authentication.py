@@ -23,7 +23,16 @@ from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
 from auth.tokens.scope_claims import ScopeClaims
 from store.database import DEFAULT_TIMEOUTS, one_statement_reads, run_in_thread
-from store.models import BUILTIN_ISSUER, OAuthClient, Partner, RevokedToken, TrustedDocumentsOnly
+from store.models import (
+    BUILTIN_ISSUER,
+    OAuthClient,
+    Partner,
+    PartnerAccess,
+    RevokedToken,
+    TrustedDocumentsOnly,
+    UTCDateTime,
+    utcnow,
+)
 from store.precompiled import Precompiled
 
 __all__ = ["Authenticator", "Verified"]
@@ -183,6 +192,7 @@ class Authenticator:
             return replace(
                 verified.principal,
                 partner=standing.partner,
+                assigned=standing.assigned,
                 trusted_documents_only=standing.trusted_documents_only,
             )
         return verified.principal
@@ -230,6 +240,7 @@ class Authenticator:
 class _Standing:
     refusal: Cause | None
     partner: bool = False
+    assigned: bool = False
     trusted_documents_only: bool = False
 
 
@@ -241,11 +252,16 @@ def _standing(connection: Connection, principal: Principal, builtin: bool) -> _S
         _STANDING[builtin]
         .execute(
             connection,
-            {"jti": principal.jti, "client_id": principal.client_id, "issuer": issuer},
+            {
+                "jti": principal.jti,
+                "client_id": principal.client_id,
+                "issuer": issuer,
+                "now": utcnow(),
+            },
         )
         .one()
     )
-    is_revoked, is_removed, was_removed, only_trusted, restricted = tuple(row)
+    is_revoked, is_removed, was_removed, only_trusted, access, restricted = tuple(row)
     if is_revoked:
         return _Standing(Cause.REVOKED)
     if is_removed:
@@ -254,7 +270,12 @@ def _standing(connection: Connection, principal: Principal, builtin: bool) -> _S
         return _Standing(None, trusted_documents_only=bool(restricted))
     if was_removed:
         return _Standing(Cause.PARTNER_REMOVED)
-    return _Standing(None, partner=True, trusted_documents_only=bool(only_trusted or restricted))
+    return _Standing(
+        None,
+        partner=True,
+        assigned=access == PartnerAccess.ASSIGNED,
+        trusted_documents_only=bool(only_trusted or restricted),
+    )
 
 
 def _standing_statement(builtin: bool) -> Precompiled:
@@ -277,12 +298,21 @@ def _standing_statement(builtin: bool) -> Precompiled:
         col(Partner.client_id) == client_id,
         or_(issuer == bindparam("issuer", type_=String), issuer.is_(None)),
     )
-    # null: not a partner; false: an active partner; true: a removed one.
-    partner_removed = select(col(Partner.removed_at).is_not(None)).where(partner).scalar_subquery()
+    # null: not a partner; false: an active partner; true: a removed one, or one registered
+    # until a time now past.
+    gone = or_(
+        col(Partner.removed_at).is_not(None),
+        and_(
+            col(Partner.until).is_not(None),
+            col(Partner.until) <= bindparam("now", type_=UTCDateTime),
+        ),
+    )
+    partner_removed = select(gone).where(partner).scalar_subquery()
     trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()
+    access = select(col(Partner.access)).where(partner).scalar_subquery()
     # Any other client limited to its registered documents (a first-party app).
     restricted = exists().where(col(TrustedDocumentsOnly.client_id) == client_id)
-    return Precompiled(select(revoked, removed, partner_removed, trusted_only, restricted))
+    return Precompiled(select(revoked, removed, partner_removed, trusted_only, access, restricted))
 
 
 _STANDING = {builtin: _standing_statement(builtin) for builtin in (True, False)}

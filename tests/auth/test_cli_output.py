@@ -91,6 +91,8 @@ def test_demo_data_says_what_it_loaded_in_words(tmp_path: Path) -> None:
         first,
     )
     assert re.fullmatch(
-        r"demo partners: 2 registered, \d+ sharing consents, \d+ disclosures", second
+        r"demo partners: 2 registered, \d+ sharing consents, \d+ disclosures, "
+        r"\d+ active assignments",
+        second,
     )
     assert again.stdout == "the database already holds customers; no demo data loaded\n"

@@ -32,7 +32,18 @@ from store import models
 from tests.policy.test_properties import Names, operations, scope_sets, selections
 from tests.support.auth import TokenFactory
 from tests.support.executors import no_compiled_statement, strawberry_only
-from tests.support.policy_model import AGENCY, COURIER, Field, Seeded, canonical, render, seed
+from tests.support.policy_model import (
+    AGENCY,
+    COURIER,
+    DISPATCH,
+    IDLE,
+    Field,
+    Seeded,
+    canonical,
+    render,
+    seed,
+    seed_assignments,
+)
 
 CUSTOMER_PAGES = (
     "totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } "
@@ -162,9 +173,13 @@ def _callers(data: Seeded) -> st.SearchStrategy[Caller]:
         st.just("ava-subject"),
         st.just(STAFF_APP),
     )
-    # The seeded partners: their row rule (per-recipient consent) on every path.
+    # The seeded partners: their row rules (per-recipient consent; assignments, with and
+    # without any, ended, and an expired consent) on every path.
     partner = st.tuples(
-        roots, st.sampled_from(DECLARABLE), st.just("staff-1"), st.sampled_from([COURIER, AGENCY])
+        roots,
+        st.sampled_from(DECLARABLE),
+        st.just("staff-1"),
+        st.sampled_from([COURIER, AGENCY, DISPATCH, IDLE]),
     )
     return st.one_of(staff, staff, own, anyone, partner)
 
@@ -218,6 +233,7 @@ class Run:
                 r.operation_name,
                 sorted(r.customer_ids),
                 sorted(r.fields),
+                r.order_ids,
             )
             for r in rows
         ]
@@ -261,6 +277,7 @@ def test_both_executors_answer_alike(
 ) -> None:
     # given the seeded rows, and two apps over them: compiled reads on and off
     data = seed(session)
+    seed_assignments(session, data)
     run = Run(session, token, data)
     failed = _failed()
     compiled_runs: list[str] = []
@@ -312,6 +329,7 @@ def test_the_compiled_path_answers_the_nested_page(
 ) -> None:
     # given a counter of the statements the compiled app runs
     data = seed(session)
+    seed_assignments(session, data)
     statements: list[str] = []
     engine = client.app.state.engine  # type: ignore[attr-defined]
 

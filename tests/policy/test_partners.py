@@ -226,8 +226,11 @@ def test_consents_name_a_registered_partner_or_nobody(
 def test_customers_grant_and_withdraw_per_partner(
     client: TestClient, token: TokenFactory, session: Session, steward: CliRunner
 ) -> None:
-    # given a partner and a customer with a token of their own
-    steward.invoke(cli, ["partners", "add", COURIER, "--name", "Tehran Express"])
+    # given a partner that sees every customer who consents, and a customer with a token of
+    # their own
+    steward.invoke(
+        cli, ["partners", "add", COURIER, "--name", "Tehran Express", "--access", "consented"]
+    )
     maryam, _ = seed_people(session)
     me = token(CUSTOMER, sub=maryam.id)
     courier = token(READ, sub=COURIER, client_id=COURIER)

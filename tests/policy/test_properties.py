@@ -27,6 +27,8 @@ from store.ids import from_global_id
 from tests.support.policy_model import (
     AGENCY,
     COURIER,
+    DISPATCH,
+    IDLE,
     OBJECTS,
     READ_SCOPES,
     Caller,
@@ -41,6 +43,7 @@ from tests.support.policy_model import (
     hidden_reason,
     render,
     seed,
+    seed_assignments,
 )
 
 TYPES = build_schema()._schema.type_map
@@ -185,9 +188,12 @@ scope_sets = st.one_of(
 """Any set of read scopes, but mostly nearly all of them, so that deep paths are reachable."""
 
 callers = st.tuples(
-    scope_sets, st.sampled_from(DECLARABLE), st.sampled_from([None, COURIER, AGENCY])
+    scope_sets,
+    st.sampled_from(DECLARABLE),
+    st.sampled_from([None, COURIER, AGENCY, DISPATCH, IDLE]),
 )
-"""Scopes, a purpose, and the partner the client is (None: no partner)."""
+"""Scopes, a purpose, and the partner the client is (None: no partner; `DISPATCH` and `IDLE`
+have assigned access, with and without assignments)."""
 
 
 def forbidden_values(
@@ -248,6 +254,7 @@ def root_forbidden(
 
 def test_random_operations_neither_leak_nor_over_hide(gql, token, session: Session) -> None:
     data = seed(session)
+    seed_assignments(session, data)
 
     @settings(
         max_examples=100,

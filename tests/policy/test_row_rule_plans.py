@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from api.demo import load_demo_data
+from api.demo_partners import COURIER, load_demo_partners
 from auth.policy.scopes import ALL_SCOPES
 from store.database import session_factory, transaction
+from tests.support.auth import TokenFactory
 from tests.support.operations import Gql
 
 PAGES = {
@@ -29,7 +31,9 @@ PAGES = {
 }
 
 
-def _statements(app: Any, gql: Gql, query: str, purpose: str) -> list[tuple[str, Any]]:
+def _statements(
+    app: Any, gql: Gql, query: str, purpose: str, headers: dict[str, str] | None = None
+) -> list[tuple[str, Any]]:
     """The reads one request sends that apply a row rule (they name the ledger or orders)."""
     sent: list[tuple[str, Any]] = []
 
@@ -41,7 +45,7 @@ def _statements(app: Any, gql: Gql, query: str, purpose: str) -> list[tuple[str,
 
     event.listen(app.state.engine, "before_cursor_execute", note)
     try:
-        answer = gql(query, scope=" ".join(ALL_SCOPES), purpose=purpose)
+        answer = gql(query, scope=" ".join(ALL_SCOPES), purpose=purpose, headers=headers)
     finally:
         event.remove(app.state.engine, "before_cursor_execute", note)
     assert "errors" not in answer, answer
@@ -85,3 +89,33 @@ def test_row_rules_are_looked_up_for_the_rows_a_page_meets(
         else:
             assert "SCAN consent" not in plan, plan
             assert "ix_customer_order_status (status=?)" not in plan, plan
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("purpose", ["customer_support", "order_fulfillment"])
+def test_the_assignment_rule_is_looked_up_for_the_rows_a_page_meets(
+    app: Any, engine: Engine, gql: Gql, token: TokenFactory, page: str, purpose: str
+) -> None:
+    # given the demo courier (assigned access) over a demo database without statistics
+    with transaction(session_factory(engine)) as session:
+        load_demo_data(session, customers=60, seed=1)
+        load_demo_partners(session, seed=1)
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.execute(text("DROP TABLE IF EXISTS sqlite_stat1"))
+    courier = token(" ".join(ALL_SCOPES), sub=COURIER, client_id=COURIER)
+    # when it reads a page
+    statements = _statements(
+        app, gql, PAGES[page], purpose, headers={"Authorization": f"Bearer {courier}"}
+    )
+    # then its assignments, like consents, are looked up per row, through their index
+    assert statements
+    for sql, parameters in statements:
+        plan = _plan(engine, sql, parameters)
+        if engine.dialect.name == "postgresql":
+            assert "Semi Join" not in plan, plan
+            assert "Anti Join" not in plan, plan
+            assert "Seq Scan on order_assignment" not in plan, plan
+        else:
+            assert "SCAN consent" not in plan, plan
+            assert "SCAN order_assignment" not in plan, plan

@@ -52,7 +52,11 @@ def people(session: Session) -> tuple[Person, Person]:
     """Two customers; the first shares with the courier, the second with nobody."""
     maryam, lan = seed_people(session)
     with session.begin():
-        session.add(models.Partner(client_id=COURIER, name=COURIER_NAME))
+        session.add(
+            models.Partner(
+                client_id=COURIER, name=COURIER_NAME, access=models.PartnerAccess.CONSENTED
+            )
+        )
         session.add(
             models.Consent(
                 customer_id=maryam.pk,

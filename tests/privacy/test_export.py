@@ -34,7 +34,9 @@ LEFT_OUT = {
     "items": {"id", "orderId"},
     "consents": {"customerId"},
     "usageEvents": {"customerId"},
-    "accessRecords": {"customerIds", "requestKey"},  # (the key only makes a retry idempotent)
+    # (the key only makes a retry idempotent; a record's orders may be other customers': the
+    # disclosures name the customer's own)
+    "accessRecords": {"customerIds", "requestKey", "orderIds"},
 }
 TABLES = {
     "customer": models.Customer,

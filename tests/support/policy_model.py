@@ -29,7 +29,7 @@ from auth.policy.purposes import Purpose
 from schema.types import age_band
 from store import models
 from store.ids import from_global_id, to_global_id
-from store.models import CustomerStatus, OrderStatus
+from store.models import CustomerStatus, OrderStatus, PartnerAccess
 
 NO_POLICY = "NO_POLICY"
 MISSING_SCOPE = "MISSING_SCOPE"
@@ -150,6 +150,7 @@ class Snapshot:
     legal_requests: dict[int, models.LegalRequest]
     legal_customers: dict[int, set[int]]
     partners: dict[int, models.Partner] = field(default_factory=dict)
+    assignments: dict[int, models.OrderAssignment] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> Snapshot:
@@ -170,6 +171,7 @@ class Snapshot:
             legal_requests=rows(models.LegalRequest),
             legal_customers={},
             partners=rows(models.Partner),
+            assignments=rows(models.OrderAssignment),
         )
         for link in session.scalars(select(models.LegalRequestCustomer)):
             snapshot.legal_customers.setdefault(link.legal_request_id, set()).add(link.customer_id)
@@ -290,7 +292,8 @@ def _reader(type_name: str, field: CatalogField) -> Callable[[Any], Any]:
     if field.kind is Kind.ID_LIST:
         return lambda _row: None  # filled by the model (row rules, a join table)
     column = field.column
-    assert column is not None, type_name
+    if column is None:  # Disclosure.orders: the seeded disclosures name no orders
+        return lambda _row: []
     match field.kind:
         case Kind.GID:
             return _id(type_name)
@@ -324,6 +327,14 @@ OBJECTS = {
 # --- The model ---------------------------------------------------------------------------------
 
 
+def _status(consent: models.Consent) -> str:
+    """A consent record's status now: a GRANTED one past its ``valid_until`` is withdrawn."""
+    until = consent.valid_until
+    if until is not None and until <= dt.datetime.now(dt.UTC):
+        return "WITHDRAWN"
+    return str(consent.status)
+
+
 class Model:
     """The response the policy demands for ``caller``, given the stored ``data``."""
 
@@ -338,9 +349,45 @@ class Model:
             for pk, order in data.orders.items()
             if order.customer_id in self.visible_customers
             and (caller.purpose is not Purpose.ORDER_FULFILLMENT or order.status in FULFILLMENT)
+            and (not self.assigned_only or self._assigned(order))
         }
+        if self.assigned_only:
+            # the customers of those orders only; of addresses, those orders' shipping ones
+            self.visible_customers &= {data.orders[pk].customer_id for pk in self.visible_orders}
+        self.shipping = {data.orders[pk].shipping_address_id for pk in self.visible_orders}
 
     # Row rules (SPEC section 4), restated in Python.
+
+    @property
+    def assigned_only(self) -> bool:
+        """The caller is a partner with assigned access, and the law does not rule (SPEC 13)."""
+        partner = self.caller.partner
+        return (
+            partner is not None
+            and self.caller.purpose is not Purpose.LEGAL_ORDER
+            and any(
+                p.client_id == partner and p.access == PartnerAccess.ASSIGNED
+                for p in self.data.partners.values()
+            )
+        )
+
+    def _assigned(self, order: models.Order) -> bool:
+        """Whether an assignment of ``order`` to the caller is active now."""
+        now = dt.datetime.now(dt.UTC)
+        left = order.left_fulfillment_at
+        if left is not None and left <= now - dt.timedelta(days=7):
+            return False
+        return any(
+            a.order_id == order.id
+            and a.partner == self.caller.partner
+            and a.unassigned_at is None
+            and (a.until is None or a.until > now)
+            for a in self.data.assignments.values()
+        )
+
+    def address_exists(self, address: models.Address) -> bool:
+        """Whether an address of a visible customer exists for the caller."""
+        return not self.assigned_only or address.id in self.shipping
 
     def _customer_exists(self, customer: models.Customer) -> bool:
         if (
@@ -372,7 +419,7 @@ class Model:
             for c in self.data.consents.values()
             if c.customer_id == customer_id and c.purpose == purpose.value
         ]
-        return max(records, key=lambda c: c.id).status if records else None  # type: ignore[arg-type,return-value]
+        return _status(max(records, key=lambda c: c.id)) if records else None  # type: ignore[arg-type,return-value]
 
     def partner_consent(self, customer_id: int, partner: str) -> str | None:
         """The status of the customer's latest third_party_sharing record for ``partner`` or
@@ -384,7 +431,7 @@ class Model:
             and c.purpose == Purpose.THIRD_PARTY_SHARING.value
             and c.recipient in (partner, None)
         ]
-        return max(records, key=lambda c: c.id).status if records else None  # type: ignore[arg-type,return-value]
+        return _status(max(records, key=lambda c: c.id)) if records else None  # type: ignore[arg-type,return-value]
 
     def customers_page(self, first: int) -> tuple[list[models.Customer], int]:
         rows = [self.data.customers[pk] for pk in sorted(self.visible_customers)]
@@ -432,6 +479,8 @@ class Model:
             return None
         owner = getattr(row, "customer_id", None)
         if owner is not None and owner not in self.visible_customers:
+            return None
+        if type_name == "Address" and not self.address_exists(row):
             return None
         return type_name, row
 
@@ -576,7 +625,11 @@ class Model:
             )
         elif coordinate == "Customer.addresses":
             children = sorted(
-                (a for a in data.addresses.values() if a.customer_id == row.id),
+                (
+                    a
+                    for a in data.addresses.values()
+                    if a.customer_id == row.id and self.address_exists(a)
+                ),
                 key=lambda a: a.id,
             )
         elif coordinate == "Customer.consents":
@@ -673,6 +726,67 @@ class Seeded:
 
     def pk(self, name: str) -> int:
         return from_global_id(self.ids[name])[1]
+
+
+DISPATCH = "dispatch-9"
+"""A partner with assigned access (SPEC section 13), added by `seed_assignments`."""
+IDLE = "idle-9"
+"""A partner with assigned access and no assignment, added by `seed_assignments`."""
+
+
+def seed_assignments(session: Session, data: Seeded) -> None:
+    """Add partners with assigned access to the seeded world, with its orders assigned.
+
+    `DISPATCH` has ava's PAID order (active), binh's SHIPPED order (active, but binh shares
+    with the courier only), chi's INSTALLED order (active: it left fulfillment two days ago)
+    and chi's CANCELLED order (unassigned); ava shares with it until a time now past (expired:
+    withdrawn), then again for good. `IDLE` has nothing assigned.
+    """
+    now = dt.datetime.now(dt.UTC)
+    with session.begin():
+        for client_id in (DISPATCH, IDLE):
+            session.add(models.Partner(client_id=client_id, name=client_id))
+        for name, unassigned in (
+            ("ava_paid", None),
+            ("binh_shipped", None),
+            ("chi_installed", None),
+            ("chi_cancelled", now),
+        ):
+            session.add(
+                models.OrderAssignment(
+                    order_id=data.pk(name),
+                    partner=DISPATCH,
+                    created_by="t",
+                    unassigned_at=unassigned,
+                )
+            )
+        installed = session.get(models.Order, data.pk("chi_installed"))
+        assert installed is not None
+        installed.left_fulfillment_at = now - dt.timedelta(days=2)
+        for until in (now - dt.timedelta(days=1), None):
+            session.add(
+                models.Consent(
+                    customer_id=data.pk("chi"),
+                    purpose="third_party_sharing",
+                    status="GRANTED",
+                    recorded_at=_at(10),
+                    source="PAPER",
+                    recipient=DISPATCH,
+                    valid_until=until,
+                )
+            )
+        session.add(
+            models.Consent(
+                customer_id=data.pk("ava"),
+                purpose="third_party_sharing",
+                status="GRANTED",
+                recorded_at=_at(10),
+                source="PAPER",
+                recipient=DISPATCH,
+                valid_until=now - dt.timedelta(hours=1),
+            )
+        )
+    session.expunge_all()
 
 
 def _at(days: float) -> dt.datetime:
@@ -878,8 +992,13 @@ def seed(session: Session) -> Seeded:
             ("chi_sharing_not_courier", chi, "third_party_sharing", "WITHDRAWN", 5, COURIER),
             ("dara_sharing", dara, "third_party_sharing", "WITHDRAWN", 9, None),
         ]
-        session.add(models.Partner(client_id=COURIER, name="Tehran Express Couriers"))
-        session.add(models.Partner(client_id=AGENCY, name="Mekong Marketing Agency"))
+        for client_id, name in (
+            (COURIER, "Tehran Express Couriers"),
+            (AGENCY, "Mekong Marketing Agency"),
+        ):
+            session.add(
+                models.Partner(client_id=client_id, name=name, access=PartnerAccess.CONSENTED)
+            )
         for name, customer, purpose, status, day, *recipient in consents:
             assert isinstance(customer, models.Customer)
             assert customer.id is not None
