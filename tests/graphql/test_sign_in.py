@@ -876,7 +876,7 @@ HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0
 # (A NUL in any string argument is refused with the request: tests/graphql/test_bounds.py. A lone
 # surrogate cannot be encoded as UTF-8 JSON: no client can send one.)
 LANGUAGE_TEXT = st.text(
-    alphabet=st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=40
+    alphabet=st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=40
 )
 
 
