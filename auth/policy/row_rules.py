@@ -228,7 +228,7 @@ class RowScope:
         caller; every address otherwise."""
         if not self.assigned_only:
             return true()
-        shipped = aliased(Order)
+        shipped = aliased(Order, name="shipped_order")
         return _found(
             select(literal(1)).where(
                 col(shipped.shipping_address_id) == col(Address.id),
@@ -239,7 +239,7 @@ class RowScope:
     def _has_assigned_order(self, customer_id: IdColumn) -> ColumnElement[bool]:
         """True where the customer has an order that exists for the caller under ``assigned``
         access (looked up per customer, as `has_order_in_fulfillment`)."""
-        assigned = aliased(Order)
+        assigned = aliased(Order, name="assigned_order")
         return _found(
             select(literal(1)).where(
                 col(assigned.customer_id) == customer_id, *self._order_conditions(assigned)
@@ -252,7 +252,7 @@ class RowScope:
         assignment to the caller."""
         if self.partner is None or self.assignments_since is None:
             raise ValueError("assigned access needs a partner and assignments_since")
-        assignment = aliased(OrderAssignment)
+        assignment = aliased(OrderAssignment, name="active_assignment")
         conditions: list[ColumnElement[bool]] = [
             _found(
                 select(literal(1)).where(

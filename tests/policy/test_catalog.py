@@ -48,7 +48,7 @@ from schema.conformance import disagreements
 from schema.permissions import guarded
 from schema.queries import Query
 from store import models
-from store.models import table_of
+from store.models import table_of, utcnow
 
 CONTACT = frozenset({s.CUSTOMERS_READ, s.CUSTOMERS_READ_CONTACT})
 
@@ -81,14 +81,17 @@ def test_the_catalog_refuses_a_field_without_a_rule_or_named_twice() -> None:
 
 
 def test_relations_name_their_keys_order_and_row_rule() -> None:
-    # a list of a visible parent's own rows needs no row rule; a lookup by key does
-    addresses = relation_at("Customer.addresses")
-    assert (addresses.target, addresses.child_key, addresses.parent_key) == (
-        "Address",
+    # a list of a visible parent's own rows needs no row rule, unless its rows have one beyond
+    # their customer's (addresses: under assigned access, the assigned orders' only); a lookup
+    # by key does
+    consents = relation_at("Customer.consents")
+    assert (consents.target, consents.child_key, consents.parent_key) == (
+        "Consent",
         "customer_id",
         "id",
     )
-    assert not addresses.row_rule
+    assert not consents.row_rule
+    assert relation_at("Customer.addresses").row_rule
     assert relation_at("Order.shippingAddress").row_rule
     assert relation_at("Customer.orders").order == (("placed_at", True), ("id", True))
     with pytest.raises(KeyError):
@@ -289,14 +292,23 @@ def test_types_without_a_row_rule_of_their_own_get_none() -> None:
         assert row_condition(rows, type_name) is None, type_name
 
 
+@pytest.mark.parametrize("assigned", [False, True])
 @pytest.mark.parametrize("type_name", ["Customer", "Order", "Address", "Consent", "UsageEvent"])
 @pytest.mark.parametrize("purpose", [Purpose.MARKETING, Purpose.ORDER_FULFILLMENT])
-def test_a_row_condition_reads_the_alias_it_is_given(type_name: str, purpose: Purpose) -> None:
-    # given an alias of the type's table, named as SQLAlchemy would name an anonymous one
+def test_a_row_condition_reads_the_alias_it_is_given(
+    type_name: str, purpose: Purpose, assigned: bool
+) -> None:
+    # given an alias of the type's table, named as SQLAlchemy would name an anonymous one,
+    # and a caller that is staff, or a partner with assigned access
     table = table_of(DATA_TYPES[type_name].model)
     name = f"{table.name}_1"
     alias = table.alias(name)
-    condition = row_condition(RowScope(purpose=purpose), type_name, alias)
+    rows = (
+        RowScope(purpose=purpose, partner="courier", assigned=True, assignments_since=utcnow())
+        if assigned
+        else RowScope(purpose=purpose)
+    )
+    condition = row_condition(rows, type_name, alias)
     assert condition is not None
     # when a statement reads the alias under it / then it reads the alias alone, and no
     # subquery of the rule takes the alias's name (it would read its own rows instead)
