@@ -9,7 +9,7 @@ A pseudonym is not computed in SQL (`form_sql` answers ``None``): SQLite has no 
 PostgreSQL only with the ``pgcrypto`` extension (which a deployment may not install), and the
 recipient's key would travel to the server as a statement parameter. The compiler selects the
 column's clear value as usual, and `after_statement` replaces it in the statement's JSON, in
-the process, before the response leaves it.
+the process, before the response leaves it (``null`` when there is no pseudonym key).
 
 Example:
     >>> from sqlalchemy import column
@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -38,7 +39,16 @@ from sqlalchemy import (
 )
 from sqlalchemy import literal_column as sql
 
-from auth.policy.forms import EMAIL_MASK, KEPT, MASK, POSTAL_PREFIX, SUPPORTED, Form, ValueKind
+from auth.policy.forms import (
+    EMAIL_MASK,
+    KEPT,
+    MASK,
+    POSTAL_PREFIX,
+    SUPPORTED,
+    Form,
+    ValueKind,
+    disclose,
+)
 
 __all__ = ["after_statement", "form_sql"]
 
@@ -124,26 +134,30 @@ def _hundredths(dialect: str, column: Expr) -> Expr:
 
 
 def after_statement(
-    json: str | bytes, paths: Sequence[Sequence[str]], replace: Callable[[str], str | None]
+    json: str | bytes,
+    fields: Sequence[tuple[Sequence[str], ValueKind]],
+    key: bytes | None,
 ) -> bytes:
-    """The JSON text of a root field with ``replace`` applied to the strings at ``paths``.
+    """The JSON text of a root field with the pseudonyms the statement could not compute.
 
-    For the forms no database computes (the pseudonym): each path is the response keys
-    (aliases) from the root field's value down to the field; lists on the way are walked
-    through, ``null`` and missing keys are left as they are.
+    Each of ``fields`` is a path of response keys (aliases) from the root field's value down
+    to a field due as a pseudonym, and the kind of its value; lists on the way are walked
+    through, ``null`` and missing keys are left as they are. Each string there becomes its
+    pseudonym under ``key``, the recipient's (`auth.policy.forms.recipient_key`), or ``null``
+    without one (fail closed).
 
     Example:
-        >>> after_statement('{"edges": [{"node": {"e": "A"}}, {"node": null}]}',
-        ...                 [("edges", "node", "e")], str.lower)
-        b'{"edges":[{"node":{"e":"a"}},{"node":null}]}'
+        >>> text = '{"edges": [{"node": {"e": "A@x.vn"}}, {"node": null}]}'
+        >>> after_statement(text, [(("edges", "node", "e"), ValueKind.EMAIL)], None)
+        b'{"edges":[{"node":{"e":null}},{"node":null}]}'
     """
     value = orjson.loads(json)
-    for path in paths:
-        value = _replace(value, tuple(path), replace)
+    for path, kind in fields:
+        value = _replace(value, tuple(path), partial(disclose, Form.PSEUDONYM, kind, key=key))
     return orjson.dumps(value)
 
 
-def _replace(value: Any, path: tuple[str, ...], replace: Callable[[str], str | None]) -> Any:
+def _replace(value: Any, path: tuple[str, ...], replace: Callable[[str], object]) -> Any:
     if isinstance(value, list):
         return [_replace(item, path, replace) for item in value]
     if not path:

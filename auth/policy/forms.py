@@ -64,6 +64,8 @@ from typing import Final
 
 import phonenumbers
 
+from auth.policy.principal import Issuers, Principal
+
 __all__ = [
     "FIELD_KINDS",
     "MASK",
@@ -82,6 +84,7 @@ __all__ = [
     "partial_email",
     "partial_last_four",
     "pseudonym",
+    "recipient_key",
 ]
 
 
@@ -357,3 +360,17 @@ class PseudonymKeys:
 def _length_prefixed(data: bytes) -> bytes:
     """``data`` after its length, so that no two (issuer, client id) pairs share an info."""
     return len(data).to_bytes(4, "big") + data
+
+
+def recipient_key(
+    keys: PseudonymKeys | None, issuers: Issuers, principal: Principal
+) -> bytes | None:
+    """The pseudonym key of the caller's client, to compute once per request; ``None``
+    without pseudonym keys (the pseudonyms are then withheld).
+
+    The recipient is the client as a partner is known, the pair (issuer, client id): an
+    external provider's client that shares a built-in partner's id gets other pseudonyms.
+    """
+    if keys is None:
+        return None
+    return keys.recipient(issuers.stored(principal.issuer), principal.client_id)

@@ -30,7 +30,9 @@ from auth.policy.forms import (
     partial_email,
     partial_last_four,
     pseudonym,
+    recipient_key,
 )
+from auth.policy.principal import Issuers, Principal
 
 MASTER = b"m" * 32
 BASE64URL = frozenset(string.ascii_letters + string.digits + "-_")
@@ -266,3 +268,19 @@ def test_the_v5_table_declares_forms_every_field_supports() -> None:
 def test_a_form_a_field_does_not_support_is_an_error(field: str, form: Form, message: str) -> None:
     with pytest.raises(FormError, match=message):
         check(field, form)
+
+
+def test_a_request_computes_its_clients_key_once_from_the_issuer_as_stored() -> None:
+    keys = PseudonymKeys(MASTER)
+
+    def caller(issuer: str, client_id: str) -> Principal:
+        return Principal("sub", client_id, frozenset(), issuer, "jti", 0, partner=True)
+
+    issuers = Issuers(builtin="https://steward.example", external="https://idp.example")
+    builtin = recipient_key(keys, issuers, caller("https://steward.example", "agency"))
+    moved = Issuers(builtin="https://new.example", external="https://idp.example")
+    # the built-in issuer's partner keeps its pseudonyms when PUBLIC_URL changes
+    assert builtin == recipient_key(keys, moved, caller("https://new.example", "agency"))
+    # an external provider's client with the same id is another recipient
+    assert builtin != recipient_key(keys, issuers, caller("https://idp.example", "agency"))
+    assert recipient_key(None, issuers, caller("https://idp.example", "agency")) is None
