@@ -22,6 +22,7 @@ from api.errors import RequestTimeout
 from api.graphiql import DevMode, GraphiQL
 from api.graphql import GraphQLEndpoint
 from api.health import Health
+from api.pseudonyms import pseudonym_keys
 from api.ratelimit import RateLimiter
 from api.request_bounds import BodyDeadline
 from api.settings import Settings
@@ -133,6 +134,7 @@ def create_app(
         tuning,
         enforce=enforce,
         explorer=devtoken.CLIENT_ID if dev else None,
+        pseudonym_keys=pseudonym_keys(settings, keys),
     )
 
     health = Health(engine, keys, limiter)

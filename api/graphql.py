@@ -25,6 +25,7 @@ from api.settings import Settings
 from api.telemetry import Outcome, database_unavailable, outcome_of
 from api.tuning import ALL_WINS, Tuning
 from auth.policy.errors import PolicyError, PurposeRequired
+from auth.policy.forms import PseudonymKeys
 from auth.policy.principal import Principal
 from auth.policy.request import Declared, open_scope
 from auth.policy.roots import needs_purpose
@@ -99,10 +100,12 @@ class GraphQLEndpoint:
         *,
         enforce: bool = True,
         explorer: str | None = None,
+        pseudonym_keys: PseudonymKeys | None = None,
     ) -> None:
         """``enforce=False``: benchmarks only (see `create_app`). ``explorer``: the built-in
         client whose introspection shows the whole schema rather than what its scopes unlock
-        (the development token page's: GraphiQL's docs explain every field's needs)."""
+        (the development token page's: GraphiQL's docs explain every field's needs).
+        ``pseudonym_keys``: every recipient's pseudonym key (none: pseudonyms withheld)."""
         self.schema = schema
         self.settings = settings
         self.sessions = sessions
@@ -140,6 +143,7 @@ class GraphQLEndpoint:
             )
         self.issuers = settings.issuers
         self.explorer = explorer
+        self.pseudonym_keys = pseudonym_keys
 
     async def handle(self, request: Request) -> Response:
         """Answer one request."""
@@ -279,7 +283,9 @@ class GraphQLEndpoint:
                     return self._introspect(principal, document, params), []
                 answer = None
                 if self.compiled is not None and "me" not in root_fields:
-                    scope = open_scope(session, principal, declared, self.issuers)
+                    scope = open_scope(
+                        session, principal, declared, self.issuers, self.pseudonym_keys
+                    )
                     answer = self.compiled.answer(
                         session, scope, document, operation, params.variables
                     )
@@ -361,7 +367,7 @@ class GraphQLEndpoint:
         read is itself recorded as a usage event), and everything with compiled reads off."""
         root_fields = document.root_fields(operation)
         with self.sessions() as session, session.begin():
-            scope = open_scope(session, principal, declared, self.issuers)
+            scope = open_scope(session, principal, declared, self.issuers, self.pseudonym_keys)
             answer = None
             if self.compiled is not None and "me" in root_fields:  # the others were tried
                 answer = self.compiled.answer(session, scope, document, operation, params.variables)

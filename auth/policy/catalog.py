@@ -25,6 +25,7 @@ from typing import Any
 from sqlmodel import SQLModel
 
 from auth.policy import scopes as s
+from auth.policy.forms import Form, check
 from auth.policy.purposes import Purpose
 from store import models
 
@@ -37,14 +38,6 @@ F, S, B, X, A, M, L = (
     Purpose.MARKETING,
     Purpose.LEGAL_ORDER,
 )
-
-
-class Form(enum.StrEnum):
-    """A form disclosed instead of a value (graduated disclosure, SPEC section 13)."""
-
-    PARTIAL = "partial"
-    GENERALISED = "generalised"
-    PSEUDONYM = "pseudonym"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +78,27 @@ class Rule:
             return None
         return [purpose.id for purpose in Purpose if purpose in self.purposes]
 
+    def unlocking_ids(self, *, partner: bool) -> list[str]:
+        """The ids of the purposes under which the caller (a partner or not) reads the value
+        itself, not a form of it: what unlocks a masked value."""
+        return [
+            purpose.id
+            for purpose in Purpose
+            if (self.purposes is None or purpose in self.purposes)
+            and self.form(purpose, partner=partner) is None
+        ]
 
-def rule(scopes: Iterable[str], *purposes: Purpose) -> Rule:
-    """A rule needing every one of ``scopes`` and one of ``purposes`` (none given: P)."""
-    return Rule(tuple(scopes), frozenset(purposes) if purposes else None)
+
+def rule(
+    scopes: Iterable[str],
+    *purposes: Purpose,
+    forms: Mapping[Purpose, Form] | None = None,
+    partners: Mapping[Purpose, Form] | None = None,
+) -> Rule:
+    """A rule needing every one of ``scopes`` and one of ``purposes`` (none given: P); under
+    the purposes of ``forms`` it discloses that form (to partners, ``partners``'s first)."""
+    chosen = frozenset(purposes) if purposes else None
+    return Rule(tuple(scopes), chosen, dict(forms or {}), dict(partners or {}))
 
 
 class Kind(enum.StrEnum):
@@ -309,7 +319,10 @@ _TYPES = (
             scalar("firstName", Kind.TEXT, NAME, erasable=True),
             scalar("lastName", Kind.TEXT, NAME, erasable=True),
             scalar(
-                "dateOfBirth", Kind.DATE, rule([s.CUSTOMERS_READ_IDENTITY], X, L), erasable=True
+                "dateOfBirth",
+                Kind.DATE,
+                rule([s.CUSTOMERS_READ_IDENTITY], X, L, forms={S: Form.GENERALISED}),
+                erasable=True,
             ),
             scalar(
                 "ageBand",
@@ -319,12 +332,15 @@ _TYPES = (
                 erasable=True,
             ),
             scalar(
-                "email", Kind.TEXT, rule([s.CUSTOMERS_READ_CONTACT], S, B, X, M, L), erasable=True
+                "email",
+                Kind.TEXT,
+                rule([s.CUSTOMERS_READ_CONTACT], S, B, X, M, L, partners={M: Form.PSEUDONYM}),
+                erasable=True,
             ),
             scalar(
                 "mobilePhone",
                 Kind.TEXT,
-                rule([s.CUSTOMERS_READ_CONTACT], F, S, X, M, L),
+                rule([s.CUSTOMERS_READ_CONTACT], F, S, X, M, L, forms={B: Form.PARTIAL}),
                 erasable=True,
             ),
             scalar(
@@ -403,7 +419,11 @@ _TYPES = (
             scalar("isDefault", Kind.BOOL, ADDRESS_BASIC),
             scalar("line1", Kind.TEXT, ADDRESS_EXACT),
             scalar("line2", Kind.TEXT, ADDRESS_EXACT),
-            scalar("postalCode", Kind.TEXT, ADDRESS_EXACT),
+            scalar(
+                "postalCode",
+                Kind.TEXT,
+                rule([s.ADDRESSES_READ], F, S, B, X, L, forms={A: Form.GENERALISED}),
+            ),
             scalar("latitude", Kind.FLOAT, ADDRESS_EXACT),
             scalar("longitude", Kind.FLOAT, ADDRESS_EXACT),
         ),
@@ -563,8 +583,9 @@ _TYPES = (
 
 
 def _check(types: Iterable[DataType]) -> None:
-    """Refuse a catalog that names a field twice, leaves one without a rule, or relates to a
-    type it does not declare (fail closed)."""
+    """Refuse a catalog that names a field twice, leaves one without a rule, relates to a
+    type it does not declare (fail closed), or declares a form its field's kind of value has
+    none of (`auth.policy.forms.check`)."""
     names = {data_type.name for data_type in types}
     for data_type in types:
         seen: set[str] = set()
@@ -573,8 +594,11 @@ def _check(types: Iterable[DataType]) -> None:
             if each.name in seen:
                 raise ValueError(f"the catalog names {coordinate} twice")
             seen.add(each.name)
-            if each.rule is None and data_type.rule is None:
+            governing = each.rule or data_type.rule
+            if governing is None:
                 raise ValueError(f"the catalog gives {coordinate} no rule")
+            for form in (*governing.forms.values(), *governing.partner_forms.values()):
+                check(coordinate, form)
             if (each.kind is Kind.OBJECT) != (each.relation is not None):
                 raise ValueError(f"{coordinate}: an object field, and only one, has a relation")
             if each.relation is not None and each.relation.target not in names:

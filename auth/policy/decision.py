@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, FromClause
 from sqlalchemy.sql.util import ClauseAdapter
 
-from auth.policy.catalog import DATA_TYPES, FIELDS, Form, RowRule, Rule, policy_key
+from auth.policy.catalog import DATA_TYPES, FIELDS, RowRule, Rule, policy_key
+from auth.policy.forms import Form
 from auth.policy.purposes import Purpose
 from auth.policy.row_rules import RowScope
 from store.models import table_of

@@ -20,6 +20,7 @@ from auth.policy.errors import (
     PurposeNotPermitted,
     UnknownPurpose,
 )
+from auth.policy.forms import PseudonymKeys, recipient_key
 from auth.policy.plan import Plan
 from auth.policy.principal import Issuers, Principal
 from auth.policy.purposes import Purpose
@@ -75,6 +76,8 @@ class RequestScope:
         rows: the row rules, as SQL conditions.
         owner_id: the customer the caller is, when its token links to one (``me``).
         issuers: which issuer is the built-in one, and the external provider's.
+        pseudonym_key: the caller's client's pseudonym key (`auth.policy.forms.recipient_key`),
+            ``None`` without pseudonym keys (pseudonyms are then withheld).
     """
 
     principal: Principal
@@ -84,12 +87,18 @@ class RequestScope:
     rows: RowScope
     owner_id: int | None
     issuers: Issuers
+    pseudonym_key: bytes | None = None
 
 
 def open_scope(
-    session: Session, principal: Principal, declared: Declared, issuers: Issuers
+    session: Session,
+    principal: Principal,
+    declared: Declared,
+    issuers: Issuers,
+    keys: PseudonymKeys | None = None,
 ) -> RequestScope:
-    """Decide the policy of one request, in its transaction.
+    """Decide the policy of one request, in its transaction; ``keys`` give the caller's
+    pseudonym key (none: pseudonyms are withheld).
 
     The caller is a customer when its (issuer, subject) pair is a customer's: a subject alone
     links nothing, since two issuers may use the same one.
@@ -121,6 +130,7 @@ def open_scope(
         ),
         owner_id=owner_id,
         issuers=issuers,
+        pseudonym_key=recipient_key(keys, issuers, principal),
     )
 
 
