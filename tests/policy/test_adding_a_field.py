@@ -24,7 +24,6 @@ import pytest
 from api.settings import Settings
 from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
-from schema.compiled import _compiler
 from tests.support import ROOT
 from tests.support.servers import Server, running, server_env
 
@@ -249,12 +248,6 @@ def test_steward_policy_and_the_readme_table_list_it(copy: Copy) -> None:
     )
 
 
-@pytest.mark.xfail(
-    hasattr(_compiler, "SCALARS"),
-    reason="the compiler still lists its fields (SCALARS): it reads the catalog once "
-    "issue-22-compiler is merged",
-    strict=True,
-)
 def test_the_compiled_executor_serves_it_without_falling_back(copy: Copy) -> None:
     copy = copy.with_database("fallbacks.db")
     with running(Server(copy.env, copy.root)) as (server,):
