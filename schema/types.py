@@ -248,6 +248,12 @@ class Disclosure:
     purpose: str | None = guarded(description="The purpose the partner declared.")
     at: dt.datetime | None = guarded(lambda source, _info: source.occurred_at)
     fields: list[str] | None = guarded(description="Schema coordinates, e.g. `Customer.email`.")
+    forms: JSON | None = guarded(
+        description=(
+            "The fields disclosed in a form instead of their value, and the form: "
+            '`{"Customer.email": "pseudonym"}` (graduated disclosure).'
+        )
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:

@@ -230,6 +230,10 @@ class AccessRecord(SQLModel, table=True):
     second one (``None`` for records written before keys existed)."""
     customer_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    forms: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    """Field → the form it was disclosed in, for the fields not disclosed as they are."""
 
 
 class AccessRecordCustomer(SQLModel, table=True):

@@ -122,6 +122,8 @@ class Kind(enum.StrEnum):
     TEXT_LIST = "text_list"
     ID_LIST = "id_list"
     """Global ids of customers, from a link table."""
+    JSON = "json"
+    """A JSON object, as stored."""
     OBJECT = "object"
     """An object field: see its relation."""
 
@@ -567,6 +569,7 @@ _TYPES = (
             scalar("purpose", Kind.TEXT),
             scalar("at", Kind.DATETIME, column="occurred_at"),
             scalar("fields", Kind.TEXT_LIST),
+            scalar("forms", Kind.JSON),
         ),
     ),
     # Who received data is no customer's data: whoever may read a disclosure reads its

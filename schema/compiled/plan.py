@@ -96,7 +96,7 @@ may read the target's ids."""
 MAX_PAIRS = 50
 """PostgreSQL functions take at most 100 arguments: an object of more keys is declined."""
 
-COMPILED_KINDS = frozenset(Kind) - {Kind.TEXT_LIST, Kind.ID_LIST, Kind.OBJECT}
+COMPILED_KINDS = frozenset(Kind) - {Kind.TEXT_LIST, Kind.ID_LIST, Kind.JSON, Kind.OBJECT}
 """The kinds of scalar the compiler writes as JSON (`schema.compiled._dialect`)."""
 
 
