@@ -245,8 +245,10 @@ class Emitter:
             return self.age_band(alias.c[member.column])
         column: Expr = alias.c[member.column]
         if member.form is not None and member.value_kind is not None:
+            formed = form_sql(self.dialect.name, member.form, member.value_kind, column)
             # A pseudonym has no SQL (None): the clear value, replaced after the statement.
-            column = form_sql(self.dialect.name, member.form, member.value_kind, column) or column
+            if formed is not None:
+                column = formed
         return self.json.value(member.kind, column)
 
     def related(self, level: Level, alias: Rowset, member: Related) -> Expr:
