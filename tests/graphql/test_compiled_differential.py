@@ -217,6 +217,7 @@ class Run:
                 r.operation_name,
                 sorted(r.customer_ids),
                 sorted(r.fields),
+                r.forms,
             )
             for r in rows
         ]
