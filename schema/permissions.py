@@ -28,7 +28,9 @@ from auth.policy.catalog import BY_MODEL, DATA_TYPES, FIELDS, Rule, policy_key, 
 from auth.policy.decision import Access, decide
 from auth.policy.errors import Forbidden, NotForPartners
 from auth.policy.forms import check, disclose
+from auth.policy.purposes import Purpose
 from auth.policy.roots import ROOTS, RootRule
+from auth.policy.table import form_text
 from schema._internals import core_schema, parent_type_name, strawberry_field
 from schema.context import Context, Info
 from store.ids import InvalidGlobalId, from_global_id
@@ -159,7 +161,13 @@ def rule_text(rule: Rule | None) -> str:
     purposes = rule.purpose_ids()
     scopes = " + ".join(f"`{scope}`" for scope in rule.scopes) or "no scope"
     where = "any purpose" if purposes is None else ", ".join(f"`{p}`" for p in purposes)
-    return f"Needs {scopes}; purposes: {where}."
+    forms = [
+        f"`{purpose.id}`: {text}"
+        for purpose in Purpose
+        if (text := form_text(rule, purpose)) is not None
+    ]
+    instead = f" Instead of the value: {'; '.join(forms)}." if forms else ""
+    return f"Needs {scopes}; purposes: {where}.{instead}"
 
 
 def _describe(description: str | None, needs: str) -> str:

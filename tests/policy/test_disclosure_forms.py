@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 from starlette.testclient import TestClient
 
 from auth.policy import scopes as s
@@ -54,7 +55,7 @@ def nodes(body: Any) -> dict[str, Any]:
 def stored(session: Session, column: str) -> dict[int, Any]:
     session.rollback()
     return {
-        customer.id: getattr(customer, column)
+        int(customer.id or 0): getattr(customer, column)
         for customer in session.scalars(select(models.Customer)).all()
     }
 
@@ -65,7 +66,7 @@ def masked(body: Any, field: str) -> dict[str, Any]:
         for each in body.get("extensions", {}).get("redactions", [])
         if each["field"] == field and each["reason"] == "MASKED"
     ]
-    return entry
+    return dict(entry)
 
 
 def marketing(client_id: str, client: TestClient, token: TokenFactory) -> dict[str, Any]:
@@ -181,7 +182,7 @@ def test_disclosures_record_the_form_and_me_shows_it(
     # then its access record names the form of the field
     session.rollback()
     record = session.scalars(
-        select(models.AccessRecord).where(models.AccessRecord.recipient == AGENCY)
+        select(models.AccessRecord).where(col(models.AccessRecord.recipient) == AGENCY)
     ).one()
     assert record.forms == {"Customer.email": "pseudonym"}
     assert "Customer.email" in record.fields

@@ -445,3 +445,8 @@ def test_field_descriptions_state_what_the_field_needs() -> None:
             assert "any purpose" in description, coordinate
         else:
             assert all(f"`{p.value}`" in description for p in rule.purposes), coordinate
+    # and a field disclosed in a form says which, under which purpose
+    phone = TYPES["Customer"].fields["mobilePhone"].description  # type: ignore[attr-defined]
+    assert "Instead of the value: `billing`: partial." in phone
+    email = TYPES["Customer"].fields["email"].description  # type: ignore[attr-defined]
+    assert "`marketing`: pseudonym for partners" in email

@@ -232,18 +232,17 @@ class Expected:
             rule = rule_of(coordinate)
             if reason == MASKED and rule is not None:
                 form, unlocking = self.forms[coordinate]
-                needs = {"scopes": list(rule.scopes), "purposes": unlocking}
                 entries.append(
                     {
                         "field": coordinate,
                         "reason": reason,
                         "form": form,
                         "count": count,
-                        "needs": needs,
+                        "needs": {"scopes": list(rule.scopes), "purposes": unlocking},
                     }
                 )
                 continue
-            needs = None
+            needs: dict[str, Any] | None = None
             if rule is not None and reason != ERASED:
                 needs = {"scopes": list(rule.scopes), "purposes": purpose_ids(rule)}
             entries.append({"field": coordinate, "reason": reason, "count": count, "needs": needs})
