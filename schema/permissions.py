@@ -25,7 +25,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from auth.policy.catalog import BY_MODEL, DATA_TYPES, FIELDS, Rule, policy_key, rule_for
-from auth.policy.decision import Access, decide
+from auth.policy.decision import Access, decide, exists_for
 from auth.policy.errors import Forbidden, NotForPartners
 from auth.policy.forms import check, disclose
 from auth.policy.purposes import Purpose
@@ -261,7 +261,7 @@ def _payload(inner: Resolver, *, rows: bool) -> Resolver:
             return value
         type_name = data_type.name
         context: Context = info.context
-        if rows and not context.rows.contains(context.session, value):
+        if rows and not exists_for(context.session, context.rows, value):
             return None
         if (context.plan.owner_id is not None and _owns(type_name, value, context)) or may_see(
             context, type_name

@@ -1,7 +1,7 @@
 """The one decision: what a request's plan shows of a field, and which rows of a table exist.
 
-Both executors, the loaders, ``node`` and the ``privacy`` lookups ask these two functions
-(SPEC section 11): `decide` for a field coordinate, `row_condition` for a table.
+Both executors, the loaders, ``node``, mutation payloads and the ``privacy`` lookups ask these
+two functions (SPEC section 11): `decide` for a field coordinate, `row_condition` for a table.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, FromClause
+from sqlalchemy import ColumnElement, FromClause, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
 
-from auth.policy.catalog import DATA_TYPES, FIELDS, RowRule, Rule, policy_key
+from auth.policy.catalog import BY_MODEL, DATA_TYPES, FIELDS, RowRule, Rule, policy_key
 from auth.policy.forms import Form
 from auth.policy.purposes import Purpose
 from auth.policy.row_rules import RowScope
@@ -147,3 +148,20 @@ def row_conditions(
     """`row_condition` as the conditions, none or one, of a ``WHERE`` clause."""
     condition = row_condition(rows, type_name, table_or_alias)
     return [] if condition is None else [condition]
+
+
+def exists_for(session: Session, rows: RowScope, row: Any) -> bool:
+    """Whether ``row`` (just written by a mutation) exists for the caller.
+
+    A mutation's payload obeys the same rules as a read: a customer created under
+    ``marketing`` without consent, or an order that left fulfillment, is not returned.
+    """
+    data_type = BY_MODEL.get(type(row))
+    if data_type is None or not rows.restricted:
+        return True
+    condition = row_condition(rows, data_type.name)
+    if condition is None:
+        return True
+    table = table_of(data_type.model)
+    found = session.scalar(select(table.c.id).where(table.c.id == row.id, condition))
+    return found is not None

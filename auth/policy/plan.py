@@ -63,10 +63,10 @@ class Plan:
     """
 
     __slots__ = (
+        "_owner_id",
         "decisions",
         "erased",
         "hidden",
-        "owner_id",
         "partner",
         "purpose",
         "scopes",
@@ -83,12 +83,25 @@ class Plan:
     ) -> None:
         self.scopes = scopes
         self.purpose = purpose
-        self.owner_id = owner_id
         self.partner = partner
-        self.decisions = decisions(scopes, purpose, partner=partner, owner=owner_id is not None)
+        self.owner_id = owner_id
         self.visible = visible_keys(scopes, purpose, partner=partner)
         self.hidden: Counter[str] = Counter()
         self.erased: Counter[str] = Counter()
+
+    @property
+    def owner_id(self) -> int | None:
+        """The customer the caller is (``me``), whose own data is always visible."""
+        return self._owner_id
+
+    @owner_id.setter
+    def owner_id(self, customer_id: int | None) -> None:
+        # A request may link its caller to a customer (``linkMe``, ``registerMe``): decided
+        # again, with the owner rule.
+        self._owner_id = customer_id
+        self.decisions = decisions(
+            self.scopes, self.purpose, partner=self.partner, owner=customer_id is not None
+        )
 
     def allows(self, coordinate: str) -> bool:
         """Whether the policy lets this request read ``coordinate`` (ownership aside)."""

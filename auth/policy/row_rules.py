@@ -15,20 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, and_, exists, false, func, literal, or_, select, true
-from sqlalchemy.orm import Mapped, Session, aliased
+from sqlalchemy.orm import Mapped, aliased
 from sqlmodel import col
 
 from auth.policy.purposes import Purpose
 from store.hints import likely
 from store.models import (
-    Address,
     Consent,
     ConsentStatus,
     Customer,
     LegalRequestCustomer,
     Order,
     OrderStatus,
-    UsageEvent,
 )
 
 FULFILLMENT_STATUSES = (OrderStatus.PAID.value, OrderStatus.SHIPPED.value)
@@ -164,23 +162,6 @@ class RowScope:
             or self.purpose in RESTRICTING
             or self.shares_with_partner
         )
-
-    def contains(self, session: Session, row: Any) -> bool:
-        """Whether ``row`` (just written by a mutation) exists for the caller.
-
-        A mutation's payload obeys the same rules as a read: a customer created under
-        ``marketing`` without consent, or an order that left fulfillment, is not returned.
-        """
-        if not self.restricted:
-            return True
-        if isinstance(row, Order):
-            statement = select(col(Order.id)).where(col(Order.id) == row.id, self.orders())
-        elif isinstance(row, Customer | Address | Consent | UsageEvent):
-            pk = row.id if isinstance(row, Customer) else row.customer_id
-            statement = select(col(Customer.id)).where(col(Customer.id) == pk, self.customer_rows())
-        else:
-            return True
-        return session.scalar(statement) is not None
 
 
 RESTRICTING = frozenset(

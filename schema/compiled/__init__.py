@@ -45,13 +45,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from auth.policy.catalog import policy_key
-from auth.policy.decision import Access, Decision, decide
+from auth.policy.decision import UNKNOWN, Access, Decision, decide
 from auth.policy.request import RequestScope
 from auth.policy.row_rules import RowScope
 from auth.policy.scopes import ALL_SCOPES
 from schema.compiled.emit import Bind, Emitter, RootColumn
 from schema.compiled.plan import ROOT_FIELDS, Decisions, Planner
-from schema.compiled.tree import Decline, Getter, PseudonymPaths, Runtime, pseudonym_paths
+from schema.compiled.tree import (
+    CatalogMismatch,
+    Decline,
+    Getter,
+    PseudonymPaths,
+    Runtime,
+    pseudonym_paths,
+)
 from schema.documents import Document
 from schema.forms_sql import after_statement
 from store.database import reads_one_statement
@@ -215,6 +222,11 @@ class CompiledReads:
         except Decline as decline:
             log.info("compiled reads: %s runs on Strawberry (%s)", name, decline)
             compiled = DECLINED
+        except CatalogMismatch as mismatch:
+            log.error(
+                "compiled reads: %s: the catalog and the compiler disagree: %s", name, mismatch
+            )
+            compiled = FAILED
         except Exception:
             log.exception("compiled reads: %s failed to compile; it runs on Strawberry", name)
             compiled = FAILED
@@ -372,8 +384,9 @@ class CompiledReads:
 
 
 def _everything_visible(coordinate: str) -> Decision:
-    """The decision with the policy off (benchmarks only): every field visible."""
-    return Decision(Access.VISIBLE, policy_key(coordinate))
+    """The decision with the policy off (benchmarks only): every field of the catalog visible."""
+    key = policy_key(coordinate)
+    return UNKNOWN if key is None else Decision(Access.VISIBLE, key)
 
 
 def _signature(value: Any) -> Any:

@@ -43,11 +43,23 @@ NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 UTC_SUFFIX = "+00:00"
 
 
+class UnsafeText(ValueError):
+    """Text the compiler would write into SQL as a constant that is not a GraphQL name or JSON
+    punctuation: the statement is not built (values are always bind parameters)."""
+
+
 def constant(text: str) -> Expr:
     """A SQL string constant made of a GraphQL name and JSON punctuation (never a value)."""
-    assert "'" not in text, text
-    assert "\\" not in text, text
+    if "'" in text or "\\" in text:
+        raise UnsafeText("a quote or a backslash in a SQL constant")
     return literal_column(f"'{text}'", String)
+
+
+def graphql_name(text: str) -> str:
+    """``text``, checked to be a GraphQL name (a key or a type name of the response)."""
+    if not NAME.match(text):
+        raise UnsafeText("not a GraphQL name")
+    return text
 
 
 class JsonDialect:
@@ -125,8 +137,7 @@ class SQLiteJson(JsonDialect):
             return constant("{}")
         pieces: list[Expr] = []
         for index, (key, value) in enumerate(pairs):
-            assert NAME.match(key), key
-            pieces.append(constant(("{" if index == 0 else ",") + f'"{key}":'))
+            pieces.append(constant(("{" if index == 0 else ",") + f'"{graphql_name(key)}":'))
             pieces.append(value)
         pieces.append(constant("}"))
         return reduce(lambda left, right: left.concat(right), pieces)
@@ -147,8 +158,7 @@ class SQLiteJson(JsonDialect):
         return constant("null")
 
     def string(self, text: str) -> Expr:
-        assert NAME.match(text), text
-        return constant(f'"{text}"')
+        return constant(f'"{graphql_name(text)}"')
 
     def boolean(self, condition: Expr) -> Expr:
         return case((condition, constant("true")), else_=constant("false"))
@@ -221,8 +231,7 @@ class PostgresJson(JsonDialect):
     def object(self, pairs: Sequence[tuple[str, Expr]]) -> Expr:
         arguments: list[Expr] = []
         for key, value in pairs:
-            assert NAME.match(key), key
-            arguments.extend((constant(key), value))
+            arguments.extend((constant(graphql_name(key)), value))
         return func.json_build_object(*arguments)
 
     def array(self, select_json: Select[Any], json: Expr, order: Sequence[Expr]) -> Expr:
@@ -240,8 +249,7 @@ class PostgresJson(JsonDialect):
         return null()
 
     def string(self, text: str) -> Expr:
-        assert NAME.match(text), text
-        return constant(text)
+        return constant(graphql_name(text))
 
     def boolean(self, condition: Expr) -> Expr:
         return condition

@@ -5,8 +5,8 @@ rows (the ids of the customers disclosed, for the access record) and one per red
 (how many places a hidden value takes, summed over every object of its level). Row rules are
 the `RowScope` conditions the loaders use, adapted to this statement's table aliases. JSON is
 built through the dialect seam (`schema.compiled._dialect`). Aliases say what they are
-(``customer_1``, ``customer_order_page_2``); parameters too (``req_first_3``, a value of the
-request; ``row_owner_id``, of its row rules). SQLAlchemy's own are ``column_N``.
+(``customer1``, ``customer_order_page2``); parameters too (``req_first3``, a value of the
+request; ``row_only_customer_id``, of its row rules). SQLAlchemy's own are ``name_N``.
 """
 
 from __future__ import annotations
@@ -520,9 +520,10 @@ class Emitter:
         return alias
 
     def name(self, prefix: str) -> str:
-        """``prefix_1``, ``prefix_2``…: readable names, unique within the statement."""
+        """``prefix1``, ``prefix2``…: readable names, unique within the statement, never like
+        SQLAlchemy's own anonymous ones (``consent_1``, ``status_1``) that the row rules use."""
         self._numbers[prefix] += 1
-        return f"{prefix}_{self._numbers[prefix]}"
+        return f"{prefix}{self._numbers[prefix]}"
 
 
 def _total(at: Level, parent: Rowset | None, inner: Callable[[Rowset], Expr]) -> Expr:

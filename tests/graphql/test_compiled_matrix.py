@@ -11,6 +11,7 @@ is also checked against the policy model, as the matrix test checks the Strawber
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from graphql import GraphQLObjectType, get_named_type, is_leaf_type
 from sqlalchemy.orm import Session
 
 from auth.policy import scopes as s
-from auth.policy.catalog import DATA_TYPES, compiled
+from auth.policy.catalog import DATA_TYPES, FIELDS, Kind, compiled
 from auth.policy.purposes import DECLARABLE, Purpose
 from schema.compiled import CompiledReads
 from tests.policy.test_matrix import TYPES, connection, legal_headers
@@ -136,3 +137,28 @@ def test_the_compiler_declines_nothing_the_matrix_selects(
     # then the compiled statement answered it, as the policy model says
     assert answered == [True], f"{purpose.value}, {who}: the compiler declined"
     check(body, expected, case=f"{purpose.value}, {who}")
+
+
+def test_a_compiled_field_the_compiler_cannot_serve_is_an_error_not_a_decline(
+    gql: Any,
+    session: Session,
+    answered: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a catalog that marks compiled a field of a kind the compiler has no JSON for
+    seed(session)
+    country = dataclasses.replace(FIELDS["Customer.country"], kind=Kind.TEXT_LIST)
+    monkeypatch.setattr("schema.compiled.plan.FIELDS", {**FIELDS, "Customer.country": country})
+    # when a query selects it
+    query = "{ customers(first: 1) { edges { node { country } } } }"
+    body = gql(
+        query, scope=f"{s.CUSTOMERS_READ} purpose:customer_support", purpose="customer_support"
+    )
+    # then Strawberry answered, and the log names the field, as an error
+    assert "errors" not in body
+    assert answered == [False]
+    assert any(
+        record.levelname == "ERROR" and "Customer.country" in record.getMessage()
+        for record in caplog.records
+    )
