@@ -2,7 +2,8 @@
 
 - `scopes`, `purposes`: the OAuth scopes and the processing purposes;
 - `catalog`: the data types and their fields (tables, columns, kinds, relations, erasure) with
-  the field rules (the table of SPEC section 4), written once; `table`: that table as text;
+  the field rules (the table of SPEC section 4), written once in the words of `vocabulary`;
+  `table`: that table as text;
 - `roots`: the root-field rules (scopes, purpose needed, always audited);
 - `row_rules`: the row rules, as SQL conditions;
 - `decision`: the one decision for a field (visible, a form, owned-only, hidden) and the one

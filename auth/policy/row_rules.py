@@ -49,9 +49,10 @@ def current_consent(
     databases may turn it into a join over the whole ledger. Never null: false without a
     record. The subquery reads an alias of ``consent``: were it to name the table itself, SQL
     would correlate it with an outer query on ``consent`` (``node`` of a Consent) and test the
-    looked-up record instead of the customer's ledger.
+    looked-up record instead of the customer's ledger. The alias is named, not anonymous: an
+    anonymous one renders as ``consent_1``, the name an outer query may give its own alias.
     """
-    record = aliased(Consent)
+    record = aliased(Consent, name="latest_consent")
     relevant: list[ColumnElement[bool]] = [
         col(record.customer_id) == customer_id,
         col(record.purpose) == purpose.value,
@@ -76,7 +77,7 @@ def has_order_in_fulfillment(customer_id: IdColumn) -> ColumnElement[bool]:
     in fulfillment before it returns the first row of a page. The subquery reads an alias,
     not correlated with an outer query on orders.
     """
-    in_fulfillment = aliased(Order)
+    in_fulfillment = aliased(Order, name="order_in_fulfillment")
     return (
         select(literal(1))
         .where(
