@@ -321,6 +321,7 @@ _TYPES = (
             scalar("recipient", Kind.TEXT),
             Field("customerIds", Kind.ID_LIST, None),
             scalar("fields", Kind.TEXT_LIST),
+            scalar("forms", Kind.JSON),
         ),
     ),
     DataType(
