@@ -371,7 +371,7 @@ def test_introspection_mixed_with_data_is_refused(client: TestClient, token: Tok
 def test_graphiql_explores_the_whole_schema_in_development_mode_only(
     settings: Settings, token: TokenFactory
 ) -> None:
-    # given GraphiQL's development token scopes: customer_support never unlocks a date of birth
+    # given GraphiQL's development token scopes: customer_support never unlocks an age band
     granted = scope(*devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE.scope)
     development = settings.model_copy(
         update={"dev_mode": True, "dev_token_secret": SecretStr("a-per-run-secret")}
@@ -385,6 +385,6 @@ def test_graphiql_explores_the_whole_schema_in_development_mode_only(
 
     # then the development token page's tokens introspect the whole schema (its docs explain
     # what each field needs), in development mode only; any other client sees its view
-    assert "dateOfBirth" in fields(create_app(development), devtoken.CLIENT_ID)
-    assert "dateOfBirth" not in fields(create_app(development), "another-client")
-    assert "dateOfBirth" not in fields(create_app(settings), devtoken.CLIENT_ID)
+    assert "ageBand" in fields(create_app(development), devtoken.CLIENT_ID)
+    assert "ageBand" not in fields(create_app(development), "another-client")
+    assert "ageBand" not in fields(create_app(settings), devtoken.CLIENT_ID)
