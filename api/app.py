@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from graphql import GraphQLSchema
+from joserfc.jwk import KeySet
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
@@ -24,6 +25,7 @@ from api.errors import RequestTimeout
 from api.graphiql import DevMode, GraphiQL
 from api.graphql import GraphQLEndpoint
 from api.health import Health
+from api.pseudonyms import pseudonym_keys
 from api.ratelimit import RateLimiter
 from api.request_bounds import BodyDeadline
 from api.settings import Settings
@@ -87,15 +89,21 @@ def create_app(
     )
     sessions = session_factory(engine)
     schema = graphql_schema(build_schema())
-    return compose(
-        settings, engine, execution_for(settings, schema, sessions), http=http, serving=serving
-    )
+    keys = signing_keys(settings)
+    execution = execution_for(settings, schema, sessions, keys)
+    return compose(settings, engine, execution, keys, http=http, serving=serving)
+
+
+def signing_keys(settings: Settings) -> KeySet | None:
+    """The key file's keys (created at first start), or ``None`` without the built-in issuer."""
+    return load_or_create(settings.key_file) if settings.builtin_issuer else None
 
 
 def execution_for(
-    settings: Settings, schema: GraphQLSchema, sessions: sessionmaker[Session]
+    settings: Settings, schema: GraphQLSchema, sessions: sessionmaker[Session], keys: KeySet | None
 ) -> Execution:
-    """What answers the operations of ``schema`` under ``settings``."""
+    """What answers the operations of ``schema`` under ``settings`` (``keys``: the key file's,
+    from which pseudonym keys derive without ``STEWARD_PSEUDONYM_KEY``)."""
     compiled = None
     if settings.compiled_reads:
         compiled = CompiledReads(
@@ -111,6 +119,7 @@ def execution_for(
         settings.issuers,
         compiled,
         assignment_days=settings.partner_assignment_days,
+        pseudonym_keys=pseudonym_keys(settings, keys),
     )
 
 
@@ -127,12 +136,13 @@ def compose(
     settings: Settings,
     engine: Engine,
     execution: Execution,
+    keys: KeySet | None,
     *,
     http: httpx.AsyncClient | None = None,
     serving: bool = False,
 ) -> Starlette:
-    """The application around ``execution``, over ``engine`` (`create_app`'s pieces; a
-    benchmark composes its own, `bench.app`)."""
+    """The application around ``execution``, over ``engine``, signing with ``keys``
+    (`create_app`'s pieces; a benchmark composes its own, `bench.app`)."""
     if settings.issuer and not settings.audience_is_a_resource_uri:
         log.warning(
             "STEWARD_AUDIENCE %r is not a resource indicator (RFC 8707: an absolute URI "
@@ -143,7 +153,6 @@ def compose(
         )
     metrics.instrument_pool(engine)
     sessions = execution.sessions
-    keys = load_or_create(settings.key_file) if settings.builtin_issuer else None
     deadline = settings.database_timeouts.deadline
     authenticator = Authenticator(
         settings.tokens, sessions, keys, http=http, database_deadline=deadline

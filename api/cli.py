@@ -263,13 +263,14 @@ def policy(
     """Print the policy matrix.
 
     Each sensitive field with the scopes it needs and the purposes (by letter) that may
-    read it, then the purposes and the row rules. The matrix is the policy Steward
-    enforces, read from auth/policy, not a copy of it.
+    read it (x; ~: a form of it only), then the forms disclosed instead of values, the
+    purposes and the row rules. The matrix is the policy Steward enforces, read from
+    auth/policy, not a copy of it.
     """
     from auth.policy.catalog import POLICY
     from auth.policy.purposes import DECLARABLE, Purpose
     from auth.policy.row_rules import ROW_RULES
-    from auth.policy.table import markdown_table, scope_text
+    from auth.policy.table import form_text, markdown_table, scope_text
 
     if markdown:
         typer.echo(markdown_table())
@@ -280,10 +281,21 @@ def policy(
     typer.echo(f"{'field':<{width}}  {'scopes':<{scope_width}}  " + " ".join(letters))
     for coordinate, rule in POLICY.items():
         marks = " ".join(
-            "x" if rule.purposes is None or purpose in rule.purposes else "."
+            "x"
+            if rule.purposes is None or purpose in rule.purposes
+            else "~"
+            if form_text(rule, purpose)
+            else "."
             for purpose in DECLARABLE
         )
         typer.echo(f"{coordinate:<{width}}  {scope_text(rule):<{scope_width}}  {marks}")
+    typer.echo("")
+    typer.echo("Forms (disclosed instead of the value):")
+    for coordinate, rule in POLICY.items():
+        for purpose in DECLARABLE:
+            form = form_text(rule, purpose)
+            if form is not None:
+                typer.echo(f"  {coordinate} under {purpose.id}: {form}")
     typer.echo("")
     for purpose in Purpose:
         consent = " (consent required)" if purpose.consent_required else ""

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auth.policy.forms import MASTER_BYTES
 from auth.policy.principal import Issuers
 from auth.policy.row_rules import ASSIGNMENT_DAYS
 from auth.tokens.config import TokenSettings
@@ -46,8 +47,13 @@ class ScopeClaimsSetting(BaseModel):
 class Settings(BaseSettings):
     """Every configuration knob of Steward, typed, with its default."""
 
+    # No value in an error: secrets (``PSEUDONYM_KEY``, ``REDIS_URL``'s password) are settings.
     model_config = SettingsConfigDict(
-        env_prefix="STEWARD_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="STEWARD_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     database_url: str = "sqlite:///steward.db"
@@ -65,6 +71,7 @@ class Settings(BaseSettings):
     key_file: Path = Path("steward-keys.json")
     dev_mode: bool = False
     dev_token_secret: SecretStr | None = None
+    pseudonym_key: SecretStr | None = None
     graphiql: bool = True
     introspection: bool = True
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
@@ -89,6 +96,16 @@ class Settings(BaseSettings):
                 "STEWARD_SCOPE_CLAIMS maps an external provider's roles: set STEWARD_ISSUER"
             )
         return self
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MASTER_BYTES:
+            raise ValueError(
+                f"STEWARD_PSEUDONYM_KEY must be at least {MASTER_BYTES} bytes "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api import metrics
-from api.app import compose, resolver_options
+from api.app import compose, resolver_options, signing_keys
+from api.pseudonyms import pseudonym_keys
 from api.settings import Settings
 from schema.build import build_schema, graphql_schema
 from schema.compiled import CompiledReads
@@ -83,6 +84,7 @@ def bench_app(
         pooled=without != "connection pool",
     )
     sessions = session_factory(engine)
+    keys = signing_keys(settings)
     schema = graphql_schema(build_schema(enforce=enforce))
     compiled = None
     if settings.compiled_reads:
@@ -103,8 +105,11 @@ def bench_app(
         settings.issuers,
         compiled,
         roomy_frame=without != "roomy worker frame",
+        pseudonym_keys=pseudonym_keys(settings, keys),
     )
-    app = compose(settings, engine, execution, serving=serving and without != "settled heap (gc)")
+    app = compose(
+        settings, engine, execution, keys, serving=serving and without != "settled heap (gc)"
+    )
     if without == "pure ASGI middleware":
         app.add_middleware(PassThrough)
     return app

@@ -40,6 +40,7 @@ class Access:
         operation_name: the GraphQL operation's name as the client sent it.
         customer_ids: the customers whose data the response carries.
         fields: schema coordinates, e.g. ``Customer.email``.
+        forms: of ``fields``, those disclosed in a form, and the form (SPEC section 13).
         recipient: the client id of the partner (a third party) that received the data, when
             the client is one: the record is then a disclosure to the customers it names.
         key: the record's key, made with the access (never copied by ``replace``): at most
@@ -56,6 +57,7 @@ class Access:
     customer_ids: tuple[int, ...]
     fields: tuple[str, ...]
     recipient: str | None = None
+    forms: tuple[tuple[str, str], ...] = ()
     key: str = field(default_factory=lambda: secrets.token_hex(16), init=False)
     order_ids: tuple[int, ...] | None = None
 
@@ -84,6 +86,7 @@ def write(session: Session, access: Access, *, occurred_at: dt.datetime | None =
         "customer_ids": list(access.customer_ids),
         "fields": list(access.fields),
         "order_ids": None if access.order_ids is None else list(access.order_ids),
+        "forms": dict(access.forms),
         "ids": orjson.dumps(access.customer_ids).decode(),
     }
     if not access.customer_ids:
@@ -115,6 +118,7 @@ _RECORD_INSERT = (
                 "customer_ids",
                 "fields",
                 "order_ids",
+                "forms",
             )
         }
     )

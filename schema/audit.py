@@ -38,6 +38,7 @@ from graphql import (
 from sqlalchemy.orm import Session
 
 from auth.policy.catalog import DATA_TYPES, policy_key
+from auth.policy.decision import decide
 from auth.policy.purposes import Purpose
 from auth.policy.request import RequestScope
 from auth.policy.roots import always_audited
@@ -203,6 +204,11 @@ class Auditor:
             fields=tuple(sorted(fields)),
             recipient=principal.client_id if principal.partner else None,
             order_ids=orders,
+            forms=tuple(
+                (coordinate, form.value)
+                for coordinate in sorted(fields)
+                if (form := decide(scope.plan, coordinate).form) is not None
+            ),
         )
 
     def record(
@@ -235,5 +241,8 @@ class Auditor:
 
 
 def _readable(scope: RequestScope, coordinate: str) -> bool:
+    """Whether the request discloses ``coordinate``: its value, or a form of it."""
     key = policy_key(coordinate)
-    return key is not None and scope.plan.allows(key)
+    if key is None:
+        return False
+    return scope.plan.allows(key) or decide(scope.plan, coordinate).form is not None

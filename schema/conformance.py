@@ -34,6 +34,7 @@ SCALARS: dict[Kind, str] = {
     Kind.INT: "Int",
     Kind.TEXT_LIST: "String",
     Kind.ID_LIST: "ID",
+    Kind.JSON: "JSON",
 }
 """The GraphQL scalar each scalar kind is served as (an enum kind: any enum)."""
 

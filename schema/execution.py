@@ -25,6 +25,7 @@ import anyio.from_thread
 from graphql import ExecutionResult, GraphQLSchema, OperationDefinitionNode, execute_sync
 from sqlalchemy.orm import Session, sessionmaker
 
+from auth.policy.forms import PseudonymKeys
 from auth.policy.principal import Issuers, Principal
 from auth.policy.request import Declared, RequestScope, open_scope
 from auth.policy.row_rules import ASSIGNMENT_DAYS
@@ -92,6 +93,7 @@ class Execution:
             (`in_roomy_frame`); off only to measure what it is worth.
         assignment_days: how long a partner with ``assigned`` access keeps an assignment after
             its order left fulfillment (``PARTNER_ASSIGNMENT_DAYS``).
+        pseudonym_keys: every recipient's pseudonym key (none: pseudonyms are withheld).
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class Execution:
         *,
         roomy_frame: bool = True,
         assignment_days: int = ASSIGNMENT_DAYS,
+        pseudonym_keys: PseudonymKeys | None = None,
     ) -> None:
         self.schema = schema
         self.sessions = sessions
@@ -113,6 +116,7 @@ class Execution:
         self.auditor = Auditor(schema, GroupCommit(sessions))
         self._frame = in_roomy_frame if roomy_frame else _called
         self.assignment_days = assignment_days
+        self.pseudonym_keys = pseudonym_keys
 
     def run(
         self,
@@ -210,6 +214,7 @@ class Execution:
             declared,
             self.issuers,
             assignment_days=self.assignment_days,
+            keys=self.pseudonym_keys,
         )
 
     def _compiled(

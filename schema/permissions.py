@@ -27,7 +27,10 @@ from strawberry.utils.str_converters import to_camel_case
 from auth.policy.catalog import BY_MODEL, DATA_TYPES, FIELDS, Rule, policy_key, rule_for
 from auth.policy.decision import Access, decide, exists_for
 from auth.policy.errors import Forbidden, NotForPartners
+from auth.policy.forms import check, disclose
+from auth.policy.purposes import Purpose
 from auth.policy.roots import ROOTS, RootRule
+from auth.policy.table import form_text
 from schema._internals import core_schema, parent_type_name, strawberry_field
 from schema.context import Context, Info
 from store.ids import InvalidGlobalId, from_global_id
@@ -158,7 +161,13 @@ def rule_text(rule: Rule | None) -> str:
     purposes = rule.purpose_ids()
     scopes = " + ".join(f"`{scope}`" for scope in rule.scopes) or "no scope"
     where = "any purpose" if purposes is None else ", ".join(f"`{p}`" for p in purposes)
-    return f"Needs {scopes}; purposes: {where}."
+    forms = [
+        f"`{purpose.id}`: {text}"
+        for purpose in Purpose
+        if (text := form_text(rule, purpose)) is not None
+    ]
+    instead = f" Instead of the value: {'; '.join(forms)}." if forms else ""
+    return f"Needs {scopes}; purposes: {where}.{instead}"
 
 
 def _describe(description: str | None, needs: str) -> str:
@@ -299,11 +308,19 @@ def _guard(
     def general(source: Any, info: GraphQLResolveInfo[Context], /, **kwargs: Any) -> Any:
         context: Context = info.context
         plan = context.plan
-        if _shown(decide(plan, coordinate).access, type_name, source, context):
+        decision = decide(plan, coordinate)
+        form = decision.form
+        if form is not None and _owns(type_name, source, context):
+            form = None  # the owner rule: a customer reads their own values as they are
+        if form is not None or _shown(decision.access, type_name, source, context):
             value = inner(source, info, **kwargs)
             if value is None and erasable and source.status == CustomerStatus.ERASED:
                 plan.erased[coordinate] += 1
-            return value
+            if form is None:
+                return value
+            # Counted wherever the form stands, whether or not a value is stored (MASKED).
+            plan.hidden[coordinate] += 1
+            return disclose(form, check(coordinate, form), value, key=context.scope.pseudonym_key)
         plan.hidden[coordinate] += 1
         return None
 

@@ -12,7 +12,7 @@ import strawberry
 from sqlalchemy import ColumnElement, Select, func
 from sqlmodel import SQLModel, col, select
 
-from auth.policy.catalog import DATA_TYPES, POLICY
+from auth.policy.catalog import DATA_TYPES, POLICY, Rule
 from auth.policy.decision import Access, decide, row_condition, row_conditions
 from auth.policy.errors import ForbiddenFilter
 from auth.policy.purposes import LANGUAGES, Purpose, language_of
@@ -211,11 +211,24 @@ def _node(context: Context, type_name: str, pk: int) -> SQLModel | None:
     return record
 
 
+@strawberry.type(description="A form disclosed instead of a field's value under a purpose.")
+class PolicyForm:
+    purpose: str
+    form: str = strawberry.field(description="partial, generalised or pseudonym.")
+    partners: bool = strawberry.field(
+        description="Only for partners (third parties); false: for every caller."
+    )
+
+
 @strawberry.type
 class PolicyField:
     field: str = strawberry.field(description="Schema coordinate, `Type.field` or `Type.*`.")
     scopes: list[str]
     purposes: list[str] | None = strawberry.field(description="null: any purpose.")
+    forms: list[PolicyForm] = strawberry.field(
+        default_factory=list,
+        description="Forms disclosed instead of the value, per purpose (graduated disclosure).",
+    )
 
 
 @strawberry.type
@@ -270,11 +283,26 @@ def policy_document() -> Policy:
     """The policy table as GraphQL objects, its texts in English."""
     return Policy(
         fields=[
-            PolicyField(field=coordinate, scopes=list(rule.scopes), purposes=rule.purpose_ids())
+            PolicyField(
+                field=coordinate,
+                scopes=list(rule.scopes),
+                purposes=rule.purpose_ids(),
+                forms=_forms(rule),
+            )
             for coordinate, rule in POLICY.items()
         ],
         rows=[PolicyRowRule(name=name, description=text) for name, text in ROW_RULES],
     )
+
+
+def _forms(rule: Rule) -> list[PolicyForm]:
+    """The forms of ``rule``, in the purposes' order, every caller's before partners'."""
+    return [
+        PolicyForm(purpose=purpose.id, form=form.value, partners=partners)
+        for purpose in Purpose
+        for partners, forms in ((False, rule.forms), (True, rule.partner_forms))
+        if (form := forms.get(purpose)) is not None
+    ]
 
 
 @strawberry.type

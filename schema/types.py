@@ -209,6 +209,12 @@ def _disclosed_ids(context: Context, customer_ids: list[int]) -> list[str]:
     return [to_global_id("Customer", pk) for pk in customer_ids]
 
 
+FORMS = (
+    "The fields disclosed in a form instead of their value, and the form: "
+    '`{"Customer.email": "pseudonym"}` (graduated disclosure).'
+)
+
+
 @strawberry.type(description="Who read customer data, which fields, and why. Never values.")
 class AccessRecord(Node):
     id: strawberry.ID = guarded(_global_id("AccessRecord"))
@@ -223,6 +229,7 @@ class AccessRecord(Node):
     )
     customer_ids: list[strawberry.ID] | None = guarded(_customer_ids)
     fields: list[str] | None = guarded(description="Schema coordinates, e.g. `Customer.email`.")
+    forms: JSON | None = guarded(description=FORMS)
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
@@ -273,6 +280,7 @@ class Disclosure:
             "(a partner with assigned access); empty otherwise."
         ),
     )
+    forms: JSON | None = guarded(description=FORMS)
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:

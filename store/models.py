@@ -248,6 +248,10 @@ class AccessRecord(SQLModel, table=True):
     order_ids: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     """A partner with assigned access: the assigned orders (of those customers) the access was
     for (SPEC section 13); ``None`` for every other record."""
+    forms: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    """Field → the form it was disclosed in, for the fields not disclosed as they are."""
 
 
 class AccessRecordCustomer(SQLModel, table=True):

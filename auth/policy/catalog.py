@@ -21,13 +21,13 @@ from collections.abc import Iterable, Iterator
 from sqlmodel import SQLModel
 
 from auth.policy import scopes as s
+from auth.policy.forms import Form, check
 from auth.policy.purposes import Purpose
 from auth.policy.vocabulary import (
     EXPRESSIONS,
     Cardinality,
     DataType,
     Field,
-    Form,
     Kind,
     Ownership,
     Relation,
@@ -104,7 +104,10 @@ _TYPES = (
             scalar("firstName", Kind.TEXT, NAME, erasable=True),
             scalar("lastName", Kind.TEXT, NAME, erasable=True),
             scalar(
-                "dateOfBirth", Kind.DATE, rule([s.CUSTOMERS_READ_IDENTITY], X, L), erasable=True
+                "dateOfBirth",
+                Kind.DATE,
+                rule([s.CUSTOMERS_READ_IDENTITY], X, L, forms={S: Form.GENERALISED}),
+                erasable=True,
             ),
             scalar(
                 "ageBand",
@@ -114,12 +117,15 @@ _TYPES = (
                 erasable=True,
             ),
             scalar(
-                "email", Kind.TEXT, rule([s.CUSTOMERS_READ_CONTACT], S, B, X, M, L), erasable=True
+                "email",
+                Kind.TEXT,
+                rule([s.CUSTOMERS_READ_CONTACT], S, B, X, M, L, partners={M: Form.PSEUDONYM}),
+                erasable=True,
             ),
             scalar(
                 "mobilePhone",
                 Kind.TEXT,
-                rule([s.CUSTOMERS_READ_CONTACT], F, S, X, M, L),
+                rule([s.CUSTOMERS_READ_CONTACT], F, S, X, M, L, forms={B: Form.PARTIAL}),
                 erasable=True,
             ),
             scalar(
@@ -199,7 +205,11 @@ _TYPES = (
             scalar("isDefault", Kind.BOOL, ADDRESS_BASIC),
             scalar("line1", Kind.TEXT, ADDRESS_EXACT),
             scalar("line2", Kind.TEXT, ADDRESS_EXACT),
-            scalar("postalCode", Kind.TEXT, ADDRESS_EXACT),
+            scalar(
+                "postalCode",
+                Kind.TEXT,
+                rule([s.ADDRESSES_READ], F, S, B, X, L, forms={A: Form.GENERALISED}),
+            ),
             scalar("latitude", Kind.FLOAT, ADDRESS_EXACT),
             scalar("longitude", Kind.FLOAT, ADDRESS_EXACT),
         ),
@@ -313,6 +323,7 @@ _TYPES = (
             scalar("recipient", Kind.TEXT),
             Field("customerIds", Kind.ID_LIST, None),
             scalar("fields", Kind.TEXT_LIST),
+            scalar("forms", Kind.JSON),
         ),
     ),
     DataType(
@@ -345,6 +356,7 @@ _TYPES = (
             scalar("at", Kind.DATETIME, column="occurred_at"),
             scalar("fields", Kind.TEXT_LIST),
             Field("orders", Kind.TEXT_LIST, None),
+            scalar("forms", Kind.JSON),
         ),
     ),
     # Who received data is no customer's data: whoever may read a disclosure reads its
@@ -361,8 +373,9 @@ _TYPES = (
 
 
 def _check(types: Iterable[DataType]) -> None:
-    """Refuse a catalog that names a field twice, leaves one without a rule, or relates to a
-    type it does not declare (fail closed)."""
+    """Refuse a catalog that names a field twice, leaves one without a rule, relates to a
+    type it does not declare (fail closed), or declares a form its field's kind of value has
+    none of (`auth.policy.forms.check`)."""
     names = {data_type.name for data_type in types}
     for data_type in types:
         seen: set[str] = set()
@@ -371,8 +384,11 @@ def _check(types: Iterable[DataType]) -> None:
             if each.name in seen:
                 raise ValueError(f"the catalog names {coordinate} twice")
             seen.add(each.name)
-            if each.rule is None and data_type.rule is None:
+            governing = each.rule or data_type.rule
+            if governing is None:
                 raise ValueError(f"the catalog gives {coordinate} no rule")
+            for form in (*governing.forms.values(), *governing.partner_forms.values()):
+                check(coordinate, form)
             if (each.kind is Kind.OBJECT) != (each.relation is not None):
                 raise ValueError(f"{coordinate}: an object field, and only one, has a relation")
             if each.relation is not None and each.relation.target not in names:

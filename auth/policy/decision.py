@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, FromClause, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
 
-from auth.policy.catalog import BY_MODEL, DATA_TYPES, FIELDS, Form, RowRule, Rule, policy_key
+from auth.policy.catalog import BY_MODEL, DATA_TYPES, FIELDS, RowRule, Rule, policy_key
+from auth.policy.forms import Form
 from auth.policy.purposes import Purpose
 from auth.policy.row_rules import RowScope
 from store.models import table_of

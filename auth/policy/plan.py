@@ -16,9 +16,19 @@ from auth.policy.decision import (
 )
 from auth.policy.purposes import Purpose
 
-__all__ = ["ERASED", "MISSING_SCOPE", "NO_POLICY", "PURPOSE_NOT_ALLOWED", "Plan", "reason"]
+__all__ = [
+    "ERASED",
+    "MASKED",
+    "MISSING_SCOPE",
+    "NO_POLICY",
+    "PURPOSE_NOT_ALLOWED",
+    "Plan",
+    "reason",
+]
 
 ERASED = "ERASED"
+MASKED = "MASKED"
+"""A value disclosed in a form (graduated disclosure, SPEC section 13), not as it is."""
 
 
 @lru_cache(maxsize=1024)
@@ -47,7 +57,8 @@ class Plan:
         partner: whether the caller is a partner (a third party: its own forms, SPEC 13).
         decisions: coordinate → its `Decision` (`auth.policy.decision.decide` reads it).
         visible: the policy entries whose fields the request reads as they are.
-        hidden: coordinate → places hidden by the policy.
+        hidden: coordinate → places hidden by the policy, or disclosed in a form (the
+            field's decision tells which: a form is reported ``MASKED``).
         erased: coordinate → places where a readable value was removed by erasure.
     """
 
@@ -102,6 +113,19 @@ class Plan:
         for coordinate, count in self.hidden.items():
             decision = self.decisions.get(coordinate)
             rule = None if decision is None else decision.needs
+            if decision is not None and decision.form is not None and rule is not None:
+                # What unlocks the full value: the rule's scopes, under a purpose without a form.
+                unlocks = rule.unlocking_ids(partner=self.partner)
+                entries.append(
+                    {
+                        "field": coordinate,
+                        "reason": MASKED,
+                        "form": decision.form.value,
+                        "count": count,
+                        "needs": {"scopes": list(rule.scopes), "purposes": unlocks},
+                    }
+                )
+                continue
             needs = None
             if rule is not None:
                 needs = {"scopes": list(rule.scopes), "purposes": rule.purpose_ids()}

@@ -21,6 +21,7 @@ from auth.policy.errors import (
     PurposeNotPermitted,
     UnknownPurpose,
 )
+from auth.policy.forms import PseudonymKeys, recipient_key
 from auth.policy.plan import Plan
 from auth.policy.principal import Issuers, Principal
 from auth.policy.purposes import Purpose
@@ -76,6 +77,8 @@ class RequestScope:
         rows: the row rules, as SQL conditions.
         owner_id: the customer the caller is, when its token links to one (``me``).
         issuers: which issuer is the built-in one, and the external provider's.
+        pseudonym_key: the caller's client's pseudonym key (`auth.policy.forms.recipient_key`),
+            ``None`` without pseudonym keys (pseudonyms are then withheld).
     """
 
     principal: Principal
@@ -85,6 +88,7 @@ class RequestScope:
     rows: RowScope
     owner_id: int | None
     issuers: Issuers
+    pseudonym_key: bytes | None = None
 
 
 def open_scope(
@@ -94,8 +98,10 @@ def open_scope(
     issuers: Issuers,
     *,
     assignment_days: int = ASSIGNMENT_DAYS,
+    keys: PseudonymKeys | None = None,
 ) -> RequestScope:
-    """Decide the policy of one request, in its transaction.
+    """Decide the policy of one request, in its transaction; ``keys`` give the caller's
+    pseudonym key (none: pseudonyms are withheld).
 
     The caller is a customer when its (issuer, subject) pair is a customer's: a subject alone
     links nothing, since two issuers may use the same one. A partner with ``assigned`` access
@@ -134,6 +140,7 @@ def open_scope(
         ),
         owner_id=owner_id,
         issuers=issuers,
+        pseudonym_key=recipient_key(keys, issuers, principal),
     )
 
 

@@ -46,8 +46,7 @@ class Decision:
     Attributes:
         access: how the field reaches it.
         form: the form it is disclosed in instead of the value (SPEC section 13: ``partial``,
-            ``generalised``, ``pseudonym``); ``None``: the value itself. The policy declares no
-            forms yet.
+            ``generalised``, ``pseudonym``); ``None``: the value itself.
         why: for a hidden field, what keeps it hidden, in words.
     """
 
@@ -81,11 +80,15 @@ def field_decision(
     (``me``) are visible to them whatever the field rule says.
     """
     rule = rule_for(coordinate)
-    if rule is None or not rule.allows(scopes, purpose):
+    form = None
+    if rule is not None and rule.granted(scopes):
+        form = rule.form(purpose, partner=partner is not None)
+    if rule is None or (form is None and not rule.allows(scopes, purpose)):
         return _hidden(rule, scopes, purpose)
     rows = RowScope(purpose=purpose, partner=partner)
     consent = (purpose is not None and purpose.consent_required) or rows.shares_with_partner
-    return Decision(Access.CONSENT if consent else Access.VISIBLE)
+    access = Access.CONSENT if consent else Access.VISIBLE
+    return Decision(access, form=None if form is None else form.value)
 
 
 def _hidden(rule: Rule | None, scopes: frozenset[str], purpose: Purpose | None) -> Decision:
@@ -148,9 +151,18 @@ def unlockable(scopes: frozenset[str]) -> frozenset[str]:
     return frozenset(
         key
         for key, rule in POLICY.items()
-        if any(rule.allows(scopes, purpose) for purpose in under)
+        if any(_discloses(rule, scopes, purpose) for purpose in under)
         or (owner and DATA_TYPES[key.partition(".")[0]].ownership is not Ownership.NOBODY)
     )
+
+
+def _discloses(rule: Rule, scopes: frozenset[str], purpose: Purpose | None) -> bool:
+    """Whether a caller holding ``scopes`` gets the value, or a form of it, under ``purpose``
+    (as staff or as a partner)."""
+    if rule.allows(scopes, purpose):
+        return True
+    forms = (rule.form(purpose, partner=False), rule.form(purpose, partner=True))
+    return rule.granted(scopes) and any(form is not None for form in forms)
 
 
 def may_unlock(coordinate: str, scopes: frozenset[str]) -> bool:

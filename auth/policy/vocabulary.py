@@ -11,15 +11,8 @@ from typing import Any
 
 from sqlmodel import SQLModel
 
+from auth.policy.forms import Form
 from auth.policy.purposes import Purpose
-
-
-class Form(enum.StrEnum):
-    """A form disclosed instead of a value (graduated disclosure, SPEC section 13)."""
-
-    PARTIAL = "partial"
-    GENERALISED = "generalised"
-    PSEUDONYM = "pseudonym"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +53,27 @@ class Rule:
             return None
         return [purpose.id for purpose in Purpose if purpose in self.purposes]
 
+    def unlocking_ids(self, *, partner: bool) -> list[str]:
+        """The ids of the purposes under which the caller (a partner or not) reads the value
+        itself, not a form of it: what unlocks a masked value."""
+        return [
+            purpose.id
+            for purpose in Purpose
+            if (self.purposes is None or purpose in self.purposes)
+            and self.form(purpose, partner=partner) is None
+        ]
 
-def rule(scopes: Iterable[str], *purposes: Purpose) -> Rule:
-    """A rule needing every one of ``scopes`` and one of ``purposes`` (none given: P)."""
-    return Rule(tuple(scopes), frozenset(purposes) if purposes else None)
+
+def rule(
+    scopes: Iterable[str],
+    *purposes: Purpose,
+    forms: Mapping[Purpose, Form] | None = None,
+    partners: Mapping[Purpose, Form] | None = None,
+) -> Rule:
+    """A rule needing every one of ``scopes`` and one of ``purposes`` (none given: P); under
+    the purposes of ``forms`` it discloses that form (to partners, ``partners``'s first)."""
+    chosen = frozenset(purposes) if purposes else None
+    return Rule(tuple(scopes), chosen, dict(forms or {}), dict(partners or {}))
 
 
 class Kind(enum.StrEnum):
@@ -87,6 +97,8 @@ class Kind(enum.StrEnum):
     TEXT_LIST = "text_list"
     ID_LIST = "id_list"
     """Global ids of customers, from a link table."""
+    JSON = "json"
+    """A JSON object, as stored."""
     OBJECT = "object"
     """An object field: see its relation."""
 

@@ -51,8 +51,16 @@ from auth.policy.row_rules import RowScope
 from auth.policy.scopes import ALL_SCOPES
 from schema.compiled.emit import Bind, Emitter, RootColumn
 from schema.compiled.plan import ROOT_FIELDS, Decisions, Planner
-from schema.compiled.tree import CatalogMismatch, Decline, Getter, Runtime
+from schema.compiled.tree import (
+    CatalogMismatch,
+    Decline,
+    Getter,
+    PseudonymPaths,
+    Runtime,
+    pseudonym_paths,
+)
 from schema.documents import Document
+from schema.forms_sql import after_statement
 from store.database import reads_one_statement
 from store.errors import unavailable
 from store.ids import InvalidGlobalId, from_global_id
@@ -110,6 +118,9 @@ class Statement:
     fixed: Counter[str]
     revealed: frozenset[str] = frozenset()
     """Coordinates disclosed beyond the selection (`Answer.revealed`)."""
+    pseudonyms: dict[str, PseudonymPaths] = field(default_factory=dict)
+    """Root field → where its JSON holds values due as pseudonyms, computed after the
+    statement with the request's recipient key (`schema.forms_sql.after_statement`)."""
     name: str = "(anonymous)"
     """The operation's name, for the log."""
     proven: bool = False
@@ -182,6 +193,7 @@ class CompiledReads:
             id(operation),
             scope.principal.scopes,
             scope.owner_id is not None,
+            scope.plan.partner,
             rows_shape(scope.rows),
             None if coerced is None else _signature(coerced.coerced),
         )
@@ -192,7 +204,7 @@ class CompiledReads:
             parameters = self._parameters(statement, request)
         except Decline:
             return None
-        return self._run(session, statement, parameters)
+        return self._run(session, statement, parameters, scope.pseudonym_key)
 
     def _statement(
         self,
@@ -246,7 +258,9 @@ class CompiledReads:
             rows, row_binds = parametrised(RowScope(), self._dialect)
             decisions = Decisions(frozenset(ALL_SCOPES), owner, _everything_visible)
         planner = Planner(self._schema, decisions, document.fragments, request)
-        output = Emitter(self._dialect, rows).emit(planner.plan(operation))
+        tree = planner.plan(operation)
+        output = Emitter(self._dialect, rows).emit(tree)
+        pseudonyms = {root.key: paths for root in tree.roots if (paths := pseudonym_paths(root))}
         binds = {**row_binds, **output.binds}
         if not output.columns:
             return Statement("", None, {}, {}, output.roots, [], [], output.fixed)
@@ -266,6 +280,7 @@ class CompiledReads:
             output.probes,
             output.fixed,
             frozenset(output.revealed),
+            pseudonyms,
         )
 
     @staticmethod
@@ -284,7 +299,11 @@ class CompiledReads:
         return values
 
     def _run(
-        self, session: Session, statement: Statement, parameters: dict[str, Any]
+        self,
+        session: Session,
+        statement: Statement,
+        parameters: dict[str, Any],
+        pseudonym_key: bytes | None,
     ) -> Answer | None:
         row: Any = ()
         if statement.sql:
@@ -314,6 +333,9 @@ class CompiledReads:
                 data[root.key] = root.constant
             else:
                 text = row[root.index]
+                paths = statement.pseudonyms.get(root.key)
+                if text is not None and paths:
+                    text = after_statement(text, paths, pseudonym_key)
                 data[root.key] = None if text is None else orjson.Fragment(text)
         customers: set[int] = set()
         for index in statement.customers:

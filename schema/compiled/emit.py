@@ -63,6 +63,7 @@ from schema.compiled.tree import (
     Window,
     owner_param,
 )
+from schema.forms_sql import form_sql
 from schema.types import AGE_BANDS
 from store.models import CustomerStatus, table_of
 
@@ -229,6 +230,9 @@ class Emitter:
                 )
             if isinstance(member, Scalar) and member.erasable:
                 self.erased_probe(level, member)
+            if isinstance(member, Scalar) and member.form is not None:
+                # A form counts on every object, whether or not a value is stored (MASKED).
+                hidden[member.coordinate] += 1
             pairs.append((member.key, value))
         for coordinate, times in hidden.items():
             self.probe_count(level, lambda _row: literal(1), "hidden", coordinate, times)
@@ -239,7 +243,13 @@ class Emitter:
             return self.json.global_id(type_name, alias.c.id)
         if member.kind is Kind.AGE_BAND:
             return self.age_band(alias.c[member.column])
-        return self.json.value(member.kind, alias.c[member.column])
+        column: Expr = alias.c[member.column]
+        if member.form is not None and member.value_kind is not None:
+            formed = form_sql(self.dialect.name, member.form, member.value_kind, column)
+            # A pseudonym has no SQL (None): the clear value, replaced after the statement.
+            if formed is not None:
+                column = formed
+        return self.json.value(member.kind, column)
 
     def related(self, level: Level, alias: Rowset, member: Related) -> Expr:
         relation, child = member.relation, member.child

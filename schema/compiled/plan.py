@@ -15,7 +15,7 @@ the Strawberry path then answers (it is the reference, and it reports errors).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from graphql import (
@@ -49,6 +49,7 @@ from auth.policy.catalog import (
     compiled,
 )
 from auth.policy.decision import Access, Decision
+from auth.policy.forms import check
 from auth.policy.roots import ROOTS
 from privacy.errors import InputError
 from schema.compiled.tree import (
@@ -95,7 +96,7 @@ may read the target's ids."""
 MAX_PAIRS = 50
 """PostgreSQL functions take at most 100 arguments: an object of more keys is declined."""
 
-COMPILED_KINDS = frozenset(Kind) - {Kind.TEXT_LIST, Kind.ID_LIST, Kind.OBJECT}
+COMPILED_KINDS = frozenset(Kind) - {Kind.TEXT_LIST, Kind.ID_LIST, Kind.JSON, Kind.OBJECT}
 """The kinds of scalar the compiler writes as JSON (`schema.compiled._dialect`)."""
 
 
@@ -110,10 +111,11 @@ class Decisions:
     decide: Callable[[str], Decision]
 
     def access(self, coordinate: str) -> Access:
-        """Visible, visible on the caller's own rows only, or hidden."""
+        """Visible, in a form, visible on the caller's own rows only, or hidden."""
         access = self.decide(coordinate).access
-        if access is Access.FORM:
-            raise Decline(f"{coordinate}: a form of its value")
+        if access is Access.FORM and self.owner:
+            # The owner rule (clear on their own rows) over a form: Strawberry answers.
+            raise Decline(f"{coordinate}: a form of its value, owner")
         return access
 
     def readable(self, coordinate: str) -> bool:
@@ -256,7 +258,12 @@ class Planner:
             found = FIELDS[coordinate]
             relation = found.relation
             if relation is None:
-                members.append(_scalar(key, coordinate, found, owned=owned))
+                scalar = _scalar(key, coordinate, found, owned=owned)
+                form = self.decisions.decide(coordinate).form
+                if form is not None:
+                    value_kind = check(coordinate, form)
+                    scalar = replace(scalar, form=form, value_kind=value_kind)
+                members.append(scalar)
                 continue
             if relation.child_key is None or relation.parent_key is None:
                 raise CatalogMismatch(f"{coordinate}: a compiled relation without keys")

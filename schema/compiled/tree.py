@@ -11,7 +11,7 @@ members. Every value of the request the statement needs is a `Param`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import Integer
 from sqlalchemy.types import TypeEngine
 
 from auth.policy.catalog import Kind, Relation
+from auth.policy.forms import Form, ValueKind
 from auth.policy.row_rules import RowScope
 
 
@@ -88,7 +89,9 @@ class Scalar:
     """A readable leaf: its column, and its kind (how the column becomes JSON: the catalog's).
 
     ``owned``: readable on the caller's own rows only (else ``null``, counted); ``erasable``:
-    erasure may have blanked it (counted as erased where it did).
+    erasure may have blanked it (counted as erased where it did); ``form``: disclosed in this
+    form of a value of ``value_kind`` (counted as masked on every row), in SQL where the
+    dialect can, else (a pseudonym) after the statement.
     """
 
     key: str
@@ -97,6 +100,8 @@ class Scalar:
     column: str
     owned: bool = False
     erasable: bool = False
+    form: Form | None = None
+    value_kind: ValueKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,3 +255,43 @@ class Plan:
 def owner_param() -> Param:
     """The caller's own customer id (``me``)."""
     return Param("owner_id", lambda rt: rt.owner_id, Integer())
+
+
+PseudonymPaths = tuple[tuple[tuple[str, ...], ValueKind], ...]
+"""Paths of response keys, from a root field's value, to the values due as pseudonyms."""
+
+
+def pseudonym_paths(root: Root) -> PseudonymPaths:
+    """Where ``root``'s JSON holds values the statement selects in clear that are due as
+    pseudonyms (`schema.forms_sql.after_statement` replaces them)."""
+    if isinstance(root, Lookup):
+        return tuple(_object_paths(root.object, ()))
+    if isinstance(root, Listing):
+        return tuple(_page_paths(root.page, ()))
+    return ()
+
+
+def _object_paths(
+    plan: ObjectPlan, at: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], ValueKind]]:
+    for member in plan.members:
+        if isinstance(member, Scalar) and member.form is Form.PSEUDONYM:
+            if member.value_kind is None:
+                raise CatalogMismatch(f"{member.coordinate}: a pseudonym of no kind of value")
+            yield (*at, member.key), member.value_kind
+        elif isinstance(member, Related):
+            child = member.child
+            if isinstance(child, ObjectPlan):
+                yield from _object_paths(child, (*at, member.key))
+            else:
+                yield from _page_paths(child, (*at, member.key))
+
+
+def _page_paths(
+    page: ConnectionPlan, at: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], ValueKind]]:
+    for member in page.members:
+        if isinstance(member, Edges):
+            for each in member.members:
+                if isinstance(each, Node):
+                    yield from _object_paths(each.object, (*at, member.key, each.key))

@@ -234,6 +234,7 @@ class Run:
                 sorted(r.customer_ids),
                 sorted(r.fields),
                 r.order_ids,
+                r.forms,
             )
             for r in rows
         ]

@@ -203,7 +203,8 @@ def test_the_agency_contract_per_purpose(demo: CliRunner, tmp_path: Path, sessio
     terms = cells(allowed.stdout)
     # then each field has a line per purpose the agency may declare
     assert "purposes it may declare: analytics, marketing" in allowed.stdout
-    assert terms[("Customer.email", "marketing")][:2] == ["consent-dependent", "-"]
+    # (a pseudonym of the email under marketing: graduated disclosure, SPEC section 13)
+    assert terms[("Customer.email", "marketing")][:2] == ["consent-dependent", "pseudonym"]
     assert terms[("Customer.email", "analytics")][0] == "hidden"
     assert "declare marketing" in terms[("Customer.email", "analytics")][2]
     assert terms[("Customer.ageBand", "analytics")][0] == "consent-dependent"
@@ -370,7 +371,7 @@ def test_introspection_mixed_with_data_is_refused(client: TestClient, token: Tok
 def test_graphiql_explores_the_whole_schema_in_development_mode_only(
     settings: Settings, token: TokenFactory
 ) -> None:
-    # given GraphiQL's development token scopes: customer_support never unlocks a date of birth
+    # given GraphiQL's development token scopes: customer_support never unlocks an age band
     granted = scope(*devtoken.DEFAULT_SCOPES, devtoken.DEFAULT_PURPOSE.scope)
     development = settings.model_copy(
         update={"dev_mode": True, "dev_token_secret": SecretStr("a-per-run-secret")}
@@ -384,6 +385,6 @@ def test_graphiql_explores_the_whole_schema_in_development_mode_only(
 
     # then the development token page's tokens introspect the whole schema (its docs explain
     # what each field needs), in development mode only; any other client sees its view
-    assert "dateOfBirth" in fields(create_app(development), devtoken.CLIENT_ID)
-    assert "dateOfBirth" not in fields(create_app(development), "another-client")
-    assert "dateOfBirth" not in fields(create_app(settings), devtoken.CLIENT_ID)
+    assert "ageBand" in fields(create_app(development), devtoken.CLIENT_ID)
+    assert "ageBand" not in fields(create_app(development), "another-client")
+    assert "ageBand" not in fields(create_app(settings), devtoken.CLIENT_ID)

@@ -21,7 +21,6 @@ from auth.policy.catalog import (
     FIELDS,
     POLICY,
     DataType,
-    Form,
     Kind,
     Ownership,
     Rule,
@@ -40,6 +39,7 @@ from auth.policy.decision import (
     row_condition,
 )
 from auth.policy.errors import CatalogMismatchError
+from auth.policy.forms import Form
 from auth.policy.plan import Plan, visible_keys
 from auth.policy.purposes import Purpose
 from auth.policy.row_rules import RowScope

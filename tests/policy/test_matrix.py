@@ -367,9 +367,18 @@ def test_steward_policy_prints_the_table() -> None:
         *scopes, marks = _split_row(rows[coordinate])
         assert scopes == list(rule.scopes), coordinate
         assert marks == [
-            "x" if rule.purposes is None or purpose in rule.purposes else "."
+            "x"
+            if rule.purposes is None or purpose in rule.purposes
+            else "~"
+            if rule.forms.get(purpose) or rule.partner_forms.get(purpose)
+            else "."
             for purpose in DECLARABLE
         ], coordinate
+    # and lists the forms disclosed instead of values (SPEC section 13)
+    assert "  Customer.mobilePhone under billing: partial" in lines
+    assert "  Customer.email under marketing: pseudonym for partners" in lines
+    assert "  Address.postalCode under analytics: generalised" in lines
+    assert "  Customer.dateOfBirth under customer_support: generalised" in lines
     # and names each purpose, saying which need consent
     for purpose in Purpose:
         line = next(line for line in lines if line.startswith(f"{purpose.letter} {purpose.id}"))
@@ -404,6 +413,26 @@ def test_the_policy_query_returns_the_table(gql) -> None:
     ]
 
 
+def test_the_policy_query_shows_the_forms(gql) -> None:
+    # when any caller asks for the policy's forms
+    body = gql("{ policy { fields { field forms { purpose form partners } } } }", scope="")
+    # then they are SPEC section 13's, per field and purpose, partners' apart
+    assert "errors" not in body, body
+    forms = {
+        entry["field"]: entry["forms"]
+        for entry in body["data"]["policy"]["fields"]
+        if entry["forms"]
+    }
+    assert forms == {
+        "Customer.dateOfBirth": [
+            {"purpose": "customer_support", "form": "generalised", "partners": False}
+        ],
+        "Customer.email": [{"purpose": "marketing", "form": "pseudonym", "partners": True}],
+        "Customer.mobilePhone": [{"purpose": "billing", "form": "partial", "partners": False}],
+        "Address.postalCode": [{"purpose": "analytics", "form": "generalised", "partners": False}],
+    }
+
+
 def test_field_descriptions_state_what_the_field_needs() -> None:
     # given the built schema / then each data field's description names its scopes and purposes
     for coordinate in schema_coordinates():
@@ -416,3 +445,8 @@ def test_field_descriptions_state_what_the_field_needs() -> None:
             assert "any purpose" in description, coordinate
         else:
             assert all(f"`{p.value}`" in description for p in rule.purposes), coordinate
+    # and a field disclosed in a form says which, under which purpose
+    phone = TYPES["Customer"].fields["mobilePhone"].description  # type: ignore[attr-defined]
+    assert "Instead of the value: `billing`: partial." in phone
+    email = TYPES["Customer"].fields["email"].description  # type: ignore[attr-defined]
+    assert "`marketing`: pseudonym for partners" in email

@@ -40,7 +40,9 @@ from tests.support.policy_model import (
     Snapshot,
     check,
     flatten,
+    form_of,
     hidden_reason,
+    looks_formed,
     render,
     seed,
     seed_assignments,
@@ -208,6 +210,12 @@ def forbidden_values(
         if field.name == "__typename" or value is None:
             continue
         coordinate = f"{type_name}.{field.name}"
+        form = form_of(coordinate, caller)
+        if form is not None:
+            # where a form is due, never the clear value
+            if not looks_formed(form, value):
+                found.append(coordinate)
+            continue
         if hidden_reason(coordinate, caller) is not None:
             found.append(coordinate)
             continue

@@ -30,6 +30,7 @@ from tests.support.policy_model import (
     Model,
     Seeded,
     Snapshot,
+    form_of,
     hidden_reason,
     rule_of,
 )
@@ -825,7 +826,7 @@ def test_filtering_or_sorting_on_a_field_counts_as_reading_it(gql, session, data
             key = f"f{i}"
             if ROOT_SCOPES[root] not in caller.scopes:
                 expected_errors[(key,)] = "FORBIDDEN"
-            elif hidden_reason(field, caller) is not None:
+            elif hidden_reason(field, caller) is not None or form_of(field, caller) is not None:
                 expected_errors[(key,)] = "FORBIDDEN_FILTER"
             else:
                 rows = (

@@ -20,7 +20,7 @@ PAGE = """
 query Page {
   customers(first: 10) {
     edges { node {
-      id firstName email dateOfBirth
+      id firstName email dateOfBirth ageBand
       addresses { city postalCode }
       orders { edges { node { number paymentReference items { sku } } } }
     } }
@@ -85,12 +85,13 @@ def test_one_record_per_request_with_who_why_whom_and_which_fields(
     assert record.customer_ids == sorted([maryam.pk, lan.pk])
     index = tables.all(select(col(models.AccessRecordCustomer.customer_id)))
     assert sorted(index) == sorted([maryam.pk, lan.pk])
-    # listing the fields that were disclosed, not those the policy hid (dateOfBirth)
+    # listing the fields that were disclosed, not those the policy hid (ageBand)
     assert set(record.fields) == {
         "Query.customers",
         "Customer.id",
         "Customer.firstName",
         "Customer.email",
+        "Customer.dateOfBirth",
         "Customer.addresses",
         "Address.city",
         "Address.postalCode",
@@ -100,6 +101,8 @@ def test_one_record_per_request_with_who_why_whom_and_which_fields(
         "Order.items",
         "OrderItem.sku",
     }
+    # and the form of each field disclosed in one (SPEC section 13: its year only)
+    assert record.forms == {"Customer.dateOfBirth": "generalised"}
     # and never a value
     stored = orjson.dumps(record.model_dump(mode="json")).decode()
     for value in ("maryam@example.com", "مریم", "Lan", "1234567890", f"PAY{maryam.pk}01"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,18 @@ NO_POLICY = "NO_POLICY"
 MISSING_SCOPE = "MISSING_SCOPE"
 PURPOSE_NOT_ALLOWED = "PURPOSE_NOT_ALLOWED"
 ERASED = "ERASED"
+MASKED = "MASKED"
+
+FORMS: dict[tuple[str, Purpose], tuple[str, bool]] = {
+    ("Customer.mobilePhone", Purpose.BILLING): ("partial", False),
+    ("Customer.dateOfBirth", Purpose.CUSTOMER_SUPPORT): ("generalised", False),
+    ("Address.postalCode", Purpose.ANALYTICS): ("generalised", False),
+    ("Customer.email", Purpose.MARKETING): ("pseudonym", True),
+}
+"""SPEC section 13's table, restated: (field, purpose) → (form, for partners only)."""
+
+BULLET = "\u2022"
+PSEUDONYM_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 
 ERASABLE = frozenset(coordinate for coordinate, each in FIELDS.items() if each.erasable)
 """Personal values that erasure blanks: null on an erased customer is reported as ERASED."""
@@ -211,13 +224,27 @@ class Expected:
     hidden: Counter[tuple[str, str]]
     reached: Counter[str] = field(default_factory=Counter)
     """Every coordinate the operation reached, visible or not."""
+    forms: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    """Coordinate → the form it was disclosed in, and the purposes that unlock its value."""
 
     def redactions(self) -> list[dict[str, Any]]:
-        """``extensions.redactions`` as SPEC section 4 defines it, in a canonical order."""
-        entries = []
+        """``extensions.redactions`` as SPEC sections 4 and 13 define it, in a canonical order."""
+        entries: list[dict[str, Any]] = []
         for (coordinate, reason), count in self.hidden.items():
             rule = rule_of(coordinate)
-            needs = None
+            if reason == MASKED and rule is not None:
+                form, unlocking = self.forms[coordinate]
+                entries.append(
+                    {
+                        "field": coordinate,
+                        "reason": reason,
+                        "form": form,
+                        "count": count,
+                        "needs": {"scopes": list(rule.scopes), "purposes": unlocking},
+                    }
+                )
+                continue
+            needs: dict[str, Any] | None = None
             if rule is not None and reason != ERASED:
                 needs = {"scopes": list(rule.scopes), "purposes": purpose_ids(rule)}
             entries.append({"field": coordinate, "reason": reason, "count": count, "needs": needs})
@@ -259,6 +286,83 @@ def hidden_reason(coordinate: str, caller: Caller) -> str | None:
     if rule.purposes is not None and caller.purpose not in rule.purposes:
         return PURPOSE_NOT_ALLOWED
     return None
+
+
+def form_of(coordinate: str, caller: Caller) -> str | None:
+    """The form ``caller`` gets ``coordinate`` in (SPEC section 13), if any."""
+    rule = rule_of(coordinate)
+    if rule is None or not set(rule.scopes) <= caller.scopes or caller.purpose is None:
+        return None
+    found = FORMS.get((coordinate, caller.purpose))
+    if found is None or (found[1] and caller.partner is None):
+        return None
+    return found[0]
+
+
+def unlocking(coordinate: str, caller: Caller) -> list[str]:
+    """The purposes under which ``caller`` would read ``coordinate``'s value itself."""
+    rule = rule_of(coordinate)
+    assert rule is not None
+    return [
+        purpose.value
+        for purpose in Purpose
+        if (rule.purposes is None or purpose in rule.purposes)
+        and form_of(coordinate, _as(caller, purpose)) is None
+    ]
+
+
+def _as(caller: Caller, purpose: Purpose) -> Caller:
+    return Caller(caller.scopes, purpose, caller.legal_request_id, caller.partner)
+
+
+class Pseudonym:
+    """Expected where a pseudonym is due: any 22 characters of base64url but the clear value
+    (the key is the server's; the tests of stability compare responses)."""
+
+    def __init__(self, clear: str) -> None:
+        self.clear = clear
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, str)
+            and len(other) == 22
+            and set(other) <= PSEUDONYM_ALPHABET
+            and other != self.clear
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Pseudonym(<22 characters>)"
+
+
+def in_form(form: str, coordinate: str, value: Any) -> Any:
+    """``value`` (as the response carries it) in ``form``: the model's own statement of the
+    forms of the v5 table."""
+    if value is None:
+        return None
+    if form == "pseudonym":
+        return Pseudonym(value)
+    if form == "partial":  # phones
+        return (
+            BULLET * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else BULLET * len(value)
+        )
+    if coordinate == "Customer.dateOfBirth":
+        return f"{value[:4]}-01-01"
+    return value[:3]  # a postal code
+
+
+def looks_formed(form: str, value: Any) -> bool:
+    """Whether a response's ``value`` can be a value in ``form`` (never a clear one)."""
+    if value is None:
+        return True
+    if form == "pseudonym":
+        return isinstance(value, str) and Pseudonym("") == value
+    if form == "partial":
+        return isinstance(value, str) and (
+            len(value) <= 4 or value[:-4] == BULLET * (len(value) - 4)
+        )
+    return isinstance(value, str) and (value.endswith("-01-01") or len(value) <= 3)
 
 
 # --- Values ---------------------------------------------------------------------------------
@@ -577,6 +681,14 @@ class Model:
             return type_name
         coordinate = f"{type_name}.{selection.name}"
         self.expected.reached[coordinate] += 1
+        form = form_of(coordinate, self.caller)
+        if form is not None:
+            self.expected.hidden[coordinate, MASKED] += 1
+            self.expected.forms[coordinate] = (form, unlocking(coordinate, self.caller))
+            value = SCALARS[coordinate](row)
+            if value is None and coordinate in ERASABLE and row.status == CustomerStatus.ERASED:
+                self.expected.hidden[coordinate, ERASED] += 1
+            return in_form(form, coordinate, value)
         if hidden_reason(coordinate, self.caller) is not None:
             self._hide(coordinate)
             return None
