@@ -26,8 +26,8 @@ UNKNOWN_SCOPES = (
 LEGEND = (
     "access: visible = the value, on every row the client sees; consent-dependent = only for "
     "customers whose current consent allows it;",
-    "        assignment-dependent = only for the orders assigned to it; hidden = null and a "
-    "redaction, for every row",
+    "        assignment-dependent = only for the orders assigned to it, their customers and "
+    "shipping addresses; hidden = null and a redaction, for every row",
     "form: what is disclosed instead of the value (- = the value itself)",
 )
 
@@ -70,17 +70,24 @@ class Terms:
         scopes: the scopes its tokens carry.
         documents: ``(sha256, operation name, document)`` of each document.
         partner: whether the client is a partner (a third party: consent-dependent rows).
+        assigned: whether the partner's access is ``assigned`` (assignment-dependent rows).
     """
 
     client_id: str
     scopes: frozenset[str]
     documents: list[tuple[str, str | None, DocumentNode]]
     partner: bool = True
+    assigned: bool = False
     contracts: list[Contract] = field(init=False)
 
     def __post_init__(self) -> None:
         self.contracts = [
-            contract(node, self.scopes, partner=self.client_id if self.partner else None)
+            contract(
+                node,
+                self.scopes,
+                partner=self.client_id if self.partner else None,
+                assigned=self.assigned,
+            )
             for _, _, node in self.documents
         ]
 
@@ -100,8 +107,11 @@ class Terms:
         applies = {p.id for p in purposes}
         applies |= {"consent"} if any(p.consent_required for p in purposes) else set()
         applies |= {"partner"} if self.partner else set()
+        applies |= {"assigned"} if self.partner and self.assigned else set()
+        kind = "assigned" if self.assigned else "consented"
         lines = [
-            f"contract of {self.client_id}" + (" (partner: a third party)" if self.partner else ""),
+            f"contract of {self.client_id}"
+            + (f" (partner: a third party, {kind} access)" if self.partner else ""),
             f"scopes: {' '.join(s for s in ALL_SCOPES if s in self.scopes) or '(none)'}",
             "purposes it may declare: "
             + (", ".join(p.id for p in purposes) or "none (it holds no purpose: scope)"),

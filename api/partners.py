@@ -206,12 +206,14 @@ def partners_allow(
     from auth.partners import NOT_A_PARTNER, PartnerError, find_active
     from auth.trusted_documents import allow, document_id
     from store.database import transaction_at
+    from store.models import PartnerAccess
 
     settings = Settings()
     operations = trusted_file(file, settings)
     try:
         with transaction_at(settings.database_url) as session:
-            if find_active(session, client_id) is None:
+            partner = find_active(session, client_id)
+            if partner is None:
                 raise PartnerError(NOT_A_PARTNER)
             scopes = client_scopes(session, client_id, scope)
             if scopes is None and strict:
@@ -222,6 +224,7 @@ def partners_allow(
                     client_id,
                     scopes,
                     [(document_id(body), name, parse(body)) for name, body in operations],
+                    assigned=partner.access == PartnerAccess.ASSIGNED,
                 )
                 if strict and terms.never_visible():
                     refuse(terms, registering=True)
@@ -278,16 +281,21 @@ def partners_contract(
     from auth.partners import NOT_A_PARTNER, find_active
     from auth.trusted_documents import documents
     from store.database import transaction_at
+    from store.models import PartnerAccess
 
     with transaction_at(Settings().database_url) as session:
-        if find_active(session, client_id) is None:
+        partner = find_active(session, client_id)
+        if partner is None:
             raise typer.BadParameter(NOT_A_PARTNER, param_hint="CLIENT_ID")
         scopes = client_scopes(session, client_id, scope)
         if scopes is None:
             raise typer.BadParameter(UNKNOWN_SCOPES, param_hint="--scope")
         rows = documents(session, client_id)
         terms = Terms(
-            client_id, scopes, [(row.sha256, row.operation_name, parse(row.body)) for row in rows]
+            client_id,
+            scopes,
+            [(row.sha256, row.operation_name, parse(row.body)) for row in rows],
+            assigned=partner.access == PartnerAccess.ASSIGNED,
         )
     typer.echo(terms.render())
     if strict and terms.never_visible():

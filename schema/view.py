@@ -270,9 +270,11 @@ class Contract:
         return never
 
 
-def contract(document: DocumentNode, scopes: frozenset[str], *, partner: str | None) -> Contract:
+def contract(
+    document: DocumentNode, scopes: frozenset[str], *, partner: str | None, assigned: bool = False
+) -> Contract:
     """The contract of one document (an operation and its fragments) for a caller; ``partner``
-    is its client id when it is a partner."""
+    is its client id when it is a partner, ``assigned`` whether its access is ``assigned``."""
     schema = graphql_schema(build_schema())
     selected = list(_selected(schema, document))
     roots = [name for owner, name in selected if owner is schema.query_type]
@@ -282,7 +284,7 @@ def contract(document: DocumentNode, scopes: frozenset[str], *, partner: str | N
         Term(
             f"{owner.name}.{name}",
             purpose,
-            _decision(schema, owner, name, scopes, purpose, partner=partner),
+            _decision(schema, owner, name, scopes, purpose, partner=partner, assigned=assigned),
         )
         for owner, name in selected
         for purpose in purposes
@@ -298,6 +300,7 @@ def _decision(
     purpose: Purpose | None,
     *,
     partner: str | None,
+    assigned: bool,
 ) -> Decision:
     if owner is schema.query_type or owner is schema.mutation_type:
         return root_decision(name, scopes, purpose)
@@ -305,14 +308,16 @@ def _decision(
         # A field selected on an interface (``node { id }``): what the best of the types the
         # caller can find gives.
         found = [
-            field_decision(f"{t.name}.{name}", scopes, purpose, partner=partner)
+            field_decision(f"{t.name}.{name}", scopes, purpose, partner=partner, assigned=assigned)
             for t in schema.get_possible_types(owner)
         ]
         return next(
             (d for d in found if not d.hidden),
             found[0] if found else Decision(Access.HIDDEN, why="no type implements it"),
         )
-    return field_decision(f"{owner.name}.{name}", scopes, purpose, partner=partner)
+    return field_decision(
+        f"{owner.name}.{name}", scopes, purpose, partner=partner, assigned=assigned
+    )
 
 
 def _selected(

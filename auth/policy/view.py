@@ -32,9 +32,9 @@ class Access(enum.StrEnum):
     """The value, for the customers whose current consent allows it (consent-based purposes,
     and a partner's ``third_party_sharing`` consent)."""
     ASSIGNMENT = "assignment-dependent"
-    """The value, for the orders assigned to the partner (SPEC section 13). The row rule exists
-    (`RowScope.assigned`), but the contract does not yet ask a partner's access kind: no
-    decision gives this access today; the contract's format has its place."""
+    """The value, for the orders assigned to a partner with ``assigned`` access while the
+    assignment is active, their customers and their shipping addresses (SPEC section 13):
+    which rows it sees depends on its active assignments."""
     HIDDEN = "hidden"
     """``null`` and a redaction, for every row."""
 
@@ -66,7 +66,12 @@ def declarable(scopes: frozenset[str]) -> tuple[Purpose, ...]:
 
 
 def field_decision(
-    coordinate: str, scopes: frozenset[str], purpose: Purpose | None, *, partner: str | None
+    coordinate: str,
+    scopes: frozenset[str],
+    purpose: Purpose | None,
+    *,
+    partner: str | None,
+    assigned: bool = False,
 ) -> Decision:
     """What a caller holding ``scopes`` gets of a data type's field under ``purpose``.
 
@@ -75,6 +80,8 @@ def field_decision(
         scopes: the scopes its tokens carry.
         purpose: the purpose it declares, if any.
         partner: its client id when it is a partner (a third party), else ``None``.
+        assigned: the partner's access is ``assigned`` (it sees the rows of its active
+            assignments only).
 
     The caller is taken as staff or a partner, not as the customer: a customer's own rows
     (``me``) are visible to them whatever the field rule says.
@@ -85,9 +92,11 @@ def field_decision(
         form = rule.form(purpose, partner=partner is not None)
     if rule is None or (form is None and not rule.allows(scopes, purpose)):
         return _hidden(rule, scopes, purpose)
-    rows = RowScope(purpose=purpose, partner=partner)
+    rows = RowScope(purpose=purpose, partner=partner, assigned=assigned)
     consent = (purpose is not None and purpose.consent_required) or rows.shares_with_partner
     access = Access.CONSENT if consent else Access.VISIBLE
+    if rows.assigned_only:
+        access = Access.ASSIGNMENT
     return Decision(access, form=None if form is None else form.value)
 
 

@@ -129,7 +129,8 @@ def test_the_courier_learns_its_contract_when_it_registers_its_deliveries(
     allowed = run(demo, "partners", "allow", COURIER, str(path), "--scope", COURIER_SCOPES)
     assert allowed.stdout.splitlines()[0].startswith("sha256:")
     assert allowed.stdout.splitlines()[0].endswith("\tDeliveries")
-    # then the contract follows: every field it selects is there for consenting customers
+    # then the contract follows: the courier has assigned access, so every field it selects
+    # is there for the orders assigned to it (and their customers, shipping addresses)
     terms = cells(allowed.stdout)
     assert terms[("Query.orders", "order_fulfillment")] == ["visible", "-", ""]
     for coordinate in (
@@ -141,7 +142,9 @@ def test_the_courier_learns_its_contract_when_it_registers_its_deliveries(
         "Customer.firstName",
         "Customer.mobilePhone",
     ):
-        assert terms[(coordinate, "order_fulfillment")] == ["consent-dependent", "-", ""]
+        assert terms[(coordinate, "order_fulfillment")] == ["assignment-dependent", "-", ""]
+    assert f"contract of {COURIER} (partner: a third party, assigned access)" in allowed.stdout
+    assert "  assigned: A partner with assigned access" in allowed.stdout
     assert "purposes it may declare: order_fulfillment" in allowed.stdout
     assert "never visible" not in allowed.stdout
     # and `partners contract` prints the same, from what is registered
@@ -178,7 +181,7 @@ def test_a_courier_document_that_reads_email_is_refused_strictly(
     allowed = run(demo, "partners", "allow", COURIER, str(path), "--scope", COURIER_SCOPES)
     terms = cells(allowed.stdout)
     assert terms[("Customer.email", "order_fulfillment")][0] == "hidden"
-    assert terms[("Customer.mobilePhone", "order_fulfillment")][0] == "consent-dependent"
+    assert terms[("Customer.mobilePhone", "order_fulfillment")][0] == "assignment-dependent"
     assert "never visible: Customer.email" in allowed.stdout
     assert trusted(session) == 1
     # and `partners contract --strict` fails on it
@@ -201,8 +204,12 @@ def test_the_agency_contract_per_purpose(demo: CliRunner, tmp_path: Path, sessio
     # when it registers them without --strict
     allowed = run(demo, "partners", "allow", AGENCY, str(path), "--scope", AGENCY_SCOPES)
     terms = cells(allowed.stdout)
-    # then each field has a line per purpose the agency may declare
+    # then each field has a line per purpose the agency may declare; its access is consented:
+    # its rows depend on the customers' consents, not on assignments
     assert "purposes it may declare: analytics, marketing" in allowed.stdout
+    assert f"contract of {AGENCY} (partner: a third party, consented access)" in allowed.stdout
+    assert "  assigned:" not in allowed.stdout
+    assert "assignment-dependent  " not in allowed.stdout
     # (a pseudonym of the email under marketing: graduated disclosure, SPEC section 13)
     assert terms[("Customer.email", "marketing")][:2] == ["consent-dependent", "pseudonym"]
     assert terms[("Customer.email", "analytics")][0] == "hidden"
@@ -225,8 +232,9 @@ def test_a_staff_client_contract_is_visible_without_consent(
     # when its document is registered, without --scope
     allowed = run(steward, "partners", "allow", client_id, str(path))
     terms = cells(allowed.stdout)
-    # then the contract reads the registered scopes; a partner's rows still need consent
-    assert terms[("Customer.email", "customer_support")][0] == "consent-dependent"
+    # then the contract reads the registered scopes; a partner's rows still depend on it (its
+    # access is assigned, the default: its assignments, and its customers' consent)
+    assert terms[("Customer.email", "customer_support")][0] == "assignment-dependent"
     assert terms[("Customer.ageBand", "customer_support")][0] == "hidden"
 
 
