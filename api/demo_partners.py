@@ -10,7 +10,10 @@ orders assigned to it. Of the orders in fulfillment of the customers who share w
 in four are assigned to it (active) and the others were assigned and then unassigned (ended);
 their installed orders were assigned too, and ended some days after the installation. Each
 customer with an active assignment has a disclosure naming the order: the courier's delivery
-read. The marketing agency has ``consented`` access: every customer who shares with it.
+read. The marketing agency has ``consented`` access: every customer who shares with it; its
+campaign read an hour before the reference time (one record per page of 50 customers) names
+the customers who had consented to marketing and shared with it then, and records
+``Customer.email`` as disclosed in a ``pseudonym`` (graduated disclosure, SPEC section 13).
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import insert, select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from api.demo import REFERENCE_NOW
 from auth import partners
 from auth.policy.purposes import Purpose
+from auth.policy.row_rules import RowScope
 from privacy.audit import Access, write
 from privacy.consents import record_consent
 from store.models import (
@@ -67,6 +71,14 @@ _DELIVERY_FIELDS: Final = (
     "Order.status",
     "Query.orders",
 )
+_CAMPAIGN_FIELDS: Final = (
+    "Customer.ageBand",
+    "Customer.email",
+    "Customer.firstName",
+    "Query.customers",
+)
+_CAMPAIGN_FORMS: Final = (("Customer.email", "pseudonym"),)
+_CAMPAIGN_PAGE: Final = 50
 MINUTE: Final = timedelta(minutes=1)
 
 
@@ -132,7 +144,7 @@ def load_demo_partners(session: Session, *, seed: int = 1) -> PartnerSummary:
         if courier_status is ConsentStatus.GRANTED and customer.id is not None:
             couriers[customer.id] = at
     active = _assignments(session, couriers)
-    disclosures = _deliveries(session, rng, couriers, active)
+    disclosures = _deliveries(session, rng, couriers, active) + _campaign(session)
     return PartnerSummary(added, consents, disclosures, sum(map(len, active.values())))
 
 
@@ -197,3 +209,35 @@ def _deliveries(
         )
         write(session, delivery, occurred_at=max(at, shared_since[customer_id] + MINUTE))
     return len(assigned)
+
+
+def _campaign(session: Session) -> int:
+    """The agency's campaign read under ``marketing``, an hour before the reference time: the
+    customers it saw then (the row rules of a partner under ``marketing``, none of whose
+    consents came later), a record per page, the email disclosed as a pseudonym."""
+    at = REFERENCE_NOW - timedelta(hours=1)
+    rows = RowScope(purpose=Purpose.MARKETING, partner=AGENCY, now=at)
+    later = exists().where(
+        col(Consent.customer_id) == col(Customer.id), col(Consent.recorded_at) >= at
+    )
+    ids = table_of(Customer).c.id
+    seen = session.scalars(
+        select(ids)
+        .where(rows.customer_rows(), ~later, col(Customer.status) == "ACTIVE")
+        .order_by(col(Customer.id))
+    ).all()
+    pages = [seen[i : i + _CAMPAIGN_PAGE] for i in range(0, len(seen), _CAMPAIGN_PAGE)]
+    for index, page in enumerate(pages):
+        read = Access(
+            subject=AGENCY,
+            client_id=AGENCY,
+            purpose=Purpose.MARKETING.value,
+            legal_reference=None,
+            operation_name="Campaign",
+            customer_ids=tuple(page),
+            fields=_CAMPAIGN_FIELDS,
+            recipient=AGENCY,
+            forms=_CAMPAIGN_FORMS,
+        )
+        write(session, read, occurred_at=at + index * MINUTE)
+    return len(pages)

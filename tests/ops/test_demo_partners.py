@@ -1,5 +1,6 @@
 """Demo partners (SPEC section 8): ``steward demo-data`` registers a courier and a marketing
-agency, with customers' consents to share with them and the courier's disclosures."""
+agency, with customers' consents to share with them, the courier's disclosures and the
+agency's (the email in a pseudonym, SPEC section 13)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.support.auth import TokenFactory
 from tests.support.callers import CUSTOMER
 from tests.support.operations import post
 
-DISCLOSURES = "{ me { disclosures { recipient { clientId name } purpose fields } } }"
+DISCLOSURES = "{ me { disclosures { recipient { clientId name } purpose fields forms } } }"
 
 
 def test_demo_partners_consents_and_disclosures(
@@ -48,9 +49,36 @@ def test_demo_partners_consents_and_disclosures(
     customer = session.get(models.Customer, record.customer_ids[0])
     assert customer is not None
     body = post(client, token(CUSTOMER, sub=customer.subject), DISCLOSURES)
-    [disclosure] = body["data"]["me"]["disclosures"]
-    assert disclosure["recipient"] == {"clientId": COURIER, "name": COURIER_NAME}
-    assert "Address.line1" in disclosure["fields"]
+    disclosures = body["data"]["me"]["disclosures"]
+    [delivery] = [d for d in disclosures if d["recipient"]["clientId"] == COURIER]
+    assert delivery["recipient"] == {"clientId": COURIER, "name": COURIER_NAME}
+    assert "Address.line1" in delivery["fields"]
+    assert delivery["forms"] == {}
+    # and a customer the agency read under marketing is told the email went as a pseudonym
+    campaign = session.scalars(
+        select(models.AccessRecord).where(col(models.AccessRecord.recipient) == AGENCY)
+    ).first()
+    assert campaign is not None
+    assert campaign.purpose == "marketing"
+    reader = session.get(models.Customer, campaign.customer_ids[-1])
+    assert reader is not None
+    body = post(client, token(CUSTOMER, sub=reader.subject), DISCLOSURES)
+    [marketing] = [
+        d for d in body["data"]["me"]["disclosures"] if d["recipient"]["clientId"] == AGENCY
+    ]
+    assert marketing["purpose"] == "marketing"
+    assert marketing["forms"] == {"Customer.email": "pseudonym"}
+    assert "Customer.email" in marketing["fields"]
+    # and only customers who consented to marketing and shared with the agency were read
+    consents = session.scalars(
+        select(models.Consent)
+        .where(col(models.Consent.customer_id) == reader.id)
+        .order_by(col(models.Consent.id))
+    ).all()
+    latest = {(c.purpose, c.recipient): c.status for c in consents}
+    assert latest[("marketing", None)] == "GRANTED"
+    assert latest[("third_party_sharing", None)] == "GRANTED"
+    assert latest.get(("third_party_sharing", AGENCY), "GRANTED") == "GRANTED"
     # loading again adds nothing
     session.rollback()
     with session.begin():
