@@ -30,10 +30,11 @@ from typing import Any, Final, NamedTuple, TypeVar
 
 import phonenumbers
 from faker import Faker
-from sqlalchemy import Column, Table, func, insert, select, text
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from auth.policy.purposes import Purpose
+from privacy.imports import Batch, existing, import_batch, new_ids
 from store.ids import to_global_id
 from store.models import (
     Address,
@@ -103,9 +104,11 @@ def is_empty(session: Session) -> bool:
 def load_demo_data(session: Session, *, customers: int = 200, seed: int = 1) -> DemoSummary:
     """Insert demo customers with their addresses, orders, consents and usage events.
 
-    Rows are added in the caller's transaction, which this function neither commits nor
-    rolls back. Existing rows are left alone: new ids continue after the existing ones
-    (from the sequences on PostgreSQL), so loading twice gives twice the customers.
+    This generates the rows; `privacy.imports.import_batch` validates them with the single-row
+    use cases' validators and writes them (SPEC section 11). Rows are added in the caller's
+    transaction, which this function neither commits nor rolls back. Existing rows are left
+    alone: new ids continue after the existing ones (from the sequences on PostgreSQL), so
+    loading twice gives twice the customers.
 
     The same ``seed`` and ``customers`` on an equally filled database give identical rows.
     Every order status, and for both consent purposes each of "never asked", "granted",
@@ -131,13 +134,22 @@ def load_demo_data(session: Session, *, customers: int = 200, seed: int = 1) -> 
     _unique_emails(session, data.customers, seed)
     # Events mention order numbers, so they come once the numbers are final.
     data.events = generator.events(data.customers)
-    for event, pk in zip(data.events, _new_ids(session, _EVENTS, len(data.events)), strict=True):
+    for event, pk in zip(data.events, new_ids(session, _EVENTS, len(data.events)), strict=True):
         event.id = pk
-    rows = data.rows()
-    for table, values in rows:
-        if values:
-            session.execute(insert(table), values)
-    return DemoSummary(*(len(values) for _, values in rows))
+    imported = import_batch(session, data.batch())
+    return DemoSummary(
+        *(
+            len(rows)
+            for rows in (
+                imported.customers,
+                imported.addresses,
+                imported.orders,
+                imported.order_items,
+                imported.consents,
+                imported.usage_events,
+            )
+        )
+    )
 
 
 # --- Reference data (api/data/demo.json) ---------------------------------------------------
@@ -408,8 +420,8 @@ class _Data:
     def item_count(self) -> int:
         return sum(len(order.basket) for order in self.orders)
 
-    def rows(self) -> list[tuple[Table, list[dict[str, Any]]]]:
-        """Every table's rows, parents before children."""
+    def batch(self) -> Batch:
+        """Every table's rows, for `privacy.imports`."""
         items: list[dict[str, Any]] = []
         ids = iter(self.item_ids)
         for order in self.orders:
@@ -425,14 +437,14 @@ class _Data:
                         "unit_price": unit_price,
                     }
                 )
-        return [
-            (_CUSTOMERS, [_customer_row(c) for c in self.customers]),
-            (_ADDRESSES, [_address_row(a) for a in self.addresses]),
-            (_ORDERS, [_order_row(o) for o in self.orders]),
-            (_ITEMS, items),
-            (_CONSENTS, [_consent_row(c) for c in self.consents]),
-            (_EVENTS, [_event_row(e) for e in self.events]),
-        ]
+        return Batch(
+            customers=[_customer_row(c) for c in self.customers],
+            addresses=[_address_row(a) for a in self.addresses],
+            orders=[_order_row(o) for o in self.orders],
+            order_items=items,
+            consents=[_consent_row(c) for c in self.consents],
+            usage_events=[_event_row(e) for e in self.events],
+        )
 
 
 class _Generator:
@@ -792,11 +804,11 @@ def _assign_ids(session: Session, data: _Data) -> None:
         (_CONSENTS, data.consents),
     ]
     for table, records in tables:
-        for record, pk in zip(records, _new_ids(session, table, len(records)), strict=True):
+        for record, pk in zip(records, new_ids(session, table, len(records)), strict=True):
             record.id = pk
-    data.item_ids = _new_ids(session, _ITEMS, data.item_count)
+    data.item_ids = new_ids(session, _ITEMS, data.item_count)
     numbers = {f"SO-{o.placed_at.year}-{o.id:06d}" for o in data.orders}
-    taken = _existing(session, _ORDERS.c.number, numbers)
+    taken = existing(session, _ORDERS.c.number, numbers)
     for order in data.orders:
         order.number = f"SO-{order.placed_at.year}-{order.id:06d}"
         suffix = 1
@@ -805,46 +817,11 @@ def _assign_ids(session: Session, data: _Data) -> None:
             order.number = f"SO-{order.placed_at.year}-{order.id:06d}-{suffix}"
 
 
-def _new_ids(session: Session, table: Table, count: int) -> list[int]:
-    """``count`` unused primary keys of ``table``, ascending."""
-    if count == 0:
-        return []
-    highest: int = session.scalar(select(func.max(table.c.id))) or 0
-    if session.get_bind().dialect.name == "postgresql":
-        sequence = session.scalar(select(func.pg_get_serial_sequence(table.name, "id")))
-        if sequence is not None:
-            # Draw from the sequence, so that later inserts relying on it never collide;
-            # first move it past rows that someone inserted with explicit ids.
-            last = session.scalar(
-                text("SELECT pg_sequence_last_value(CAST(:s AS regclass))"), {"s": sequence}
-            )
-            if highest > (last or 0):
-                session.execute(
-                    text("SELECT setval(CAST(:s AS regclass), :v)"), {"s": sequence, "v": highest}
-                )
-            drawn = session.scalars(
-                text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"),
-                {"s": sequence, "n": count},
-            )
-            return sorted(int(value) for value in drawn)
-    return list(range(highest + 1, highest + 1 + count))
-
-
-def _existing(session: Session, column: Column[Any], values: Iterable[str]) -> set[str]:
-    """Which of ``values`` the database already holds in ``column``."""
-    wanted = sorted(values)
-    found: set[str] = set()
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        found.update(session.scalars(select(column).where(column.in_(chunk))))
-    return found
-
-
 def _unique_emails(session: Session, customers: Sequence[_Customer], seed: int) -> None:
     """Keep new emails distinct from those of customers already in the database."""
     # A separate generator, so that the rest of the data does not depend on what is there.
     rng = random.Random(f"emails-{seed}")
-    taken = _existing(session, _CUSTOMERS.c.email, (c.email for c in customers))
+    taken = existing(session, _CUSTOMERS.c.email, (c.email for c in customers))
     for customer in customers:
         while customer.email in taken:
             local, _, domain = customer.email.partition("@")

@@ -38,7 +38,10 @@ _SEPARATOR: Final = r"[ \u00a0\u202f\-\u2010-\u2015\u2212]"
 # \d matches every Unicode decimal digit: Persian, Arabic-Indic, fullwidth, ...
 _DIGIT_GROUPS: Final = re.compile(rf"\d+(?:{_SEPARATOR}{{1,3}}\d+)*")
 _SEPARATORS: Final = re.compile(f"{_SEPARATOR}+")
-_MULTILINE_CONTROLS: Final = frozenset("\n\t")
+_DIGIT: Final = re.compile(r"\d")
+# Unicode categories Cc (controls) and Cs (surrogates); a multi-line text keeps \t and \n.
+_CONTROLS: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_MULTILINE_CONTROLS: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _PHONE_CHARS: Final = re.compile(r"[\d\s+\-().\u200e\u200f]+")
 _LANGUAGE: Final = re.compile(
     r"(?P<lang>[a-z]{2,3})(?:-(?P<script>[a-z]{4}))?(?:-(?P<region>[a-z]{2}|[0-9]{3}))?"
@@ -79,6 +82,8 @@ def contains_card_number(s: str) -> bool:
         >>> contains_card_number("Note 4111-1111-1111-1111 here")
         True
     """
+    if len(_DIGIT.findall(s)) < 13:
+        return False  # fewer digits than the shortest card number: most text, cheaply
     # Format characters (ZWNJ, direction marks) are common in Persian text and invisible.
     visible = "".join(c for c in s if unicodedata.category(c) != "Cf")
     for run in _DIGIT_GROUPS.finditer(visible):
@@ -125,8 +130,8 @@ def text(
     value = unicodedata.normalize("NFC", value).strip()
     if allow_newlines:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
-    allowed = _MULTILINE_CONTROLS if allow_newlines else frozenset()
-    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value):
+    controls = _MULTILINE_CONTROLS if allow_newlines else _CONTROLS
+    if controls.search(value):
         raise InputError(field, f"{field} must not contain control characters")
     if len(value) < min_length:
         if min_length == 1:
