@@ -1,5 +1,6 @@
 """Per-caller schemas hold for every set of scopes: a field is in a caller's view exactly when
-the request plan (what execution enforces) lets some purpose the caller may declare read it."""
+the request plan (what execution enforces) lets some purpose the caller may declare read it,
+as the value or in a form."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 
 from auth.policy import scopes as s
 from auth.policy.catalog import DATA_TYPES, Ownership, policy_key
+from auth.policy.decision import Access, decide
 from auth.policy.plan import Plan
 from auth.policy.purposes import DECLARABLE
 from auth.policy.scopes import ALL_SCOPES
@@ -21,15 +23,18 @@ SCOPE_SETS = st.frozensets(st.sampled_from(ALL_SCOPES))
 
 def readable(coordinate: str, scopes: frozenset[str]) -> bool:
     """What execution decides: some purpose the caller may declare (or none) lets it read the
-    field, or the caller is a customer, who reads every field of their own rows (``me``, and
-    the payloads of the self-service mutations)."""
+    field (the value, or a form of it), or the caller is a customer, who reads every field of
+    their own rows (``me``, and the payloads of the self-service mutations)."""
     key = policy_key(coordinate)
     if key is None:
         return False
     under = [None, *(p for p in DECLARABLE if p.scope in scopes)]
     customer = s.ME_READ in scopes or s.ME_WRITE in scopes
     owner = customer and DATA_TYPES[key.partition(".")[0]].ownership is not (Ownership.NOBODY)
-    return owner or any(Plan(scopes, purpose).allows(key) for purpose in under)
+    return owner or any(
+        decide(Plan(scopes, purpose), coordinate).access in (Access.VISIBLE, Access.FORM)
+        for purpose in under
+    )
 
 
 @settings(max_examples=40, deadline=None)
