@@ -109,18 +109,21 @@ def import_batch(session: Session, batch: Batch) -> Batch:
     events = [
         _event(row, f"usageEvents.{i}.", countries) for i, row in enumerate(batch.usage_events)
     ]
-    imported = Batch(customers, addresses, orders, items, consents, events)
-    for table, rows in (
-        (_CUSTOMERS, imported.customers),
-        (_ADDRESSES, imported.addresses),
-        (_ORDERS, imported.orders),
-        (_ITEMS, imported.order_items),
-        (_CONSENTS, imported.consents),
-        (_EVENTS, imported.usage_events),
-    ):
+    tables = (
+        (_CUSTOMERS, customers),
+        (_ADDRESSES, addresses),
+        (_ORDERS, orders),
+        (_ITEMS, items),
+        (_CONSENTS, consents),
+        (_EVENTS, events),
+    )
+    for table, rows in tables:
+        if len({row["id"] for row in rows}) != len(rows):
+            raise InputError(f"{table.name}.id", f"two rows of {table.name} have the same id")
+    for table, rows in tables:
         if rows:
             session.execute(insert(table), rows)
-    return imported
+    return Batch(customers, addresses, orders, items, consents, events)
 
 
 def new_ids(session: Session, table: Table, count: int) -> list[int]:

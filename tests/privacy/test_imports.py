@@ -181,6 +181,16 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
     assert counts(session) == [0, 0, 0, 0, 0]
 
 
+def test_a_repeated_id_is_refused(session: Session) -> None:
+    given = batch(session)
+    first, second = given.order_items
+    given.order_items = [first, {**second, "id": first["id"]}]
+    with pytest.raises(InputError) as refused:
+        import_batch(session, given)
+    assert refused.value.field == "order_item.id"
+    assert counts(session) == [0, 0, 0, 0, 0]
+
+
 def test_card_data_is_refused_before_anything_is_written(session: Session) -> None:
     given = batch(session)
     given.order_items = changed(given.order_items, name="card 4111 1111 1111 1111")
