@@ -129,6 +129,10 @@ POOL_CHECKED_OUT = Gauge(
     multiprocess_mode="livesum",
 )
 
+_REQUEST_SERIES: dict[tuple[str, str, str | None, int], tuple[Counter, Histogram]] = {}
+"""Each label set's series of `REQUESTS` and `LATENCY`, looked up once (every label value comes
+from a bounded set: the dictionary is as bounded)."""
+
 _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _COORDINATE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\.[A-Za-z_][A-Za-z0-9_]{0,63}")
 _LIVE_GAUGE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
@@ -170,8 +174,16 @@ def observe_request(
     route: str, operation: str, purpose: str | None, status: int, seconds: float
 ) -> None:
     """Count one answered request and its latency."""
-    REQUESTS.labels(route, operation, purpose or NONE, str(status)).inc()
-    LATENCY.labels(route, operation).observe(seconds)
+    key = (route, operation, purpose, status)
+    series = _REQUEST_SERIES.get(key)
+    if series is None:
+        series = _REQUEST_SERIES[key] = (
+            REQUESTS.labels(route, operation, purpose or NONE, str(status)),
+            LATENCY.labels(route, operation),
+        )
+    count, latency = series
+    count.inc()
+    latency.observe(seconds)
 
 
 def observe_errors(codes: list[str]) -> None:
