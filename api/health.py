@@ -137,7 +137,7 @@ class Health:
     async def _redis(self) -> bool:
         try:
             with anyio.fail_after(TIMEOUT):
-                return await self.limiter.storage.check()
+                return await self.limiter.store_reachable()
         except Exception as error:
             log.debug("readiness: redis unavailable (%s)", type(error).__name__)
             return False

@@ -129,6 +129,15 @@ POOL_CHECKED_OUT = Gauge(
     multiprocess_mode="livesum",
 )
 
+_REQUEST_SERIES: dict[tuple[str, str, str | None, int], tuple[Counter, Histogram]] = {}
+"""Each label set's series of `REQUESTS` and `LATENCY`, looked up once (every label value comes
+from a bounded set: the dictionary is as bounded)."""
+
+MAX_KEPT_CODES = 200
+"""Error codes whose `GRAPHQL_ERRORS` series is kept at hand (Steward has fewer)."""
+_ERROR_SERIES: dict[str, Counter] = {}
+"""The `GRAPHQL_ERRORS` series of the first codes seen, looked up once."""
+
 _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _COORDINATE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\.[A-Za-z_][A-Za-z0-9_]{0,63}")
 _LIVE_GAUGE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
@@ -170,14 +179,27 @@ def observe_request(
     route: str, operation: str, purpose: str | None, status: int, seconds: float
 ) -> None:
     """Count one answered request and its latency."""
-    REQUESTS.labels(route, operation, purpose or NONE, str(status)).inc()
-    LATENCY.labels(route, operation).observe(seconds)
+    key = (route, operation, purpose, status)
+    series = _REQUEST_SERIES.get(key)
+    if series is None:
+        series = _REQUEST_SERIES[key] = (
+            REQUESTS.labels(route, operation, purpose or NONE, str(status)),
+            LATENCY.labels(route, operation),
+        )
+    count, latency = series
+    count.inc()
+    latency.observe(seconds)
 
 
 def observe_errors(codes: list[str]) -> None:
     """Count the ``extensions.code`` of each error in a response."""
     for code in codes:
-        GRAPHQL_ERRORS.labels(code if _CODE.fullmatch(code) else OTHER).inc()
+        series = _ERROR_SERIES.get(code)
+        if series is None:
+            series = GRAPHQL_ERRORS.labels(code if _CODE.fullmatch(code) else OTHER)
+            if len(_ERROR_SERIES) < MAX_KEPT_CODES:
+                _ERROR_SERIES[code] = series
+        series.inc()
 
 
 def observe_redactions(redactions: list[dict[str, Any]]) -> None:

@@ -27,11 +27,9 @@ pins the release it was written against.
 from __future__ import annotations
 
 import asyncio
-import time
 from functools import cache
 from typing import Any
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,9 +88,9 @@ class BodyDeadline:
             if complete:  # later reads wait for a disconnect, which has no deadline
                 return await receive()
             if deadline is None:
-                deadline = time.monotonic() + self.timeout
+                deadline = asyncio.get_running_loop().time() + self.timeout
             try:
-                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
                 raise RequestTimeout(self.timeout) from None

@@ -16,14 +16,13 @@ The line never holds a token, a variable, a subject or any value of a customer's
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,6 +58,7 @@ __all__ = [
 log = logging.getLogger("steward.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 PROBES = frozenset({"/healthz", "/readyz"})
 MAX_OPERATION_NAME = 100
 _STATE_KEY = "steward_outcome"
@@ -80,7 +80,7 @@ class Outcome:
         fault: why a service the request needed failed (the database), for its log line.
     """
 
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: os.urandom(16).hex())
     client_id: str | None = None
     purpose: str | None = None
     operation: str | None = None
@@ -126,7 +126,8 @@ class Telemetry:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, outcome.request_id)
+                request_id = (_REQUEST_ID, outcome.request_id.encode())
+                message["headers"] = [*message.get("headers", ()), request_id]
             await send(message)
 
         try:

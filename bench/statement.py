@@ -66,7 +66,9 @@ def capture(tree: Path, url: str, key_file: Path, out: Path) -> None:
         status, answer = loop.run_until_complete(Client(app, token).post(body))
     assert status == 200, answer
     [(sql, parameters)] = sent
-    out.write_text(json.dumps({"sql": sql, "parameters": parameters, "answer": answer.decode()}))
+    # The row rules' clock (a datetime on PostgreSQL) as ISO text: the server casts it back.
+    captured = {"sql": sql, "parameters": parameters, "answer": answer.decode()}
+    out.write_text(json.dumps(captured, default=lambda value: value.isoformat()))
 
 
 def main() -> None:

@@ -4,9 +4,9 @@ The statement has one column per root field (its JSON text), one per root field 
 rows (the ids of the customers disclosed, for the access record) and one per redaction probe
 (how many places a hidden value takes, summed over every object of its level). Row rules are
 the `RowScope` conditions the loaders use, adapted to this statement's table aliases. JSON is
-built through the dialect seam (`schema.compiled._dialect`). Parameters say what they are
-(``req_first3``, a value of the request; ``row_only_customer_id``, of its row rules); table
-aliases are short (``t1``, see `Emitter.alias_name`).
+built through the dialect seam (`schema.compiled._dialect`). Aliases say what they are:
+a table's name and a number (``customer1``), a page of it (``customer_order_page2``), a value
+of the request (``req_first3``), of its row rules (``row_only_customer_id``).
 """
 
 from __future__ import annotations
@@ -350,7 +350,7 @@ class Emitter:
                     .limit(window["limit" if positions else "first"])
                     .offset(window["offset"])
                 )
-                name = self.alias_name()
+                name = self.name(f"{table.name}_page")
                 if parent is None:
                     page = chosen.cte(name).prefix_with("MATERIALIZED")
                     root_pages.append(page)
@@ -516,7 +516,7 @@ class Emitter:
         return len(self.out.columns) - 1
 
     def alias(self, table: Table) -> Alias:
-        alias: Alias = table.alias(self.alias_name())  # type: ignore[assignment]
+        alias: Alias = table.alias(self.name(table.name))  # type: ignore[assignment]
         return alias
 
     def name(self, prefix: str) -> str:
@@ -524,17 +524,6 @@ class Emitter:
         SQLAlchemy's own anonymous ones (``consent_1``, ``status_1``) that the row rules use."""
         self._numbers[prefix] += 1
         return f"{prefix}{self._numbers[prefix]}"
-
-    def alias_name(self) -> str:
-        """A table's or a page's alias: ``t`` and a number unique within the statement.
-
-        Not the table's name (``cu1``, ``customer_order_page2`` were tried): PostgreSQL ran
-        the nested page's statement 7-10 % slower with any lettered alias, the same statement
-        otherwise (``python -m bench.statement``). `Rows` and `Level` say which table an
-        alias reads; ``EXPLAIN`` shows it beside the alias.
-        """
-        self._numbers["t"] += 1
-        return f"t{self._numbers['t']}"
 
 
 def _total(at: Level, parent: Rowset | None, inner: Callable[[Rowset], Expr]) -> Expr:
