@@ -69,9 +69,11 @@ def _seen_by(server: Server, token: str) -> set[str]:
 
 @pytest.mark.postgres
 def test_a_withdrawal_for_a_partner_holds_on_the_other_replica(replicas: Replicas) -> None:
-    # given a partner that a customer shares with, served by replica B
+    # given a partner (consented access) that a customer shares with, served by replica B
     partner = f"courier-{uuid.uuid4().hex[:8]}"
-    replicas.steward("partners", "add", partner, "--name", "Tehran Express")
+    replicas.steward(
+        "partners", "add", partner, "--name", "Tehran Express", "--access", "consented"
+    )
     staff = replicas.token(STAFF, client_id="staff-app")
     courier = replicas.token(PARTNER, client_id=partner)
     customer = _customer(replicas, staff)
