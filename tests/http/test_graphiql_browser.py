@@ -224,16 +224,19 @@ def test_graphiql_opens_ready_keeps_its_token_and_explains_redactions(
     # and: the example operation
     result = run(page, '"redactions"')
 
-    # then: email visible under customer_support, dateOfBirth hidden and explained
+    # then: email visible under customer_support, dateOfBirth generalised (its year) and explained
     customers = result["data"]["customers"]
     assert customers["totalCount"] == 200
     nodes = [edge["node"] for edge in customers["edges"]]
     assert all("@example." in node["email"] and node["firstName"] for node in nodes)
-    assert all(node["dateOfBirth"] is None for node in nodes)
+    born = [node["dateOfBirth"] for node in nodes if node["dateOfBirth"] is not None]
+    assert born
+    assert all(day.endswith("-01-01") for day in born)
     (redaction,) = result["extensions"]["redactions"]
-    assert (redaction["field"], redaction["reason"]) == (
+    assert (redaction["field"], redaction["reason"], redaction["form"]) == (
         "Customer.dateOfBirth",
-        "PURPOSE_NOT_ALLOWED",
+        "MASKED",
+        "generalised",
     )
     save_screenshot(page, tmp_path, "graphiql.png")
 
