@@ -82,7 +82,6 @@ class Authenticator:
         http: the client to fetch the external key set with (one with a timeout is made
             when omitted).
         database_deadline: seconds the revocation check may wait for the database.
-        cache_size: how many verified tokens are kept (0: every request verifies; benchmarks).
 
     Example:
         >>> principal = await authenticator.authenticate(request.headers.get("authorization"))
@@ -96,10 +95,8 @@ class Authenticator:
         *,
         http: httpx.AsyncClient | None = None,
         database_deadline: float = DEFAULT_TIMEOUTS.deadline,
-        cache_size: int = CACHE_SIZE,
     ) -> None:
         self._sessions = sessions
-        self._cache_size = cache_size
         self._database_deadline = database_deadline
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=5.0)
@@ -164,7 +161,7 @@ class Authenticator:
             self._cache.pop(digest, None)
             verified = await self._verify(token)
             self._cache[digest] = verified
-            if len(self._cache) > self._cache_size:
+            if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return verified
 
