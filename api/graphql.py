@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 import orjson
@@ -37,7 +36,6 @@ from schema.documents import Document, Documents, Limits, is_mutation
 from schema.errors import INTERNAL, DocumentError, format_error
 from schema.execution import Execution, Prepared
 from schema.storable import check_variables
-from store.database import run_in_thread
 from store.errors import DatabaseUnavailable
 
 log = logging.getLogger("steward.graphql")
@@ -47,7 +45,8 @@ class GraphQLEndpoint:
     """The ``/graphql`` endpoint.
 
     Order of checks: method, declared size and media type; the token; the rate limit; only
-    then the body is read; the purpose headers; in a worker thread, the token's standing and
+    then the body is read; the purpose headers; on the execution's first connection (on the
+    event loop or in a worker thread: `Execution.answer`), the token's standing and
     the trusted-documents rule; only then the document (parsed and validated once per caller
     and distinct text), its limits and its purpose needs; `Execution` answers it in that
     thread, within the database deadline.
@@ -103,7 +102,7 @@ class GraphQLEndpoint:
             ):
                 return await self.graphiql(request)
             params = params_before_body(request, self.settings.max_body_bytes)
-            # The token's standing (revoked? a partner?) is read in the worker thread.
+            # The token's standing (revoked? a partner?) is read with the document.
             verified = await self.authenticator.verify(request.headers.get("authorization"))
             outcome.client_id = verified.principal.client_id
             await self.limiter.check(verified.principal)
@@ -116,9 +115,8 @@ class GraphQLEndpoint:
                 accepted_languages(request.headers.get("accept-language")),
             )
             outcome.purpose = declared.purpose.id if declared.purpose else None
-            result, redactions = await run_in_thread(
-                partial(self._answer, outcome, request.method, params, verified, declared),
-                deadline=self.settings.database_timeouts.deadline,
+            result, redactions = await self._answer(
+                outcome, request.method, params, verified, declared
             )
         except (AuthError, PolicyError, DocumentError, errors.RequestError) as error:
             if isinstance(error, AuthError):
@@ -149,7 +147,7 @@ class GraphQLEndpoint:
             outcome.redactions = redactions
         return Response(orjson.dumps(body), status_code=status, media_type=media)
 
-    def _answer(
+    async def _answer(
         self,
         outcome: Outcome,
         method: str,
@@ -157,8 +155,8 @@ class GraphQLEndpoint:
         verified: Verified,
         declared: Declared,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        """Answer a request whose token verified (in a worker thread), noting the operation's
-        name for the log and the metrics."""
+        """Answer a request whose token verified, noting the operation's name for the log and
+        the metrics."""
 
         def prepare(session: Session) -> Prepared:
             principal = self.authenticator.standing(verified, session.connection())
@@ -179,7 +177,13 @@ class GraphQLEndpoint:
             )
             return Prepared(principal, document, operation, explores)
 
-        return self.execution.run(prepare, declared, params.variables, params.operation_name)
+        return await self.execution.answer(
+            prepare,
+            declared,
+            params.variables,
+            params.operation_name,
+            deadline=self.settings.database_timeouts.deadline,
+        )
 
     def _source(self, params: Params, principal: Principal, session: Session) -> str:
         """The text to run: the request's own, or the registered document it names.

@@ -7,7 +7,8 @@ py-spy (a dev dependency; sampling another process needs ptrace rights, as root 
 ``CAP_SYS_PTRACE``), and prints the share of samples by library of the innermost frame and
 the functions with the most samples of their own.
 
-Usage: ``python -m bench.hotspots [--variant compiled] [--seconds 15] [--customers 200]``
+Usage: ``python -m bench.hotspots [--variant compiled] [--row "nested page (20)"] [--seconds 15]
+[--customers 200]``
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument(
         "--variant", default="compiled", choices=("compiled", "enforced", "unenforced")
     )
+    parser.add_argument("--row", default=next(iter(ROWS)), choices=list(ROWS))
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -117,7 +119,7 @@ def main() -> None:
         server = Server(args.variant, server_env(url, key_file))
         load = Load()
         try:
-            body, headers = request_for(next(iter(ROWS)), token)
+            body, headers = request_for(args.row, token)
             spec = {"url": server.url, "body": body, "headers": headers}
             load({**spec, "seconds": 1.0, "concurrency": args.concurrency})
             out = folder / "profile.txt"
@@ -131,7 +133,7 @@ def main() -> None:
             )
             load({**spec, "seconds": args.seconds + 1, "concurrency": args.concurrency})
             sampler.wait(timeout=args.seconds + 60)
-            print(f"nested page (20), {args.variant}, SQLite, {args.seconds:g} s under load\n")
+            print(f"{args.row}, {args.variant}, SQLite, {args.seconds:g} s under load\n")
             print(summarize(out.read_text(), args.top))
         finally:
             load.close()

@@ -2,7 +2,7 @@
 
 ``python -m bench.server VARIANT PORT [WIN]`` with ``STEWARD_*`` settings in the environment.
 It pins itself to CPU 0, counts SQL statements, meters the audit write (thread CPU time and
-statements spent in `Auditor.record`), and serves the counts at ``/bench/statements``.
+statements spent writing access records), and serves the counts at ``/bench/statements``.
 
 ``WIN`` names one of the known wins (`bench.app.WINS`) to switch off, so that its worth is
 measured as the difference from the server with every win in place. The switch is
@@ -27,11 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import api.app
+import schema.audit
 from api.settings import Settings
 from bench.app import WINS, bench_app
 from bench.bare import bare_app
 from bench.durable import create_durable
 from bench.floor import create_floor
+from privacy.audit import GroupCommit
 from schema.audit import Auditor
 from store.database import make_engine
 
@@ -59,7 +61,10 @@ class _Meter:
             if getattr(self.local, "auditing", False):
                 self.counts["audit_statements"] += 1
 
-    def audit(self, record: Callable[..., Any]) -> Callable[..., Any]:
+    def audit(self, record: Callable[..., Any], *, count: bool = True) -> Callable[..., Any]:
+        """``record``, its thread CPU time and statements counted as the audit's (``count``:
+        each call is one audited request)."""
+
         def metered(*args: Any, **kwargs: Any) -> Any:
             self.local.auditing = True
             start = time.thread_time()
@@ -70,7 +75,7 @@ class _Meter:
                 self.local.auditing = False
                 with self.lock:
                     self.counts["audit_cpu"] += spent
-                    self.counts["audits"] += 1
+                    self.counts["audits"] += count
 
         return metered
 
@@ -90,7 +95,11 @@ def build(variant: str, without: str | None = None) -> Any:
         app = create_floor(engine)
         api.app.settle_heap()  # as `steward serve` does for Steward
     else:
-        Auditor.record = meter.audit(Auditor.record)  # type: ignore[method-assign]
+        # The audit's own work, wherever it runs: what a record holds (on the loop or in the
+        # request's thread), its write in the request's transaction, a group's commit.
+        Auditor.access = meter.audit(Auditor.access)  # type: ignore[method-assign]
+        vars(schema.audit)["write"] = meter.audit(vars(schema.audit)["write"], count=False)
+        GroupCommit._commit = meter.audit(GroupCommit._commit, count=False)  # type: ignore[method-assign]
         if variant != "compiled":
             settings = settings.model_copy(update={"compiled_reads": False})
         app = bench_app(settings, without=without, enforce=variant != "unenforced", serving=True)

@@ -9,6 +9,7 @@ retried after a commit whose outcome is unknown finds the record instead of addi
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import anyio.to_thread
 import orjson
 from sqlalchemy import JSON, Integer, String, bindparam, cast, func, insert, select, text, true
 from sqlalchemy.orm import Session, sessionmaker
@@ -169,6 +171,10 @@ class GroupCommit:
         wait: the longest a group waits for requests still reading. Alone, a request never
             waits.
 
+    A request that read on the event loop writes with `write_soon` instead: the loop gathers
+    the records that arrive while a group is written, and one worker thread writes each group
+    in turn — a hop to a thread per group, not per request.
+
     Example:
         One per endpoint; the read inside `reading`, the record after it::
 
@@ -176,6 +182,10 @@ class GroupCommit:
             with group.reading() as reader:
                 answer = read()
                 record_id = group.write(access, reader)  # durable now
+
+        or, from the event loop::
+
+            record_id = await group.write_soon(access)  # durable now
     """
 
     def __init__(self, sessions: sessionmaker[Session], *, wait: float = WAIT) -> None:
@@ -185,6 +195,8 @@ class GroupCommit:
         self._waiting: list[_Pending] = []
         self._writing = False
         self._reading = 0
+        self._gathered: list[tuple[_Pending, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def waiting(self) -> int:
@@ -204,6 +216,7 @@ class GroupCommit:
         finally:
             with self._condition:
                 if not reader.delivered:
+                    reader.delivered = True  # a record written later no longer counts it
                     self._reading -= 1
                     self._condition.notify_all()
 
@@ -236,6 +249,43 @@ class GroupCommit:
             raise pending.error
         assert pending.record_id is not None
         return pending.record_id
+
+    async def write_soon(self, access: Access) -> int:
+        """`write`, from the event loop: ``access`` joins the group the loop is gathering; the
+        record's id once the group's commit made it durable."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        self._gathered.append((_Pending(access), done))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        """Write the gathered records, a group at a time, each in a worker thread, until none
+        is left; then tell each waiting request how its record went."""
+        try:
+            while self._gathered:
+                batch, self._gathered = self._gathered, []
+                group = [pending for pending, _ in batch]
+                try:
+                    await anyio.to_thread.run_sync(self._commit, group)
+                except BaseException as error:  # no thread ran it (the loop is shutting down)
+                    for _, done in batch:
+                        if not done.done():
+                            if isinstance(error, Exception):
+                                done.set_exception(error)
+                            else:
+                                done.cancel()
+                    raise
+                for pending, done in batch:
+                    if done.done():  # the request stopped waiting
+                        continue
+                    if pending.record_id is not None:
+                        done.set_result(pending.record_id)
+                    else:  # `_commit` gives every record an id or an error
+                        done.set_exception(pending.error or RuntimeError("record not written"))
+        finally:
+            self._flusher = None
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
@@ -283,7 +333,7 @@ class Reader:
     """A request reading, as `GroupCommit.reading` counts it."""
 
     delivered: bool = False
-    """Whether its record came."""
+    """Whether it no longer counts: its record came, or its read ended without one."""
 
 
 @dataclass(slots=True)

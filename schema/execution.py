@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Set
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -37,7 +38,13 @@ from schema.compiled import Answer, CompiledReads
 from schema.context import Context, Options
 from schema.documents import Document, is_mutation
 from schema.view import client_schema, introspect, reads_schema
-from store.database import one_statement_options
+from store.database import (
+    one_statement_options,
+    reads_on_loop,
+    run_here,
+    run_in_thread,
+    within,
+)
 from store.errors import unavailable
 
 T = TypeVar("T")
@@ -79,6 +86,22 @@ class _Disclosed:
     """The assigned orders it was for (`privacy.assignments.disclosed_orders`)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What the reads of a request gave: its answer without a transaction, if it has one.
+
+    Attributes:
+        result: the answer (``None``: the request needs a transaction of its own).
+        disclosed: what the answer disclosed (``None`` with a result: introspection, which
+            needs no record).
+    """
+
+    prepared: Prepared
+    root_fields: set[str]
+    result: ExecutionResult | None = None
+    disclosed: _Disclosed | None = None
+
+
 class Execution:
     """Answers operations: chooses the executor, writes the access record, records usage.
 
@@ -117,6 +140,7 @@ class Execution:
         self._frame = in_roomy_frame if roomy_frame else _called
         self.assignment_days = assignment_days
         self.pseudonym_keys = pseudonym_keys
+        self.reads_on_loop = reads_on_loop(sessions.kw["bind"])
 
     def run(
         self,
@@ -134,6 +158,58 @@ class Execution:
         """
         return self._frame(self._run, prepare, declared, variables, operation_name)
 
+    async def answer(
+        self,
+        prepare: Prepare,
+        declared: Declared,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        *,
+        deadline: float,
+    ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
+        """`run`, from the event loop, awaited at most ``deadline`` seconds for the database.
+
+        Where reads may run on the loop (`store.database.reads_on_loop`: SQLite), the reads
+        do — ``prepare`` and, for a query the compiler serves, the answer — and only the
+        access record's write, or a transaction, goes to a worker thread: a request refused
+        while it is prepared (its token's standing, its document, its purpose) never leaves
+        the loop. Elsewhere the whole of `run` goes to a worker thread.
+
+        Raises:
+            DatabaseUnavailable: the deadline passed, or the database failed.
+        """
+        if not self.reads_on_loop:
+            run = partial(self.run, prepare, declared, variables, operation_name)
+            return await run_in_thread(run, deadline=deadline)
+        read = run_here(
+            partial(self._frame, self._read, prepare, declared, variables, operation_name)
+        )
+        if read.result is not None:
+            if read.disclosed is None:
+                return read.result, []
+            disclosed = read.disclosed
+            record = self.auditor.record_soon(
+                disclosed.scope,
+                disclosed.customers,
+                read.prepared.document,
+                read.prepared.operation,
+                read.root_fields,
+                disclosed.fields,
+                orders=disclosed.orders,
+            )
+            await within(record, deadline)
+            return read.result, disclosed.scope.plan.redactions()
+        rest = partial(
+            self._frame,
+            self._in_transaction,
+            read.prepared,
+            read.root_fields,
+            declared,
+            variables,
+            operation_name,
+        )
+        return await run_in_thread(rest, deadline=deadline)
+
     def _run(
         self,
         prepare: Prepare,
@@ -142,32 +218,44 @@ class Execution:
         operation_name: str | None,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
         with self.auditor.group.reading() as reader:
-            with self.sessions() as session:
-                dialect = session.get_bind().dialect
-                session.connection(execution_options=one_statement_options(dialect))
-                prepared = prepare(session)
-                root_fields = prepared.document.root_fields(prepared.operation)
-                if reads_schema(root_fields):  # refuses introspection mixed with data
-                    # What this caller can ever unlock (`schema.view`): no data, no record.
-                    view = (
-                        self.schema
-                        if prepared.explores
-                        else client_schema(prepared.principal.scopes)
-                    )
-                    node = prepared.document.node
-                    return introspect(view, node, operation_name, variables), []
-                answered = None
-                if self._reads_only(prepared, root_fields):
-                    scope = self._scope(session, prepared, declared)
-                    answer = self._compiled(session, scope, prepared, variables)
-                    if answer is not None:
-                        answered = _compiled_result(session, scope, answer)
-            if answered is not None:
-                result, disclosed = answered
+            read = self._read(prepare, declared, variables, operation_name)
+            if read.result is not None:
+                if read.disclosed is None:
+                    return read.result, []
                 # After the read, before the response: durable when it returns.
-                self._record(prepared, root_fields, disclosed, reader)
-                return result, disclosed.scope.plan.redactions()
-        return self._in_transaction(prepared, root_fields, declared, variables, operation_name)
+                self._record(read.prepared, read.root_fields, read.disclosed, reader)
+                return read.result, read.disclosed.scope.plan.redactions()
+        return self._in_transaction(
+            read.prepared, read.root_fields, declared, variables, operation_name
+        )
+
+    def _read(
+        self,
+        prepare: Prepare,
+        declared: Declared,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> _Read:
+        """``prepare``, then what one connection set for reads of one statement each can
+        answer: introspection, or a query the compiler serves without a usage event."""
+        with self.sessions() as session:
+            dialect = session.get_bind().dialect
+            session.connection(execution_options=one_statement_options(dialect))
+            prepared = prepare(session)
+            root_fields = prepared.document.root_fields(prepared.operation)
+            if reads_schema(root_fields):  # refuses introspection mixed with data
+                # What this caller can ever unlock (`schema.view`): no data, no record.
+                view = (
+                    self.schema if prepared.explores else client_schema(prepared.principal.scopes)
+                )
+                result = introspect(view, prepared.document.node, operation_name, variables)
+                return _Read(prepared, root_fields, result)
+            if self._reads_only(prepared, root_fields):
+                scope = self._scope(session, prepared, declared)
+                answer = self._compiled(session, scope, prepared, variables)
+                if answer is not None:
+                    return _Read(prepared, root_fields, *_compiled_result(session, scope, answer))
+        return _Read(prepared, root_fields)
 
     def _reads_only(self, prepared: Prepared, root_fields: set[str]) -> bool:
         """Whether the request may be answered without a transaction of its own: a query,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,11 +199,46 @@ async def run_in_thread(function: Callable[[], T], *, deadline: float) -> T:
         DatabaseUnavailable: the deadline passed, or the database failed rather than the work
             (see `store.errors.unavailable`).
     """
+    return await within(anyio.to_thread.run_sync(function, abandon_on_cancel=True), deadline)
+
+
+async def within(work: Awaitable[T], deadline: float) -> T:
+    """``work``, which waits for the database, awaited at most ``deadline`` seconds.
+
+    Raises:
+        DatabaseUnavailable: the deadline passed, or the database failed rather than the work
+            (see `store.errors.unavailable`).
+    """
     try:
         with anyio.fail_after(deadline):
-            return await anyio.to_thread.run_sync(function, abandon_on_cancel=True)
+            return await work
     except TimeoutError:
         raise DatabaseUnavailable(f"no answer within {deadline:g} s") from None
+    except Exception as error:
+        fault = unavailable(error)
+        if fault is None:
+            raise
+        raise fault from None
+
+
+def reads_on_loop(engine: Engine) -> bool:
+    """Whether reads of ``engine``'s database may run on the event loop: a SQLite file in WAL
+    mode is local and its readers never wait for a writer, so a read costs its own CPU and
+    nothing more; a hop to a worker thread would cost more than the read (`run_here`). A
+    server's database (PostgreSQL) is a round trip away: its work goes to a thread
+    (`run_in_thread`)."""
+    return engine.dialect.name == "sqlite"
+
+
+def run_here(function: Callable[[], T]) -> T:
+    """``function()``, a read of a database whose reads may run on the event loop
+    (`reads_on_loop`), called in the calling thread.
+
+    Raises:
+        DatabaseUnavailable: the database failed rather than the work (`store.errors.unavailable`).
+    """
+    try:
+        return function()
     except Exception as error:
         fault = unavailable(error)
         if fault is None:
