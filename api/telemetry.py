@@ -16,7 +16,7 @@ The line never holds a token, a variable, a subject or any value of a customer's
 from __future__ import annotations
 
 import logging
-import os
+import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -69,7 +69,9 @@ class Outcome:
     """What the handler of one request learned, for the log and the metrics.
 
     Attributes:
-        request_id: this request's id, also in ``X-Request-ID`` and in masked errors.
+        request_id: this request's id, also in ``X-Request-ID`` and in masked errors: a
+            correlation id, not a secret (`random`, reseeded in each worker process, costs
+            no system call on the event loop).
         client_id: the authenticated caller's OAuth client.
         purpose: the declared purpose's id.
         operation: the operation's name once a valid document names it; ``""`` for an
@@ -80,7 +82,7 @@ class Outcome:
         fault: why a service the request needed failed (the database), for its log line.
     """
 
-    request_id: str = field(default_factory=lambda: os.urandom(16).hex())
+    request_id: str = field(default_factory=lambda: f"{random.getrandbits(128):032x}")
     client_id: str | None = None
     purpose: str | None = None
     operation: str | None = None

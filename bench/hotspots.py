@@ -108,11 +108,14 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--database-url", help="an empty database to load and profile on (default: SQLite)"
+    )
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        url = f"sqlite:///{folder / 'bench.db'}"
+        url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
         prepare(url, args.customers)
         key_file = folder / "keys.json"
         token = bench_token(key_file)
@@ -133,7 +136,8 @@ def main() -> None:
             )
             load({**spec, "seconds": args.seconds + 1, "concurrency": args.concurrency})
             sampler.wait(timeout=args.seconds + 60)
-            print(f"{args.row}, {args.variant}, SQLite, {args.seconds:g} s under load\n")
+            database = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+            print(f"{args.row}, {args.variant}, {database}, {args.seconds:g} s under load\n")
             print(summarize(out.read_text(), args.top))
         finally:
             load.close()

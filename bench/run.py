@@ -49,10 +49,11 @@ ROWS = {
     "single lookup": (LOOKUP, {"id": "Q3VzdG9tZXI6MQ=="}, "customer_support"),
     "refused (no purpose)": (FLAT, {}, None),
 }
-VARIANTS = ("compiled", "enforced", "unenforced", "floor", "durable", "static")
-ONLY_NESTED = ("floor", "durable", "static")
-"""The variants that answer only the nested page."""
+VARIANTS = ("compiled", "enforced", "unenforced", "floor", "durable", "static", "refusal")
 FLOOR_ROW = "nested page (20)"
+REFUSED_ROW = "refused (no purpose)"
+ONLY = {"floor": FLOOR_ROW, "durable": FLOOR_ROW, "static": FLOOR_ROW, "refusal": REFUSED_ROW}
+"""The floors, and the one row each answers."""
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RATE_LIMIT = "1000000/second"
 """The benchmark's servers never refuse the load generator."""
@@ -270,9 +271,11 @@ def main() -> None:
                 print(f"{label}: floor returns the same JSON as compiled Steward: {same}")
                 same = _same_json(servers["durable"], token, url)
                 print(f"{label}: durable floor returns the same JSON as the floor: {same}")
+                same = _same_refusal(servers["compiled"], servers["refusal"], token)
+                print(f"{label}: refusal floor refuses as Steward does: {same}")
                 for row in ROWS:
                     body, headers = request_for(row, token)
-                    chosen = servers if row == FLOOR_ROW else without_floor(servers)
+                    chosen = answering(servers, row)
                     for variant, result in measure(load, chosen, body, headers, args).items():
                         results[(label, row, variant)] = result
                 for variant, server in servers.items():
@@ -286,9 +289,19 @@ def main() -> None:
     report(results, args)
 
 
-def without_floor(servers: dict[str, Server]) -> dict[str, Server]:
-    """The floors answer only the nested page."""
-    return {name: server for name, server in servers.items() if name not in ONLY_NESTED}
+def answering(servers: dict[str, Server], row: str) -> dict[str, Server]:
+    """The servers that answer ``row``: Steward's, and the floor of that row."""
+    return {name: server for name, server in servers.items() if ONLY.get(name, row) == row}
+
+
+def _same_refusal(steward: Server, floor: Server, token: str) -> bool:
+    """Whether the refusal floor answers the refused row as Steward does."""
+    body, headers = request_for(REFUSED_ROW, token)
+    answers = [
+        httpx.post(f"{server.url}/graphql", content=body, headers=headers)
+        for server in (steward, floor)
+    ]
+    return len({(a.status_code, a.content) for a in answers}) == 1
 
 
 def _nested_bytes(server: Server, token: str) -> bytes:
@@ -360,6 +373,7 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], args: argparse.N
             floor = results.get((label, row, "floor"))
             durable = results.get((label, row, "durable"))
             static = results.get((label, row, "static"))
+            refusal = results.get((label, row, "refusal"))
             if compiled and strawberry:
                 speedup = compiled["rps"] / strawberry["rps"]
                 line = f"{label:<11} {row:<21} compiled: req/s x{speedup:.1f} over Strawberry"
@@ -369,6 +383,8 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], args: argparse.N
                     line += f", req/s compiled/durable floor {compiled['rps'] / durable['rps']:.2f}"
                 if static:
                     line += f", req/s static/compiled {static['rps'] / compiled['rps']:.1f}"
+                if refusal:
+                    line += f", CPU compiled/refusal floor {compiled['cpu'] / refusal['cpu']:.2f}"
                 print(line)
     print()
     for label in sorted({key[0] for key in results}):

@@ -33,16 +33,18 @@ from bench.app import WINS, bench_app
 from bench.bare import bare_app
 from bench.durable import create_durable
 from bench.floor import create_floor
+from bench.refusal import create_refusal
 from privacy.audit import GroupCommit
 from schema.audit import Auditor
 from store.database import make_engine
 
-VARIANTS = ("compiled", "enforced", "unenforced", "floor", "durable", "static")
+VARIANTS = ("compiled", "enforced", "unenforced", "floor", "durable", "static", "refusal")
 """``compiled``: Steward as it ships; ``enforced``/``unenforced``: the Strawberry path
 (``STEWARD_COMPILED_READS=false``) with and without the policy; ``floor``: direct SQL;
 ``durable``: the durable floor (`bench.durable`: one statement, the access record under
 group commit, a bare ASGI app); ``static``: the nested page's bytes from a bare ASGI app
-(`STATIC_ENV` names the file)."""
+(`STATIC_ENV` names the file); ``refusal``: the refusal floor (`bench.refusal`: a request
+without a purpose refused after its token's standing, on Starlette and SQLAlchemy alone)."""
 
 STATIC_ENV = "STEWARD_BENCH_STATIC_FILE"
 
@@ -90,7 +92,11 @@ def build(variant: str, without: str | None = None) -> Any:
         durable = create_durable(settings.database_url)
         api.app.settle_heap()  # as `steward serve` does for Steward
         return durable
-    if variant == "floor":
+    if variant == "refusal":
+        app = create_refusal(settings)
+        engine = app.state.engine
+        api.app.settle_heap()  # as `steward serve` does for Steward
+    elif variant == "floor":
         engine = make_engine(settings.database_url)
         app = create_floor(engine)
         api.app.settle_heap()  # as `steward serve` does for Steward

@@ -52,6 +52,10 @@ def test_make_bench_prints_its_table_ratios_and_audit_line() -> None:
     assert "SQLite      nested page (20)      static" in out
     assert "SQLite      nested page (20)      durable" in out
     assert "SQLite: durable floor returns the same JSON as the floor: True" in out
+    assert "SQLite      refused (no purpose)  refusal" in out
+    assert "SQLite      nested page (20)      refusal" not in out  # it answers one row
+    assert "SQLite: refusal floor refuses as Steward does: True" in out
+    assert "CPU compiled/refusal floor" in out
     assert "req/s compiled/durable floor" in out
     assert "floor returns the same JSON as compiled Steward: True" in out
     assert "over Strawberry" in out

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
 from api.app import create_app
 from api.settings import Settings
-from store.database import PREPARE_THRESHOLD
+from store.database import IDLE_SINCE, PREPARE_THRESHOLD, make_engine
 from store.models import Customer
 
 
@@ -68,3 +71,77 @@ def test_prepared_statements_can_be_switched_off(db_url: str, key_file: Path) ->
         assert _prepared_after(engine, 10) == 0
     finally:
         engine.dispose()
+
+
+def _terminate(engine: Engine, pid: int) -> None:
+    """End the server process of another connection, as a server restart would."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def _pid(connection: Connection) -> int:
+    return int(connection.scalar(text("SELECT pg_backend_pid()")) or 0)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_connection_that_sat_idle_is_pinged_and_replaced_when_dead(db_url: str) -> None:
+    engine = make_engine(db_url, pool_size=1, idle_ping=0.05)
+    admin = make_engine(db_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            dead = _pid(connection)
+        _terminate(admin, dead)
+        time.sleep(0.1)
+        with engine.connect() as connection:  # the ping fails, a new connection serves
+            assert _pid(connection) != dead
+            assert connection.scalar(text("SELECT 1")) == 1
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_connection_just_returned_is_used_without_a_ping(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(db_url, pool_size=1, idle_ping=60)
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    try:
+        for _ in range(3):
+            with engine.connect() as connection:
+                connection.scalar(text("SELECT 1"))
+        assert pings == []
+        # A connection that sat idle longer is pinged first (the last one, just returned: not).
+        engine.pool._pool.queue[0].info[IDLE_SINCE] -= 61  # type: ignore[attr-defined]
+        with engine.connect() as connection:
+            connection.scalar(text("SELECT 1"))
+        assert len(pings) == 1
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_connection_that_died_while_in_use_fails_its_request_once(db_url: str) -> None:
+    # Within the idle window a dead connection is not pinged: its statement fails as the
+    # database being unavailable, and the pool replaces its connections for the next one.
+    engine = make_engine(db_url, pool_size=1, idle_ping=60)
+    admin = make_engine(db_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            dead = _pid(connection)
+        _terminate(admin, dead)
+        time.sleep(0.1)
+        with pytest.raises(OperationalError), engine.connect() as connection:
+            connection.scalar(text("SELECT 1"))
+        with engine.connect() as connection:
+            assert _pid(connection) != dead
+    finally:
+        engine.dispose()
+        admin.dispose()
