@@ -78,13 +78,23 @@ def peak_rss_mib(pid: int) -> float:
 
 
 class Server:
-    """One variant's server process, with at most one known win switched off."""
+    """One variant's server process, with at most one known win switched off (``cwd``: the
+    checkout to serve, when not this one; its modules come first on ``PYTHONPATH``)."""
 
-    def __init__(self, variant: str, env: dict[str, str], without: str | None = None) -> None:
+    def __init__(
+        self,
+        variant: str,
+        env: dict[str, str],
+        without: str | None = None,
+        *,
+        cwd: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "bench.server", variant, str(self.port)]
-        self.process = subprocess.Popen([*command, *([without] if without else [])], env=env)  # noqa: S603
+        self.process = subprocess.Popen(  # noqa: S603
+            [*command, *([without] if without else [])], env=env, cwd=cwd
+        )
         deadline = time.monotonic() + 60
         while True:
             try:

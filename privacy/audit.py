@@ -14,6 +14,7 @@ import datetime as dt
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -195,8 +196,9 @@ class GroupCommit:
         self._waiting: list[_Pending] = []
         self._writing = False
         self._reading = 0
-        self._gathered: list[tuple[_Pending, asyncio.Future[int]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._gathering: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gathering] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def waiting(self) -> int:
@@ -251,21 +253,24 @@ class GroupCommit:
         return pending.record_id
 
     async def write_soon(self, access: Access) -> int:
-        """`write`, from the event loop: ``access`` joins the group the loop is gathering; the
-        record's id once the group's commit made it durable."""
+        """`write`, from the event loop: ``access`` joins the group this loop is gathering;
+        the record's id once the group's commit made it durable."""
         loop = asyncio.get_running_loop()
+        gathering = self._gathering.get(loop)
+        if gathering is None:
+            gathering = self._gathering[loop] = _Gathering()
         done: asyncio.Future[int] = loop.create_future()
-        self._gathered.append((_Pending(access), done))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
+        gathering.records.append((_Pending(access), done))
+        if gathering.flusher is None:
+            gathering.flusher = loop.create_task(self._flush(gathering))
         return await done
 
-    async def _flush(self) -> None:
+    async def _flush(self, gathering: _Gathering) -> None:
         """Write the gathered records, a group at a time, each in a worker thread, until none
         is left; then tell each waiting request how its record went."""
         try:
-            while self._gathered:
-                batch, self._gathered = self._gathered, []
+            while gathering.records:
+                batch, gathering.records = gathering.records, []
                 group = [pending for pending, _ in batch]
                 try:
                     await anyio.to_thread.run_sync(self._commit, group)
@@ -285,7 +290,7 @@ class GroupCommit:
                     else:  # `_commit` gives every record an id or an error
                         done.set_exception(pending.error or RuntimeError("record not written"))
         finally:
-            self._flusher = None
+            gathering.flusher = None
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
@@ -334,6 +339,15 @@ class Reader:
 
     delivered: bool = False
     """Whether it no longer counts: its record came, or its read ended without one."""
+
+
+@dataclass(slots=True)
+class _Gathering:
+    """The records one event loop gathers for `GroupCommit.write_soon`, and the task that
+    writes them (none while nothing is gathered)."""
+
+    records: list[tuple[_Pending, asyncio.Future[int]]] = field(default_factory=list)
+    flusher: asyncio.Task[None] | None = None
 
 
 @dataclass(slots=True)

@@ -65,6 +65,14 @@ def test_make_bench_prints_its_table_ratios_and_audit_line() -> None:
     assert "peak RSS enforced" in out
 
 
+def test_two_checkouts_are_measured_side_by_side() -> None:
+    out = _run("bench.ab", "--tree", str(ROOT), "--rows", "single lookup,refused (no purpose)")
+    assert f"SQLite; A: {ROOT}; B: {ROOT}" in out
+    for row in ("single lookup", "refused (no purpose)"):
+        line = next(x for x in out.splitlines() if x.startswith(row))
+        assert " A " in line and " B " in line and "B/A req/s" in line
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_each_known_win_can_be_switched_off(database: str) -> None:
     if database == "postgresql":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import replace
 from typing import Any
@@ -302,3 +303,85 @@ def test_a_key_has_at_most_one_record(engine: Engine) -> None:
     with pytest.raises(IntegrityError), session_factory(engine)() as session, session.begin():
         write_record(session, access)
     assert _written(engine) == ["Once"]
+
+
+async def _soon(group: GroupCommit, access: Access) -> Any:
+    try:
+        return await group.write_soon(access)
+    except Exception as error:
+        return error
+
+
+def _run_soon(engine: Engine, accesses: list[Access]) -> tuple[list[Any], Gated]:
+    """``write_soon`` from one event loop: the first record's group held at the gate while the
+    others arrive."""
+    gated = Gated(session_factory(engine))
+    group = GroupCommit(gated)  # type: ignore[arg-type]  # a sessionmaker's call
+
+    async def scenario() -> list[Any]:
+        first = asyncio.create_task(_soon(group, accesses[0]))
+        while gated.opened == 0:  # its group is being written, held at the gate
+            await asyncio.sleep(0.001)
+        others = [asyncio.create_task(_soon(group, access)) for access in accesses[1:]]
+        await asyncio.sleep(0.01)  # they are gathered while the first group is written
+        gated.gate.set()
+        return list(await asyncio.gather(first, *others))
+
+    return asyncio.run(scenario()), gated
+
+
+def test_records_gathered_on_the_loop_share_one_transaction_and_keep_their_own(
+    engine: Engine, people: Any
+) -> None:
+    # given eight requests' records, each naming its own customers, written from the loop
+    customers = [person.pk for person in people]
+    accesses = [
+        replace(ACCESS, operation_name=f"Op{i}", customer_ids=tuple(customers[: i % 3]))
+        for i in range(8)
+    ]
+    # when the first is being written while the other seven arrive
+    results, gated = _run_soon(engine, accesses)
+    # then the seven were written together, in one more transaction, each its own record
+    assert gated.opened == 2
+    records = _records(engine)
+    for i, access in enumerate(accesses):
+        assert records[f"Op{i}"] == (results[i], sorted(access.customer_ids))
+    assert len(set(results)) == 8
+
+
+def test_a_record_gathered_on_the_loop_that_fails_costs_only_its_own_request(
+    engine: Engine,
+) -> None:
+    bad = replace(ACCESS, operation_name="Bad", subject=None)  # type: ignore[arg-type]
+    accesses = [replace(ACCESS, operation_name=f"Op{i}") for i in range(4)]
+    accesses.insert(2, bad)
+    results, _ = _run_soon(engine, accesses)
+    assert isinstance(results[2], Exception)
+    records = _records(engine)
+    assert "Bad" not in records
+    for i in (0, 1, 3, 4):
+        assert records[accesses[i].operation_name or ""][0] == results[i]
+
+
+def test_each_event_loop_gathers_its_own_records(engine: Engine) -> None:
+    # given one group commit written to from two event loops at once (two threads)
+    group = GroupCommit(session_factory(engine))
+    results: dict[str, list[Any]] = {}
+
+    def loop(name: str) -> None:
+        async def writes() -> list[Any]:
+            accesses = [replace(ACCESS, operation_name=f"{name}{i}") for i in range(20)]
+            return list(await asyncio.gather(*(_soon(group, a) for a in accesses)))
+
+        results[name] = asyncio.run(writes())
+
+    threads = [threading.Thread(target=loop, args=(name,)) for name in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # then every request of both got its own durable record
+    records = _records(engine)
+    for name in ("A", "B"):
+        assert [records[f"{name}{i}"][0] for i in range(20)] == results[name]
+    assert len(records) == 40
