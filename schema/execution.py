@@ -251,7 +251,8 @@ class Execution:
                 result = introspect(view, prepared.document.node, operation_name, variables)
                 return _Read(prepared, root_fields, result)
             if self._reads_only(prepared, root_fields):
-                scope = self._scope(session, prepared, declared)
+                # The caller's customer was read with its standing, on this connection.
+                scope = self._scope(session, prepared, declared, linked=True)
                 answer = self._compiled(session, scope, prepared, variables)
                 if answer is not None:
                     return _Read(prepared, root_fields, *_compiled_result(session, scope, answer))
@@ -295,7 +296,9 @@ class Execution:
             anyio.from_thread.check_cancelled()
         return result, redactions
 
-    def _scope(self, session: Session, prepared: Prepared, declared: Declared) -> RequestScope:
+    def _scope(
+        self, session: Session, prepared: Prepared, declared: Declared, *, linked: bool = False
+    ) -> RequestScope:
         return open_scope(
             session,
             prepared.principal,
@@ -303,6 +306,7 @@ class Execution:
             self.issuers,
             assignment_days=self.assignment_days,
             keys=self.pseudonym_keys,
+            linked=linked,
         )
 
     def _compiled(

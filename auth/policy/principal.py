@@ -24,6 +24,9 @@ class Principal:
             it (read with ``partner``).
         trusted_documents_only: the client (a partner or any other) may run only its
             registered documents (read with ``partner``).
+        customer_id: the customer linked to the token's (issuer, subject), read with
+            ``partner`` (``None``: no customer is; `open_scope` makes it the owner only for a
+            token with a ``me`` scope).
     """
 
     subject: str
@@ -35,6 +38,7 @@ class Principal:
     partner: bool = False
     assigned: bool = False
     trusted_documents_only: bool = False
+    customer_id: int | None = None
 
     def has(self, scope: str) -> bool:
         """Whether the token grants ``scope``."""

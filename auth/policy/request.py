@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import String, bindparam
+from sqlalchemy import ColumnElement, Select, String, bindparam
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -99,9 +100,12 @@ def open_scope(
     *,
     assignment_days: int = ASSIGNMENT_DAYS,
     keys: PseudonymKeys | None = None,
+    linked: bool = False,
 ) -> RequestScope:
     """Decide the policy of one request, in its transaction; ``keys`` give the caller's
-    pseudonym key (none: pseudonyms are withheld).
+    pseudonym key (none: pseudonyms are withheld). With ``linked``, the principal's
+    ``customer_id`` was read with its standing on the request's connection, just before (a
+    read that needs no transaction of its own): it is not read again.
 
     The caller is a customer when its (issuer, subject) pair is a customer's: a subject alone
     links nothing, since two issuers may use the same one. A partner with ``assigned`` access
@@ -114,10 +118,13 @@ def open_scope(
     """
     owner_id = None
     if scopes.ME_READ in principal.scopes or scopes.ME_WRITE in principal.scopes:
-        issuer, subject = issuers.link(principal)
-        owner_id = _OWNER.execute(
-            session.connection(), {"issuer": issuer, "subject": subject}
-        ).scalar()
+        if linked:
+            owner_id = principal.customer_id
+        else:
+            issuer, subject = issuers.link(principal)
+            owner_id = _OWNER.execute(
+                session.connection(), {"issuer": issuer, "subject": subject}
+            ).scalar()
     legal_request_id = None
     if declared.purpose is Purpose.LEGAL_ORDER:
         legal_request_id = _legal_request(
@@ -144,13 +151,17 @@ def open_scope(
     )
 
 
-_OWNER = Precompiled(
-    select(col(Customer.id)).where(
-        col(Customer.subject_issuer) == bindparam("issuer", type_=String),
-        col(Customer.subject) == bindparam("subject", type_=String),
+def linked_customer(issuer: ColumnElement[str], subject: ColumnElement[str]) -> Select[int | None]:
+    """The customer linked to a token's stored (issuer, subject) pair (`Issuers.link`)."""
+    return core_select(col(Customer.id)).where(
+        col(Customer.subject_issuer) == issuer, col(Customer.subject) == subject
     )
+
+
+_OWNER = Precompiled(
+    linked_customer(bindparam("issuer", type_=String), bindparam("subject", type_=String))
 )
-"""The customer a token's (issuer, subject) is (every request with a ``me`` scope runs it)."""
+"""The customer a token's (issuer, subject) is, read in a request's transaction."""
 
 
 def _legal_request(session: Session, caller: tuple[str, str], reference: str | None) -> int:

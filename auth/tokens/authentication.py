@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
 from auth.policy.principal import Principal
+from auth.policy.request import linked_customer
 from auth.tokens._jwks import RemoteKeySet
 from auth.tokens._tokens import bearer_token, peek, principal_from
 from auth.tokens._validator import LEEWAY, AccessTokenValidator
@@ -185,12 +186,13 @@ class Authenticator:
             standing = _standing(connection, verified.principal, verified.builtin)
         if standing.refusal is not None:
             raise InvalidToken(standing.refusal)
-        if standing.partner or standing.trusted_documents_only:
+        if standing.partner or standing.trusted_documents_only or standing.customer_id:
             return replace(
                 verified.principal,
                 partner=standing.partner,
                 assigned=standing.assigned,
                 trusted_documents_only=standing.trusted_documents_only,
+                customer_id=standing.customer_id,
             )
         return verified.principal
 
@@ -239,6 +241,7 @@ class _Standing:
     partner: bool = False
     assigned: bool = False
     trusted_documents_only: bool = False
+    customer_id: int | None = None
 
 
 def _standing(connection: Connection, principal: Principal, builtin: bool) -> _Standing:
@@ -253,18 +256,19 @@ def _standing(connection: Connection, principal: Principal, builtin: bool) -> _S
                 "jti": principal.jti,
                 "client_id": principal.client_id,
                 "issuer": issuer,
+                "subject": principal.subject,
                 "now": utcnow(),
             },
         )
         .one()
     )
-    is_revoked, is_removed, was_removed, only_trusted, access, restricted = tuple(row)
+    is_revoked, is_removed, was_removed, only_trusted, access, restricted, customer = tuple(row)
     if is_revoked:
         return _Standing(Cause.REVOKED)
     if is_removed:
         return _Standing(Cause.CLIENT_REMOVED)
     if was_removed is None:
-        return _Standing(None, trusted_documents_only=bool(restricted))
+        return _Standing(None, trusted_documents_only=bool(restricted), customer_id=customer)
     if was_removed:
         return _Standing(Cause.PARTNER_REMOVED)
     return _Standing(
@@ -272,6 +276,7 @@ def _standing(connection: Connection, principal: Principal, builtin: bool) -> _S
         partner=True,
         assigned=access == PartnerAccess.ASSIGNED,
         trusted_documents_only=bool(only_trusted or restricted),
+        customer_id=customer,
     )
 
 
@@ -309,7 +314,13 @@ def _standing_statement(builtin: bool) -> Precompiled:
     access = select(col(Partner.access)).where(partner).scalar_subquery()
     # Any other client limited to its registered documents (a first-party app).
     restricted = exists().where(col(TrustedDocumentsOnly.client_id) == client_id)
-    return Precompiled(select(revoked, removed, partner_removed, trusted_only, access, restricted))
+    # Who the caller is, if a customer: the owner of a token with a `me` scope (`open_scope`).
+    customer = linked_customer(
+        bindparam("issuer", type_=String), bindparam("subject", type_=String)
+    ).scalar_subquery()
+    return Precompiled(
+        select(revoked, removed, partner_removed, trusted_only, access, restricted, customer)
+    )
 
 
 _STANDING = {builtin: _standing_statement(builtin) for builtin in (True, False)}
