@@ -239,26 +239,6 @@ class Auditor:
             return write(into, access)
         return self.group.write(access, into)
 
-    async def record_soon(
-        self,
-        scope: RequestScope,
-        customers: AbstractSet[int],
-        document: Document,
-        operation: OperationDefinitionNode,
-        root_fields: set[str],
-        fields_read: AbstractSet[str],
-        *,
-        orders: tuple[int, ...] | None = None,
-    ) -> int | None:
-        """`record`, from the event loop, for a request that read there: the record joins the
-        loop's group commit (`GroupCommit.write_soon`), durable when this returns."""
-        access = self.access(
-            scope, customers, document, operation, root_fields, fields_read, orders=orders
-        )
-        if access is None:
-            return None
-        return await self.group.write_soon(access)
-
 
 def _readable(scope: RequestScope, coordinate: str) -> bool:
     """Whether the request discloses ``coordinate``: its value, or a form of it."""

@@ -188,7 +188,7 @@ class Execution:
             if read.disclosed is None:
                 return read.result, []
             disclosed = read.disclosed
-            record = self.auditor.record_soon(
+            access = self.auditor.access(
                 disclosed.scope,
                 disclosed.customers,
                 read.prepared.document,
@@ -197,7 +197,8 @@ class Execution:
                 disclosed.fields,
                 orders=disclosed.orders,
             )
-            await within(record, deadline)
+            if access is not None:  # durable when this returns
+                await within(self.auditor.group.write_soon(access), deadline)
             return read.result, disclosed.scope.plan.redactions()
         rest = partial(
             self._frame,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,31 +75,35 @@ def test_prepared_statements_can_be_switched_off(db_url: str, key_file: Path) ->
         engine.dispose()
 
 
-def _terminate(engine: Engine, pid: int) -> None:
-    """End the server process of another connection, as a server restart would."""
-    with engine.connect() as connection:
-        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-
-
 def _pid(connection: Connection) -> int:
     return int(connection.scalar(text("SELECT pg_backend_pid()")) or 0)
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_a_connection_that_sat_idle_is_pinged_and_replaced_when_dead(db_url: str) -> None:
-    engine = make_engine(db_url, pool_size=1, idle_ping=0.05)
+@contextmanager
+def _pool_with_a_dead_connection(db_url: str, idle_ping: float) -> Iterator[tuple[Engine, int]]:
+    """An engine of one pooled connection whose server process was ended after its last use,
+    and that process's id."""
+    engine = make_engine(db_url, pool_size=1, idle_ping=idle_ping)
     admin = make_engine(db_url, pool_size=1)
     try:
         with engine.connect() as connection:
             dead = _pid(connection)
-        _terminate(admin, dead)
+        with admin.connect() as connection:  # as a restart of the server would
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dead})
         time.sleep(0.1)
-        with engine.connect() as connection:  # the ping fails, a new connection serves
-            assert _pid(connection) != dead
-            assert connection.scalar(text("SELECT 1")) == 1
+        yield engine, dead
     finally:
         engine.dispose()
         admin.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_connection_that_sat_idle_is_pinged_and_replaced_when_dead(db_url: str) -> None:
+    with _pool_with_a_dead_connection(db_url, idle_ping=0.05) as (engine, dead):
+        connection = engine.connect()  # the ping fails, a new connection serves
+        with connection:
+            assert _pid(connection) != dead
+            assert connection.scalar(text("SELECT 1")) == 1
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -131,17 +137,8 @@ def test_a_connection_just_returned_is_used_without_a_ping(
 def test_a_connection_that_died_while_in_use_fails_its_request_once(db_url: str) -> None:
     # Within the idle window a dead connection is not pinged: its statement fails as the
     # database being unavailable, and the pool replaces its connections for the next one.
-    engine = make_engine(db_url, pool_size=1, idle_ping=60)
-    admin = make_engine(db_url, pool_size=1)
-    try:
-        with engine.connect() as connection:
-            dead = _pid(connection)
-        _terminate(admin, dead)
-        time.sleep(0.1)
+    with _pool_with_a_dead_connection(db_url, idle_ping=60) as (engine, dead):
         with pytest.raises(OperationalError), engine.connect() as connection:
             connection.scalar(text("SELECT 1"))
         with engine.connect() as connection:
             assert _pid(connection) != dead
-    finally:
-        engine.dispose()
-        admin.dispose()
