@@ -91,8 +91,39 @@ def _run(engine: Engine, accesses: list[Access]) -> tuple[list[Any], Gated]:
     return results, gated
 
 
+async def _soon(group: GroupCommit, access: Access) -> Any:
+    try:
+        return await group.write_soon(access)
+    except Exception as error:
+        return error
+
+
+def _run_soon(engine: Engine, accesses: list[Access]) -> tuple[list[Any], Gated]:
+    """``write_soon`` from one event loop: the first record's group held at the gate while the
+    others arrive."""
+    gated = Gated(session_factory(engine))
+    group = GroupCommit(gated)  # type: ignore[arg-type]  # a sessionmaker's call
+
+    async def scenario() -> list[Any]:
+        first = asyncio.create_task(_soon(group, accesses[0]))
+        while gated.opened == 0:  # its group is being written, held at the gate
+            await asyncio.sleep(0.001)
+        others = [asyncio.create_task(_soon(group, access)) for access in accesses[1:]]
+        await asyncio.sleep(0.01)  # they are gathered while the first group is written
+        gated.gate.set()
+        return list(await asyncio.gather(first, *others))
+
+    return asyncio.run(scenario()), gated
+
+
+WRITERS = pytest.mark.parametrize(
+    "run", [_run, _run_soon], ids=["write from threads", "write_soon from the event loop"]
+)
+
+
+@WRITERS
 def test_requests_that_arrive_together_share_one_transaction_and_keep_their_own_records(
-    engine: Engine, people: Any
+    engine: Engine, people: Any, run: Any
 ) -> None:
     # given eight requests' records, each naming its own customers
     customers = [person.pk for person in people]
@@ -101,7 +132,7 @@ def test_requests_that_arrive_together_share_one_transaction_and_keep_their_own_
         for i in range(8)
     ]
     # when the first is being written while the other seven arrive
-    results, gated = _run(engine, accesses)
+    results, gated = run(engine, accesses)
     # then the seven were written together, in one more transaction
     assert gated.opened == 2
     # and each request got its own record, with its own customers, none lost or merged
@@ -111,13 +142,14 @@ def test_requests_that_arrive_together_share_one_transaction_and_keep_their_own_
     assert len(set(results)) == 8
 
 
-def test_a_record_that_fails_costs_only_its_own_request(engine: Engine, people: Any) -> None:
+@WRITERS
+def test_a_record_that_fails_costs_only_its_own_request(engine: Engine, run: Any) -> None:
     # given five records arriving together, one of which cannot be written
     bad = replace(ACCESS, operation_name="Bad", subject=None)  # type: ignore[arg-type]
     accesses = [replace(ACCESS, operation_name=f"Op{i}") for i in range(4)]
     accesses.insert(2, bad)
     # when they are written as a group
-    results, _ = _run(engine, accesses)
+    results, _ = run(engine, accesses)
     # then only the bad one's request gets an error; the others are written, each once
     assert isinstance(results[2], Exception)
     records = _records(engine)
@@ -303,64 +335,6 @@ def test_a_key_has_at_most_one_record(engine: Engine) -> None:
     with pytest.raises(IntegrityError), session_factory(engine)() as session, session.begin():
         write_record(session, access)
     assert _written(engine) == ["Once"]
-
-
-async def _soon(group: GroupCommit, access: Access) -> Any:
-    try:
-        return await group.write_soon(access)
-    except Exception as error:
-        return error
-
-
-def _run_soon(engine: Engine, accesses: list[Access]) -> tuple[list[Any], Gated]:
-    """``write_soon`` from one event loop: the first record's group held at the gate while the
-    others arrive."""
-    gated = Gated(session_factory(engine))
-    group = GroupCommit(gated)  # type: ignore[arg-type]  # a sessionmaker's call
-
-    async def scenario() -> list[Any]:
-        first = asyncio.create_task(_soon(group, accesses[0]))
-        while gated.opened == 0:  # its group is being written, held at the gate
-            await asyncio.sleep(0.001)
-        others = [asyncio.create_task(_soon(group, access)) for access in accesses[1:]]
-        await asyncio.sleep(0.01)  # they are gathered while the first group is written
-        gated.gate.set()
-        return list(await asyncio.gather(first, *others))
-
-    return asyncio.run(scenario()), gated
-
-
-def test_records_gathered_on_the_loop_share_one_transaction_and_keep_their_own(
-    engine: Engine, people: Any
-) -> None:
-    # given eight requests' records, each naming its own customers, written from the loop
-    customers = [person.pk for person in people]
-    accesses = [
-        replace(ACCESS, operation_name=f"Op{i}", customer_ids=tuple(customers[: i % 3]))
-        for i in range(8)
-    ]
-    # when the first is being written while the other seven arrive
-    results, gated = _run_soon(engine, accesses)
-    # then the seven were written together, in one more transaction, each its own record
-    assert gated.opened == 2
-    records = _records(engine)
-    for i, access in enumerate(accesses):
-        assert records[f"Op{i}"] == (results[i], sorted(access.customer_ids))
-    assert len(set(results)) == 8
-
-
-def test_a_record_gathered_on_the_loop_that_fails_costs_only_its_own_request(
-    engine: Engine,
-) -> None:
-    bad = replace(ACCESS, operation_name="Bad", subject=None)  # type: ignore[arg-type]
-    accesses = [replace(ACCESS, operation_name=f"Op{i}") for i in range(4)]
-    accesses.insert(2, bad)
-    results, _ = _run_soon(engine, accesses)
-    assert isinstance(results[2], Exception)
-    records = _records(engine)
-    assert "Bad" not in records
-    for i in (0, 1, 3, 4):
-        assert records[accesses[i].operation_name or ""][0] == results[i]
 
 
 def test_each_event_loop_gathers_its_own_records(engine: Engine) -> None:
