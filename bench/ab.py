@@ -22,11 +22,9 @@ from bench.run import (
     Load,
     Server,
     add_arguments,
-    bench_token,
+    demo_server_setup,
     measure,
-    prepare,
     request_for,
-    server_env,
 )
 
 HERE = Path(__file__).resolve().parent.parent
@@ -51,12 +49,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"no such row: {unknown}; the rows are {list(ROWS)}")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
-        prepare(url, args.customers)
-        key_file = folder / "keys.json"
-        token = bench_token(key_file)
-        env = server_env(url, key_file)
+        url, token, env = demo_server_setup(Path(tmp), args.database_url, args.customers)
         servers: dict[str, Server] = {
             "A": TreeServer(args.tree.resolve(), env),
             "B": TreeServer(HERE, env),

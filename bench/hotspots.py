@@ -21,7 +21,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.run import ROWS, Load, Server, bench_token, prepare, request_for, server_env
+from bench.run import ROWS, Load, Server, demo_server_setup, request_for
 
 LIBRARIES = {
     "graphql": "graphql-core",
@@ -115,11 +115,8 @@ def main() -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
-        prepare(url, args.customers)
-        key_file = folder / "keys.json"
-        token = bench_token(key_file)
-        server = Server(args.variant, server_env(url, key_file))
+        url, token, env = demo_server_setup(folder, args.database_url, args.customers)
+        server = Server(args.variant, env)
         load = Load()
         try:
             body, headers = request_for(args.row, token)

@@ -225,6 +225,17 @@ def server_env(url: str, key_file: Path) -> dict[str, str]:
     }
 
 
+def demo_server_setup(
+    folder: Path, url: str | None, customers: int
+) -> tuple[str, str, dict[str, str]]:
+    """A demo database of ``customers`` (at ``url``, an empty database, else a SQLite file in
+    ``folder``), a token of every scope and the servers' environment: (url, token, env)."""
+    url = url or f"sqlite:///{folder / 'bench.db'}"
+    prepare(url, customers)
+    key_file = folder / "keys.json"
+    return url, bench_token(key_file), server_env(url, key_file)
+
+
 def prepare(url: str, customers: int) -> None:
     upgrade(url)
     engine = make_engine(url)
