@@ -210,16 +210,8 @@ class Loaders:
         """The rows a list field (``Type.field``) leads to from each of the parents ``ids``,
         by the catalog's keys and default order (a visible parent's own rows: the target's row
         rule only when the catalog says it applies)."""
-        relation = relation_at(coordinate)
-        if relation.child_key is None:
-            raise KeyError(f"{coordinate} is loaded through a link table")
-        model = DATA_TYPES[relation.target].model
-        key = table_of(model).c[relation.child_key]
-        rules = row_conditions(self.scope, relation.target) if relation.row_rule else []
-        rows = self.scalars(
-            select(model).where(key.in_(ids), *rules).order_by(*_order_by(relation))
-        )
-        return _grouped(rows, relation.child_key)
+        relation, child_key, rows = self._related(coordinate, ids)
+        return _grouped(self.scalars(rows.order_by(*_order_by(relation))), child_key)
 
     def _addresses(self, ids: list[int]) -> dict[int, list[Address]]:
         return self._children("Customer.addresses", ids)
@@ -282,14 +274,24 @@ class Loaders:
     def _single(self, coordinate: str, keys: list[int]) -> dict[int, Any]:
         """The rows a single object field (``Type.field``) leads to, by their key, that exist
         for the caller (the target's row rule, when the catalog says it applies)."""
+        _, child_key, rows = self._related(coordinate, keys)
+        return {getattr(row, child_key): row for row in self.scalars(rows)}
+
+    def _related(self, coordinate: str, keys: list[int]) -> tuple[Relation, str, Select[Any]]:
+        """The catalog's relation at ``coordinate`` (``Type.field``), its key on the target,
+        and the rows it leads to from ``keys`` that exist for the caller: the target's row
+        rule, when the catalog says it applies.
+
+        Raises:
+            KeyError: the relation goes through a link table (loaded otherwise).
+        """
         relation = relation_at(coordinate)
         if relation.child_key is None:
             raise KeyError(f"{coordinate} is loaded through a link table")
         model = DATA_TYPES[relation.target].model
         key = table_of(model).c[relation.child_key]
         rules = row_conditions(self.scope, relation.target) if relation.row_rule else []
-        rows = self.scalars(select(model).where(key.in_(keys), *rules))
-        return {getattr(row, relation.child_key): row for row in rows}
+        return relation, relation.child_key, select(model).where(key.in_(keys), *rules)
 
     def _visible_customers(self, ids: list[int]) -> dict[int, bool]:
         rows = self.session.scalars(

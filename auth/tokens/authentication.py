@@ -186,7 +186,7 @@ class Authenticator:
             standing = _standing(connection, verified.principal, verified.builtin)
         if standing.refusal is not None:
             raise InvalidToken(standing.refusal)
-        if standing.partner or standing.trusted_documents_only or standing.customer_id:
+        if standing.partner or standing.trusted_documents_only or standing.customer_id is not None:
             return replace(
                 verified.principal,
                 partner=standing.partner,
