@@ -52,6 +52,22 @@ class Precompiled:
         many = [self._arguments(each, names, processors) for each in parameters]
         return connection.exec_driver_sql(sql, many)
 
+    def first(self, dbapi_connection: Any, dialect: Dialect, parameters: Mapping[str, Any]) -> Any:
+        """The statement's first row, run on a DBAPI connection of ``dialect`` outside any
+        engine (`store.loop_reads.LoopConnections`): values as the driver gives them, no
+        engine events.
+
+        Raises:
+            the driver's error, unwrapped.
+        """
+        sql, names, processors = self._compiled(dialect)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, self._arguments(parameters, names, processors))
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
     @staticmethod
     def _arguments(
         parameters: Mapping[str, Any],
