@@ -187,6 +187,7 @@ def compose(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if serving:
             settle_heap()
+        await authenticator.start()
         yield
         await authenticator.aclose()
         await limiter.aclose()

@@ -45,8 +45,8 @@ class GraphQLEndpoint:
     """The ``/graphql`` endpoint.
 
     Order of checks: method, declared size and media type; the token; the rate limit; only
-    then the body is read; the purpose headers; on the execution's first connection (on the
-    event loop or in a worker thread: `Execution.answer`), the token's standing and
+    then the body is read; the purpose headers; the token's standing (on the event loop where
+    it costs no round trip, else on the execution's first connection: `Execution.answer`) and
     the trusted-documents rule; only then the document (parsed and validated once per caller
     and distinct text), its limits and its purpose needs; `Execution` answers it in that
     thread, within the database deadline.
@@ -156,26 +156,24 @@ class GraphQLEndpoint:
         declared: Declared,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
         """Answer a request whose token verified, noting the operation's name for the log and
-        the metrics."""
+        the metrics.
+
+        Where the token's standing needs no worker thread (`Authenticator.standing_now`) and the
+        text comes with the request, the request is prepared on the event loop: one refused
+        then (no purpose, a document that does not validate) touches no connection of the
+        pool and no worker thread. Otherwise it is prepared on the execution's first
+        connection.
+        """
+        principal = await self.authenticator.standing_now(verified)
+        ready = None
+        if principal is not None and params.document_id is None:
+            ready = self._prepare(outcome, method, params, declared, principal, None)
 
         def prepare(session: Session) -> Prepared:
+            if ready is not None:
+                return ready
             principal = self.authenticator.standing(verified, session.connection())
-            # The standing and the trusted-documents rule come before the document cache: a
-            # refusal must not depend on what other callers ran (SPEC section 7, v5).
-            source = self._source(params, principal, session)
-            caller = (principal.issuer, principal.client_id, principal.subject)
-            found = self.documents.get(source, caller)
-            if isinstance(found, Document):
-                _name_operation(outcome, found, params)
-            document = self.documents.load(source, caller)
-            operation = self._operation(document, params, method, declared)
-            check_variables(params.variables)
-            explores = (
-                self.explorer is not None
-                and principal.client_id == self.explorer
-                and principal.issuer == self.issuers.builtin
-            )
-            return Prepared(principal, document, operation, explores)
+            return self._prepare(outcome, method, params, declared, principal, session)
 
         return await self.execution.answer(
             prepare,
@@ -185,7 +183,37 @@ class GraphQLEndpoint:
             deadline=self.settings.database_timeouts.deadline,
         )
 
-    def _source(self, params: Params, principal: Principal, session: Session) -> str:
+    def _prepare(
+        self,
+        outcome: Outcome,
+        method: str,
+        params: Params,
+        declared: Declared,
+        principal: Principal,
+        session: Session | None,
+    ) -> Prepared:
+        """The request ready to run for ``principal`` (its standing read), or its refusal.
+
+        ``session`` reads a registered document; without one the request must send its text.
+        """
+        # The standing and the trusted-documents rule come before the document cache: a
+        # refusal must not depend on what other callers ran (SPEC section 7, v5).
+        source = self._source(params, principal, session)
+        caller = (principal.issuer, principal.client_id, principal.subject)
+        found = self.documents.get(source, caller)
+        if isinstance(found, Document):
+            _name_operation(outcome, found, params)
+        document = self.documents.load(source, caller)
+        operation = self._operation(document, params, method, declared)
+        check_variables(params.variables)
+        explores = (
+            self.explorer is not None
+            and principal.client_id == self.explorer
+            and principal.issuer == self.issuers.builtin
+        )
+        return Prepared(principal, document, operation, explores)
+
+    def _source(self, params: Params, principal: Principal, session: Session | None) -> str:
         """The text to run: the request's own, or the registered document it names.
 
         A trusted-documents-only partner runs only its own registered documents; anyone else
@@ -200,6 +228,8 @@ class GraphQLEndpoint:
             return params.query
         if params.query is not None and document_id(params.query) != params.document_id:
             raise errors.DocumentIdMismatch
+        if session is None:
+            raise ValueError("a registered document is read on the execution's connection")
         owner = principal.client_id if principal.trusted_documents_only else None
         source = find_document(session, params.document_id, owner)
         if source is None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import httpx
 from joserfc.jwk import KeySet
@@ -23,7 +25,8 @@ from auth.tokens.config import TokenSettings
 from auth.tokens.errors import Cause, InvalidToken
 from auth.tokens.keys import ALGORITHMS
 from auth.tokens.scope_claims import ScopeClaims
-from store.database import DEFAULT_TIMEOUTS, one_statement_reads, run_in_thread
+from store.database import DEFAULT_TIMEOUTS, one_statement_reads, reads_on_loop, run_in_thread
+from store.loop_reads import LoopConnections
 from store.models import (
     BUILTIN_ISSUER,
     OAuthClient,
@@ -34,6 +37,7 @@ from store.models import (
     UTCDateTime,
     utcnow,
 )
+from store.notifications import STANDING_CHANNEL, Changes
 from store.precompiled import Precompiled
 
 __all__ = ["Authenticator", "Verified"]
@@ -71,9 +75,12 @@ class Authenticator:
     Verified tokens are cached (by hash, bounded, least recently used first out) until they
     expire, or until their issuer's key set changes: a token verified against a key set that
     Steward has since refetched is verified again, so a key that left the set verifies
-    nothing from the next request on. Revocation, client removal and the client's standing as
-    a partner (registered, removed, trusted documents only) are still read from the database
-    on every request, so that a change holds on every replica from the next request on.
+    nothing from the next request on. A token's standing — revoked, its client removed, the
+    client's standing as a partner (registered, removed, trusted documents only), its
+    customer — holds on every replica from the next request on: SQLite's is read on every
+    request (`standing_now`, on the event loop); PostgreSQL's is kept only while the
+    database's notifications say that nothing it is read from changed
+    (`store.notifications.Changes`), and read again otherwise.
 
     Args:
         settings: ``public_url``/``builtin_issuer``, ``issuer``/``jwks_url``, ``audience``,
@@ -99,6 +106,13 @@ class Authenticator:
     ) -> None:
         self._sessions = sessions
         self._database_deadline = database_deadline
+        engine = sessions.kw["bind"]
+        self._loop_reads = LoopConnections(engine) if reads_on_loop(engine) else None
+        self._changes = Changes.for_engine(engine, STANDING_CHANNEL)
+        # The standings kept, with the generation of changes they were read in: replaced
+        # whole, so that a reader never pairs one generation with another's standings.
+        self._kept: tuple[int, dict[_Key, _Standing]] | None = None
+        self._keeping = threading.Lock()
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._cache: OrderedDict[bytes, Verified] = OrderedDict()
@@ -166,9 +180,32 @@ class Authenticator:
                 self._cache.popitem(last=False)
         return verified
 
+    async def standing_now(self, verified: Verified) -> Principal | None:
+        """The caller of a verified token, when its standing needs no worker thread (see
+        `standing`), else ``None``: read on the event loop from a SQLite file; on PostgreSQL,
+        kept from an earlier read while no change was announced since, which a heartbeat
+        shared by the requests in flight confirms (`store.notifications.Changes.barrier`).
+
+        Raises:
+            InvalidToken: revoked, or its client (or partner) removed.
+            DatabaseUnavailable: the SQLite file cannot be read.
+        """
+        key = _key(verified)
+        if self._loop_reads is not None:
+            row = self._loop_reads.first(_STANDING[verified.builtin], _parameters(key))
+            return _caller(verified, _standing_of(row))
+        generation = await self._changes.barrier() if self._changes is not None else None
+        kept = self._kept
+        if generation is None or kept is None or kept[0] != generation:
+            return None
+        standing = kept[1].get(key)
+        return None if standing is None else _caller(verified, standing)
+
     def standing(self, verified: Verified, connection: Connection | None = None) -> Principal:
         """The caller of a verified token, once the database says the token still stands:
-        not revoked, its client not removed; and whether the client is a partner.
+        not revoked, its client not removed; and whether the client is a partner. On
+        PostgreSQL what is read is kept for `standing_now`, under the generation of changes
+        it was read in.
 
         Args:
             verified: the token, as `verify` returned it.
@@ -179,27 +216,50 @@ class Authenticator:
         Raises:
             InvalidToken: revoked, or its client (or partner) removed.
         """
+        key = _key(verified)
+        # Before the read: a change announced while it runs leaves what it read unkept.
+        generation = self._changes.generation() if self._changes is not None else None
         if connection is None:
             with self._sessions.kw["bind"].connect() as own:
-                standing = _standing(one_statement_reads(own), verified.principal, verified.builtin)
+                row = (
+                    _STANDING[verified.builtin]
+                    .execute(one_statement_reads(own), _parameters(key))
+                    .one()
+                )
         else:
-            standing = _standing(connection, verified.principal, verified.builtin)
-        if standing.refusal is not None:
-            raise InvalidToken(standing.refusal)
-        if standing.partner or standing.trusted_documents_only or standing.customer_id is not None:
-            return replace(
-                verified.principal,
-                partner=standing.partner,
-                assigned=standing.assigned,
-                trusted_documents_only=standing.trusted_documents_only,
-                customer_id=standing.customer_id,
-            )
-        return verified.principal
+            row = _STANDING[verified.builtin].execute(connection, _parameters(key)).one()
+        standing = _standing_of(row)
+        if generation is not None and standing.keep:
+            self._keep(generation, key, standing)
+        return _caller(verified, standing)
+
+    async def start(self) -> None:
+        """Start listening for changes to standings (PostgreSQL), on the running loop."""
+        if self._changes is not None:
+            await self._changes.start()
 
     async def aclose(self) -> None:
-        """Close the HTTP client, if this authenticator made it."""
+        """Close the HTTP client, if this authenticator made it, and the connections it
+        keeps."""
         if self._own_http:
             await self._http.aclose()
+        if self._loop_reads is not None:
+            self._loop_reads.close()
+        if self._changes is not None:
+            self._changes.close()
+
+    def _keep(self, generation: int, key: _Key, standing: _Standing) -> None:
+        """Keep ``standing``, read in ``generation``, unless a later one is already kept."""
+        with self._keeping:
+            kept = self._kept
+            if kept is None or kept[0] < generation:
+                kept = self._kept = (generation, {})
+            elif kept[0] > generation:
+                return
+            standings = kept[1]
+            standings[key] = standing
+            if len(standings) > CACHE_SIZE:
+                standings.pop(next(iter(standings)))
 
     async def _still_verified(self, verified: Verified) -> bool:
         """Whether a cached token is unexpired and its issuer's keys are those that verified it."""
@@ -242,27 +302,58 @@ class _Standing:
     assigned: bool = False
     trusted_documents_only: bool = False
     customer_id: int | None = None
+    keep: bool = True
+    """Whether it may be kept until a change is announced: not when it ends by itself (a
+    partner registered until a time)."""
 
 
-def _standing(connection: Connection, principal: Principal, builtin: bool) -> _Standing:
-    """Whether the token was revoked or its client removed, whether the client is a partner,
-    and whether it runs only its registered documents: one statement over unique indexes."""
-    issuer = BUILTIN_ISSUER if builtin else principal.issuer
-    row = (
-        _STANDING[builtin]
-        .execute(
-            connection,
-            {
-                "jti": principal.jti,
-                "client_id": principal.client_id,
-                "issuer": issuer,
-                "subject": principal.subject,
-                "now": utcnow(),
-            },
+_Key = tuple[bool, str, str, str, str]
+"""A token's standing's key: whether the built-in issuer signed it, its ``jti``, its client,
+its stored issuer and its subject."""
+
+
+def _key(verified: Verified) -> _Key:
+    principal = verified.principal
+    issuer = BUILTIN_ISSUER if verified.builtin else principal.issuer
+    return (verified.builtin, principal.jti, principal.client_id, issuer, principal.subject)
+
+
+def _parameters(key: _Key) -> dict[str, Any]:
+    _builtin, jti, client_id, issuer, subject = key
+    return {
+        "jti": jti,
+        "client_id": client_id,
+        "issuer": issuer,
+        "subject": subject,
+        "now": utcnow(),
+    }
+
+
+def _caller(verified: Verified, standing: _Standing) -> Principal:
+    """The caller of ``verified`` as its ``standing`` says.
+
+    Raises:
+        InvalidToken: revoked, or its client (or partner) removed.
+    """
+    if standing.refusal is not None:
+        raise InvalidToken(standing.refusal)
+    if standing.partner or standing.trusted_documents_only or standing.customer_id is not None:
+        return replace(
+            verified.principal,
+            partner=standing.partner,
+            assigned=standing.assigned,
+            trusted_documents_only=standing.trusted_documents_only,
+            customer_id=standing.customer_id,
         )
-        .one()
+    return verified.principal
+
+
+def _standing_of(row: Any) -> _Standing:
+    """Whether the token was revoked or its client removed, whether the client is a partner,
+    and whether it runs only its registered documents: the standing statement's row."""
+    is_revoked, is_removed, was_removed, only_trusted, access, restricted, customer, ends = tuple(
+        row
     )
-    is_revoked, is_removed, was_removed, only_trusted, access, restricted, customer = tuple(row)
     if is_revoked:
         return _Standing(Cause.REVOKED)
     if is_removed:
@@ -270,13 +361,14 @@ def _standing(connection: Connection, principal: Principal, builtin: bool) -> _S
     if was_removed is None:
         return _Standing(None, trusted_documents_only=bool(restricted), customer_id=customer)
     if was_removed:
-        return _Standing(Cause.PARTNER_REMOVED)
+        return _Standing(Cause.PARTNER_REMOVED)  # for good, until a change
     return _Standing(
         None,
         partner=True,
         assigned=access == PartnerAccess.ASSIGNED,
         trusted_documents_only=bool(only_trusted or restricted),
         customer_id=customer,
+        keep=not ends,
     )
 
 
@@ -312,6 +404,7 @@ def _standing_statement(builtin: bool) -> Precompiled:
     partner_removed = select(gone).where(partner).scalar_subquery()
     trusted_only = select(col(Partner.trusted_documents_only)).where(partner).scalar_subquery()
     access = select(col(Partner.access)).where(partner).scalar_subquery()
+    ends = select(col(Partner.until).is_not(None)).where(partner).scalar_subquery()
     # Any other client limited to its registered documents (a first-party app).
     restricted = exists().where(col(TrustedDocumentsOnly.client_id) == client_id)
     # Who the caller is, if a customer: the owner of a token with a `me` scope (`open_scope`).
@@ -319,7 +412,7 @@ def _standing_statement(builtin: bool) -> Precompiled:
         bindparam("issuer", type_=String), bindparam("subject", type_=String)
     ).scalar_subquery()
     return Precompiled(
-        select(revoked, removed, partner_removed, trusted_only, access, restricted, customer)
+        select(revoked, removed, partner_removed, trusted_only, access, restricted, customer, ends)
     )
 
 

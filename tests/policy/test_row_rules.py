@@ -34,6 +34,7 @@ from tests.support.policy_model import (
     hidden_reason,
     rule_of,
 )
+from tests.support.servers import jti_of
 
 WRITE_SCOPES = (s.CUSTOMERS_WRITE, s.ADDRESSES_WRITE, s.ORDERS_WRITE, s.CONSENTS_WRITE)
 
@@ -562,10 +563,13 @@ def test_reading_customer_data_without_a_purpose_is_refused(gql) -> None:
 
 
 def test_a_known_document_without_a_purpose_is_refused_after_the_standing_alone(
-    gql, client
+    client, token, session: Session
 ) -> None:
-    # given a query the server has seen (its document is cached)
-    gql(CUSTOMERS, scope=token_scope("customer_support"), purpose="customer_support")
+    # given a query the server has seen (its document is cached), and the caller's token
+    bearer = {"Authorization": f"Bearer {token(token_scope('customer_support'))}"}
+    body = {"query": CUSTOMERS}
+    seen = client.post("/graphql", json=body, headers={**bearer, "X-Purpose": "customer_support"})
+    assert seen.status_code == 200, seen.text
     statements: list[str] = []
 
     def note(*arguments: Any) -> None:
@@ -575,14 +579,21 @@ def test_a_known_document_without_a_purpose_is_refused_after_the_standing_alone(
     event.listen(engine, "before_cursor_execute", note)
     try:
         # when it comes again without a purpose
-        body = gql(CUSTOMERS, scope=token_scope("customer_support"), status=400)
+        refused = client.post("/graphql", json=body, headers=bearer)
     finally:
         event.remove(engine, "before_cursor_execute", note)
-    # then it is refused with PURPOSE_REQUIRED, and the database was asked only for the
-    # token's standing (read first: the refusal must not depend on the document cache)
-    assert [e["extensions"]["code"] for e in body["errors"]] == ["PURPOSE_REQUIRED"]
-    assert len(statements) == 1
-    assert "revoked_token" in statements[0]
+    # and again once its token is revoked
+    with session.begin():
+        session.add(models.RevokedToken(jti=jti_of(bearer["Authorization"][7:])))
+    revoked = client.post("/graphql", json=body, headers=bearer)
+    # then it is refused with PURPOSE_REQUIRED without a connection of the pool (its standing
+    # read on the event loop's own connection on SQLite, kept on PostgreSQL)
+    assert refused.status_code == 400
+    assert [e["extensions"]["code"] for e in refused.json()["errors"]] == ["PURPOSE_REQUIRED"]
+    assert not [s for s in statements if s.lstrip().startswith("SELECT")]
+    # and, revoked, as an invalid token: the standing comes first, whatever the cache holds
+    assert revoked.status_code == 401, revoked.text
+    assert [e["extensions"]["code"] for e in revoked.json()["errors"]] == ["INVALID_TOKEN"]
 
 
 @pytest.mark.parametrize("operation", WITHOUT_PURPOSE)
