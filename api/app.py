@@ -14,12 +14,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from api import devtoken, metrics
+from api.cors import CrossOrigin
 from api.devsecret import DevSecret
 from api.errors import RequestTimeout
 from api.graphiql import DevMode, GraphiQL
@@ -208,7 +208,7 @@ def compose(
         Middleware(Unfinished),
         Middleware(BodyDeadline, timeout=settings.request_read_timeout),
         Middleware(
-            CORSMiddleware,
+            CrossOrigin,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Purpose", "X-Legal-Reference"],

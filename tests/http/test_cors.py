@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx2
 import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from api.cors import CrossOrigin
 from api.settings import Settings
 from tests.support.auth import TYPENAME, app_client, bearer, builtin_key, claims_for, sign
 
@@ -70,3 +78,31 @@ def test_refusal_is_readable_by_the_allowed_origin(browser_app: TestClient) -> N
 def test_no_origins_configured_means_no_cors(client: TestClient) -> None:
     response = preflight(client, ALLOWED)
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("vary", [None, "Accept", "Accept, Accept-Language"])
+@pytest.mark.parametrize("origin", [None, ALLOWED, "https://evil.example"])
+def test_cross_origin_answers_as_starlettes_cors_middleware(
+    vary: str | None, origin: str | None
+) -> None:
+    # given a route (with or without a Vary of its own) behind Steward's CORS and Starlette's
+    async def route(_request: Request) -> Response:
+        return Response("ok", headers={"Vary": vary} if vary else None)
+
+    options: dict[str, Any] = {
+        "allow_origins": [ALLOWED],
+        "allow_methods": ["GET", "POST"],
+        "allow_headers": list(HEADERS),
+        "max_age": 600,
+    }
+    apps = [
+        Starlette(routes=[Route("/", route)], middleware=[Middleware(kind, **options)])
+        for kind in (CrossOrigin, CORSMiddleware)
+    ]
+    # when a request comes with no Origin, or one
+    headers = {"Origin": origin} if origin else {}
+    ours, theirs = (TestClient(app).get("/", headers=headers) for app in apps)
+    # then both answer with the same status and headers
+    assert ours.status_code == theirs.status_code
+    assert ours.headers.multi_items() == theirs.headers.multi_items()
+    assert "Origin" in ours.headers["vary"]
