@@ -54,7 +54,8 @@ STANDING_CHANNEL = "steward_standing"
 """Announces a committed change to what a token's standing is read from (revoked tokens,
 clients, partners, trusted-documents-only clients, customers' subjects)."""
 BARRIER_TIMEOUT = 0.5
-"""Seconds a barrier waits for its heartbeat before it gives up and drops the connection."""
+"""Seconds a heartbeat may take: past them the connection is dropped and its barriers give
+``None``."""
 RETRY = 1.0
 """Seconds between attempts to connect while the connection is down."""
 
@@ -79,8 +80,11 @@ class Changes:
         self._connection: pq.abc.PGconn | None = None
         self._backend: bytes | None = None
         self._generation = 0
-        self._sent: asyncio.Future[_Result] | None = None
-        self._next: asyncio.Future[_Result] | None = None
+        # Who waits for the heartbeat on its way, and who for the next one; the former's
+        # deadline.
+        self._waiting: list[asyncio.Future[_Result]] | None = None
+        self._next: list[asyncio.Future[_Result]] = []
+        self._deadline: asyncio.TimerHandle | None = None
         self._attempted_at = -math.inf
         self._connecting = False
         self._closed = False
@@ -132,21 +136,14 @@ class Changes:
         if self._connection is None or self._loop is not loop:
             self._connect_soon(loop)
             return None
-        if self._sent is None:
-            future = self._sent = loop.create_future()
-            if not self._heartbeat():
-                return None
+        future: asyncio.Future[_Result] = loop.create_future()
+        if self._waiting is None:
+            self._waiting = [future]
+            self._heartbeat()
         else:
             # The heartbeat on its way was sent before this call: wait for the next one.
-            if self._next is None:
-                self._next = loop.create_future()
-            future = self._next
-        try:
-            async with asyncio.timeout(BARRIER_TIMEOUT):
-                return await asyncio.shield(future)
-        except TimeoutError:
-            self._drop("no answer to the heartbeat in time")
-            return None
+            self._next.append(future)
+        return await future
 
     def close(self) -> None:
         """Stop listening; `barrier` gives ``None`` from now on."""
@@ -154,18 +151,19 @@ class Changes:
             self._closed = True
         self._drop(None)
 
-    def _heartbeat(self) -> bool:
-        """Send the heartbeat; whether it went (a failure drops the connection)."""
-        connection = self._connection
-        if connection is None:
-            return False
+    def _heartbeat(self) -> None:
+        """Send the heartbeat for those `_waiting`, with its deadline (a failure, or no answer
+        by the deadline, drops the connection)."""
+        connection, loop = self._connection, self._loop
+        if connection is None or loop is None:
+            return
         try:
             connection.send_query(_BACKEND)
             connection.flush()
         except psycopg.Error as error:
             self._drop(_cause(error))
-            return False
-        return True
+            return
+        self._deadline = loop.call_later(BARRIER_TIMEOUT, self._drop, "no answer in time")
 
     def _readable(self) -> None:
         """The connection's socket has data: count notifications, take a heartbeat's answer."""
@@ -175,7 +173,7 @@ class Changes:
         try:
             connection.flush()
             connection.consume_input()
-            answered = self._sent is not None and not connection.is_busy()
+            answered = self._waiting is not None and not connection.is_busy()
             if answered:
                 while (result := connection.get_result()) is not None:
                     if result.status != pq.ExecStatus.TUPLES_OK:
@@ -190,10 +188,11 @@ class Changes:
             self._drop(_cause(error))
             return
         if answered:
-            done, self._sent, self._next = self._sent, self._next, None
-            if done is not None and not done.done():
-                done.set_result(self._generation)
-            if self._sent is not None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            _settle(self._waiting or [], self._generation)
+            self._waiting, self._next = self._next or None, []
+            if self._waiting is not None:
                 self._heartbeat()
 
     def _attach(self, connected: tuple[pq.abc.PGconn, bytes] | None) -> None:
@@ -224,10 +223,10 @@ class Changes:
                 loop.remove_reader(connection.socket)
             connection.finish()
             self._generation += 1
-        for waiting in (self._sent, self._next):
-            if waiting is not None and not waiting.done():
-                waiting.set_result(None)
-        self._sent = self._next = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+        _settle([*(self._waiting or []), *self._next], None)
+        self._waiting, self._next, self._deadline = None, [], None
 
     def _connect_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         """Connect in a thread of its own, at most once per `RETRY` seconds, for ``loop``."""
@@ -272,6 +271,13 @@ class Changes:
                 connection.finish()
             return None
         return connection, backend
+
+
+def _settle(waiting: list[asyncio.Future[_Result]], result: _Result) -> None:
+    """Give ``result`` to each future still waiting (a cancelled request's is done)."""
+    for future in waiting:
+        if not future.done():
+            future.set_result(result)
 
 
 def _cause(error: Any) -> str:
