@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.support.auth import TokenFactory
-from tests.support.operations import PROBE
+from tests.support.operations import probe
 from tests.support.servers import free_port
 
 READER = "customers:read purpose:customer_support"
@@ -84,19 +84,10 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         server.stop()
 
 
-def _post(web: TestClient, token: str) -> int:
-    response = web.post(
-        "/graphql",
-        json={"query": PROBE},
-        headers={"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"},
-    )
-    return response.status_code
-
-
 def _concurrently(web: TestClient, callers: list[str]) -> list[int]:
     """Four requests from each caller, four at a time: several pooled connections in use."""
     with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(lambda caller: _post(web, caller), callers * 4))
+        return list(pool.map(lambda caller: probe(web, caller), callers * 4))
 
 
 def test_a_restarted_redis_serves_the_next_request(
@@ -113,10 +104,10 @@ def test_a_restarted_redis_serves_the_next_request(
         # when Redis stops: requests are refused, each with one log line that says why
         private_redis.stop()
         with caplog.at_level(logging.DEBUG):
-            assert [_post(web, caller) for caller in callers] == [503, 503, 503]
-            probe = web.get("/readyz")
-        assert probe.status_code == 503
-        assert probe.json()["checks"]["redis"] is False
+            assert [probe(web, caller) for caller in callers] == [503, 503, 503]
+            readiness = web.get("/readyz")
+        assert readiness.status_code == 503
+        assert readiness.json()["checks"]["redis"] is False
         ours = [r for r in caplog.records if r.name.startswith(STEWARD_LOGGERS)]
         lines = [r for r in ours if r.levelno >= logging.INFO]
         assert [r.name for r in lines] == ["steward.access"] * 3, [r.getMessage() for r in lines]

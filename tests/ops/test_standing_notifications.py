@@ -27,7 +27,7 @@ from auth.tokens.keys import load_or_create
 from store import models
 from store.database import make_engine, session_factory, transaction
 from store.notifications import STANDING_CHANNEL, Changes
-from tests.support.operations import PROBE
+from tests.support.operations import probe
 from tests.support.postgres import fresh_postgres_database
 from tests.support.servers import jti_of
 
@@ -186,15 +186,6 @@ def served(key_file: Path) -> Iterator[tuple[TestClient, Settings, Engine]]:
         writer.dispose()
 
 
-def _probe(client: TestClient, token: str) -> int:
-    response = client.post(
-        "/graphql",
-        json={"query": PROBE},
-        headers={"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"},
-    )
-    return response.status_code
-
-
 def test_a_kept_standing_is_refused_at_once_after_each_change(
     served: tuple[TestClient, Settings, Engine],
 ) -> None:
@@ -217,14 +208,14 @@ def test_a_kept_standing_is_refused_at_once_after_each_change(
         for index, change in enumerate(changes):
             client_id = f"client-{round_}-{index}"
             token = issued(client_id)
-            assert _probe(client, token) == 200
-            assert _probe(client, token) == 200
+            assert probe(client, token) == 200
+            assert probe(client, token) == 200
             # when the change commits
             with transaction(sessions) as session:
                 change(session, token, client_id)
             # then the very next request is refused (a client limited to its registered
             # documents may not send text: 403)
-            assert _probe(client, token) == refusals[index], (round_, index)
+            assert probe(client, token) == refusals[index], (round_, index)
 
 
 def test_a_partner_registered_until_a_time_is_read_every_time(
@@ -236,9 +227,9 @@ def test_a_partner_registered_until_a_time_is_read_every_time(
     with transaction(session_factory(writer)) as session:
         session.add(_partner("courier", until=models.utcnow() + timedelta(seconds=0.5)))
     token = issue_token(settings.tokens, keys, scope=READER, subject="s", client_id="courier")
-    assert _probe(client, token) == 200
-    assert _probe(client, token) == 200
+    assert probe(client, token) == 200
+    assert probe(client, token) == 200
     # when that time passes, with no change announced
     time.sleep(0.6)
     # then its next request is refused
-    assert _probe(client, token) == 401
+    assert probe(client, token) == 401

@@ -37,3 +37,13 @@ def post(
     response = client.post("/graphql", json={"query": query, "variables": variables}, headers=sent)
     assert response.status_code == status, response.text
     return response.json()
+
+
+def probe(client: TestClient, token: str) -> int:
+    """The status of `PROBE` under ``customer_support`` with ``token``."""
+    response = client.post(
+        "/graphql",
+        json={"query": PROBE},
+        headers={"Authorization": f"Bearer {token}", "X-Purpose": "customer_support"},
+    )
+    return response.status_code
