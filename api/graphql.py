@@ -46,7 +46,7 @@ class GraphQLEndpoint:
 
     Order of checks: method, declared size and media type; the token; the rate limit; only
     then the body is read; the purpose headers; the token's standing (on the event loop where
-    it costs no round trip, else on the execution's first connection: `Execution.answer`) and
+    it needs no worker thread, else on the execution's first connection: `Execution.answer`) and
     the trusted-documents rule; only then the document (parsed and validated once per caller
     and distinct text), its limits and its purpose needs; `Execution` answers it in that
     thread, within the database deadline.

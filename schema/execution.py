@@ -252,7 +252,7 @@ class Execution:
                 result = introspect(view, prepared.document.node, operation_name, variables)
                 return _Read(prepared, root_fields, result)
             if self._reads_only(prepared, root_fields):
-                # The caller's customer was read with its standing, on this connection.
+                # The caller's customer came with its token's standing.
                 scope = self._scope(session, prepared, declared, linked=True)
                 answer = self._compiled(session, scope, prepared, variables)
                 if answer is not None:

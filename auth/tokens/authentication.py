@@ -6,6 +6,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -79,8 +80,9 @@ class Authenticator:
     client's standing as a partner (registered, removed, trusted documents only), its
     customer — holds on every replica from the next request on: SQLite's is read on every
     request (`standing_now`, on the event loop); PostgreSQL's is kept only while the
-    database's notifications say that nothing it is read from changed
-    (`store.notifications.Changes`), and read again otherwise.
+    database's notifications say that nothing it is read from changed, as a heartbeat sent
+    after the request arrived confirms (`store.notifications.Changes.barrier`), and read
+    again otherwise.
 
     Args:
         settings: ``public_url``/``builtin_issuer``, ``issuer``/``jwks_url``, ``audience``,
@@ -104,11 +106,10 @@ class Authenticator:
         http: httpx.AsyncClient | None = None,
         database_deadline: float = DEFAULT_TIMEOUTS.deadline,
     ) -> None:
-        self._sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._database_deadline = database_deadline
-        engine = sessions.kw["bind"]
-        self._loop_reads = LoopConnections(engine) if reads_on_loop(engine) else None
-        self._changes = Changes.for_engine(engine, STANDING_CHANNEL)
+        self._loop_reads = LoopConnections(self._engine) if reads_on_loop(self._engine) else None
+        self._changes = Changes.for_engine(self._engine, STANDING_CHANNEL)
         # The standings kept, with the generation of changes they were read in: replaced
         # whole, so that a reader never pairs one generation with another's standings.
         self._kept: tuple[int, dict[_Key, _Standing]] | None = None
@@ -219,14 +220,9 @@ class Authenticator:
         key = _key(verified)
         # Before the read: a change announced while it runs leaves what it read unkept.
         generation = self._changes.generation() if self._changes is not None else None
-        if connection is None:
-            with self._sessions.kw["bind"].connect() as own:
-                row = (
-                    _STANDING[verified.builtin]
-                    .execute(one_statement_reads(own), _parameters(key))
-                    .one()
-                )
-        else:
+        with ExitStack() as own:
+            if connection is None:
+                connection = one_statement_reads(own.enter_context(self._engine.connect()))
             row = _STANDING[verified.builtin].execute(connection, _parameters(key)).one()
         standing = _standing_of(row)
         if generation is not None and standing.keep:
