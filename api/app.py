@@ -120,6 +120,7 @@ def execution_for(
         compiled,
         assignment_days=settings.partner_assignment_days,
         pseudonym_keys=pseudonym_keys(settings, keys),
+        kept_reads=settings.database_pool_size,
     )
 
 
@@ -191,6 +192,7 @@ def compose(
         yield
         await authenticator.aclose()
         await limiter.aclose()
+        execution.close()
         engine.dispose()
         metrics.process_exited()
 

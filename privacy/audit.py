@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import JSON, Integer, String, bindparam, cast, func, insert, select, text, true
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.kept import KeptConnections
 from store.models import AccessRecord, AccessRecordCustomer, table_of, utcnow
 from store.precompiled import Precompiled
 
@@ -171,6 +172,8 @@ class GroupCommit:
         sessions: where the records are written.
         wait: the longest a group waits for requests still reading. Alone, a request never
             waits.
+        kept: the connections the groups, written one at a time, are written on (one is kept,
+            `store.kept.KeptConnections`); none: each group checks one out of the pool.
 
     A request that read on the event loop writes with `write_soon` instead: the loop gathers
     the records that arrive while a group is written, and one worker thread writes each group
@@ -189,8 +192,15 @@ class GroupCommit:
             record_id = await group.write_soon(access)  # durable now
     """
 
-    def __init__(self, sessions: sessionmaker[Session], *, wait: float = WAIT) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        wait: float = WAIT,
+        kept: KeptConnections | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._kept = kept
         self._wait = wait
         self._condition = threading.Condition()
         self._waiting: list[_Pending] = []
@@ -199,6 +209,11 @@ class GroupCommit:
         self._gathering: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gathering] = (
             weakref.WeakKeyDictionary()
         )
+
+    def close(self) -> None:
+        """Return the kept connection to the pool (at shutdown)."""
+        if self._kept is not None:
+            self._kept.close()
 
     @property
     def waiting(self) -> int:
@@ -294,7 +309,7 @@ class GroupCommit:
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
-            with self._sessions() as session, session.begin():
+            with self._session() as session, session.begin():
                 ids = [write(session, each.access) for each in group]
         except Exception as error:
             self._recover(group, error)
@@ -302,6 +317,15 @@ class GroupCommit:
         for each, record_id in zip(group, ids, strict=True):
             each.record_id = record_id
             each.done = True
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        if self._kept is None:
+            with self._sessions() as session:
+                yield session
+            return
+        with self._kept.connection() as connection, self._sessions(bind=connection) as session:
+            yield session
 
     def _recover(self, group: list[_Pending], error: Exception) -> None:
         """After a failed commit: what was written is found by key; the rest is retried alone,

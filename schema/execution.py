@@ -46,6 +46,7 @@ from store.database import (
     within,
 )
 from store.errors import unavailable
+from store.kept import KeptConnections
 
 T = TypeVar("T")
 
@@ -117,6 +118,9 @@ class Execution:
         assignment_days: how long a partner with ``assigned`` access keeps an assignment after
             its order left fulfillment (``PARTNER_ASSIGNMENT_DAYS``).
         pseudonym_keys: every recipient's pseudonym key (none: pseudonyms are withheld).
+        kept_reads: how many connections the reads of one statement each keep checked out
+            (`store.kept.KeptConnections`; 0: each read checks one out of the pool); the
+            access records' group commit then keeps one for its writes.
     """
 
     def __init__(
@@ -130,17 +134,28 @@ class Execution:
         roomy_frame: bool = True,
         assignment_days: int = ASSIGNMENT_DAYS,
         pseudonym_keys: PseudonymKeys | None = None,
+        kept_reads: int = 0,
     ) -> None:
         self.schema = schema
         self.sessions = sessions
         self.options = options
         self.issuers = issuers
         self.compiled = compiled
-        self.auditor = Auditor(schema, GroupCommit(sessions))
+        engine = sessions.kw["bind"]
+        writes = KeptConnections(engine, keep=1) if kept_reads else None
+        self.auditor = Auditor(schema, GroupCommit(sessions, kept=writes))
         self._frame = in_roomy_frame if roomy_frame else _called
         self.assignment_days = assignment_days
         self.pseudonym_keys = pseudonym_keys
-        self.reads_on_loop = reads_on_loop(sessions.kw["bind"])
+        self.reads_on_loop = reads_on_loop(engine)
+        self.reads = KeptConnections(
+            engine, keep=kept_reads, options=one_statement_options(engine.dialect)
+        )
+
+    def close(self) -> None:
+        """Return the connections kept for reads and writes to the pool (at shutdown)."""
+        self.reads.close()
+        self.auditor.group.close()
 
     def run(
         self,
@@ -239,9 +254,7 @@ class Execution:
     ) -> _Read:
         """``prepare``, then what one connection set for reads of one statement each can
         answer: introspection, or a query the compiler serves without a usage event."""
-        with self.sessions() as session:
-            dialect = session.get_bind().dialect
-            session.connection(execution_options=one_statement_options(dialect))
+        with self.reads.connection() as connection, self.sessions(bind=connection) as session:
             prepared = prepare(session)
             root_fields = prepared.document.root_fields(prepared.operation)
             if reads_schema(root_fields):  # refuses introspection mixed with data
