@@ -18,12 +18,13 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
-import anyio.to_thread
 import orjson
 from sqlalchemy import JSON, Integer, String, bindparam, cast, func, insert, select, text, true
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.database import in_thread
 from store.kept import KeptConnections
 from store.models import AccessRecord, AccessRecordCustomer, table_of, utcnow
 from store.precompiled import Precompiled
@@ -288,7 +289,7 @@ class GroupCommit:
                 batch, gathering.records = gathering.records, []
                 group = [pending for pending, _ in batch]
                 try:
-                    await anyio.to_thread.run_sync(self._commit, group)
+                    await in_thread(partial(self._commit, group))
                 except BaseException as error:  # no thread ran it (the loop is shutting down)
                     for _, done in batch:
                         if not done.done():

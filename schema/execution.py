@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-import anyio.from_thread
 from graphql import ExecutionResult, GraphQLSchema, OperationDefinitionNode, execute_sync
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +38,7 @@ from schema.context import Context, Options
 from schema.documents import Document, is_mutation
 from schema.view import client_schema, introspect, reads_schema
 from store.database import (
+    abandoned,
     one_statement_options,
     reads_on_loop,
     run_here,
@@ -307,7 +307,7 @@ class Execution:
             record_reads(session, scope, root_fields)
             redactions = scope.plan.redactions()
             # The caller stopped waiting (the deadline, or shutdown): nothing is committed.
-            anyio.from_thread.check_cancelled()
+            abandoned()
         return result, redactions
 
     def _scope(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextvars
 import math
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -222,19 +224,60 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+WORKER_THREADS = 40
+"""The most database work running at once in worker threads, per process (as many as
+anyio's default)."""
+_WORKERS = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="steward-database")
+_CALLER = threading.local()
+
+
+class Abandoned(Exception):
+    """The caller stopped waiting for a worker thread's work (`run_in_thread`): its
+    transaction must not commit."""
+
+
+def abandoned() -> None:
+    """In work that `run_in_thread` runs, just before a commit: raise `Abandoned` when the
+    caller stopped waiting (the deadline, or shutdown), so that nothing is committed that the
+    caller was not told of."""
+    stopped: list[bool] | None = getattr(_CALLER, "stopped", None)
+    if stopped is not None and stopped[0]:
+        raise Abandoned
+
+
+async def in_thread(function: Callable[[], T]) -> T:
+    """``function()`` in one of the worker threads, awaited; the caller's context variables
+    go with it (as ``asyncio.to_thread``)."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_WORKERS, context.run, function)
+
+
 async def run_in_thread(function: Callable[[], T], *, deadline: float) -> T:
     """``function()``, which uses the database, run in a worker thread and awaited at most
     ``deadline`` seconds.
 
     Past the deadline the caller stops waiting and the thread is left to fail on its own (its
-    driver timeouts end it); a thread that reaches the end of a transaction after that should
-    roll back (``anyio.from_thread.check_cancelled``).
+    driver timeouts end it); a thread that reaches the end of a transaction after that rolls
+    back (`abandoned`, called before the commit).
 
     Raises:
         DatabaseUnavailable: the deadline passed, or the database failed rather than the work
             (see `store.errors.unavailable`).
     """
-    return await within(anyio.to_thread.run_sync(function, abandon_on_cancel=True), deadline)
+    stopped = [False]
+
+    def call() -> T:
+        _CALLER.stopped = stopped
+        try:
+            return function()
+        finally:
+            _CALLER.stopped = None
+
+    try:
+        return await within(in_thread(call), deadline)
+    except BaseException:
+        stopped[0] = True
+        raise
 
 
 async def within(work: Awaitable[T], deadline: float) -> T:
@@ -245,7 +288,7 @@ async def within(work: Awaitable[T], deadline: float) -> T:
             (see `store.errors.unavailable`).
     """
     try:
-        with anyio.fail_after(deadline):
+        async with asyncio.timeout(deadline):
             return await work
     except TimeoutError:
         raise DatabaseUnavailable(f"no answer within {deadline:g} s") from None
