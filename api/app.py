@@ -196,9 +196,9 @@ def compose(
         engine.dispose()
         metrics.process_exited()
 
-    routes = [
-        Route("/", _to_graphql, methods=["GET", "HEAD"]),
+    routes = [  # the one every API request takes first: routing tries them in order
         Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/", _to_graphql, methods=["GET", "HEAD"]),
         *health.routes(),
         Route("/metrics", scrape.handle, methods=["GET"]),
         *issuer.routes(settings.tokens, sessions, keys, deadline),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Dialect
@@ -25,7 +26,9 @@ from sqlalchemy.sql.compiler import Compiled
 
 __all__ = ["Precompiled"]
 
-Processor = Callable[[Any], Any] | None
+Processor = Callable[[Any], Any]
+Binder = Callable[[Mapping[str, Any]], Any]
+"""Named parameters to what the driver takes: processed, and in order where positional."""
 
 
 class Precompiled:
@@ -38,7 +41,7 @@ class Precompiled:
     def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
         self._lock = threading.Lock()
-        self._by_dialect: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Processor]]] = {}
+        self._by_dialect: dict[str, tuple[str, Binder]] = {}
 
     def execute(
         self,
@@ -46,11 +49,10 @@ class Precompiled:
         parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     ) -> CursorResult[Any]:
         """Run the statement: once, or once per mapping of a sequence (``executemany``)."""
-        sql, names, processors = self._compiled(connection.dialect)
+        sql, bind = self._compiled(connection.dialect)
         if isinstance(parameters, Mapping):
-            return connection.exec_driver_sql(sql, self._arguments(parameters, names, processors))
-        many = [self._arguments(each, names, processors) for each in parameters]
-        return connection.exec_driver_sql(sql, many)
+            return connection.exec_driver_sql(sql, bind(parameters))
+        return connection.exec_driver_sql(sql, [bind(each) for each in parameters])
 
     def first(self, dbapi_connection: Any, dialect: Dialect, parameters: Mapping[str, Any]) -> Any:
         """The statement's first row, run on a DBAPI connection of ``dialect`` outside any
@@ -60,31 +62,15 @@ class Precompiled:
         Raises:
             the driver's error, unwrapped.
         """
-        sql, names, processors = self._compiled(dialect)
+        sql, bind = self._compiled(dialect)
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(sql, self._arguments(parameters, names, processors))
+            cursor.execute(sql, bind(parameters))
             return cursor.fetchone()
         finally:
             cursor.close()
 
-    @staticmethod
-    def _arguments(
-        parameters: Mapping[str, Any],
-        names: tuple[str, ...] | None,
-        processors: dict[str, Processor],
-    ) -> Any:
-        processed = {
-            name: value if (process := processors.get(name)) is None else process(value)
-            for name, value in parameters.items()
-        }
-        if names is None:
-            return processed
-        return tuple(processed[name] for name in names)
-
-    def _compiled(
-        self, dialect: Dialect
-    ) -> tuple[str, tuple[str, ...] | None, dict[str, Processor]]:
+    def _compiled(self, dialect: Dialect) -> tuple[str, Binder]:
         found = self._by_dialect.get(dialect.name)
         if found is not None:
             return found
@@ -92,10 +78,41 @@ class Precompiled:
         names = tuple(compiled.positiontup or ()) if compiled.positional else None  # type: ignore[attr-defined]
         binds = compiled.binds  # type: ignore[attr-defined]
         processors = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            name: process
             for name, bind in binds.items()
+            if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
-        found = (compiled.string, names, processors)
+        found = (compiled.string, _binder(names, processors))
         with self._lock:
             self._by_dialect[dialect.name] = found
         return found
+
+
+def _binder(names: tuple[str, ...] | None, processors: dict[str, Processor]) -> Binder:
+    """What turns a statement's named parameters into the driver's: each value through its
+    type's processor, if it has one; then, for a positional driver, in ``names`` order."""
+    pick = None if names is None else _positional(names)
+    active = tuple(processors.items())
+
+    def bind(parameters: Mapping[str, Any]) -> Any:
+        values = parameters
+        if active:
+            values = dict(parameters)
+            for name, process in active:
+                if name in values:
+                    values[name] = process(values[name])
+        return values if pick is None else pick(values)
+
+    return bind
+
+
+def _positional(names: tuple[str, ...]) -> Binder:
+    """The values of ``names``, in order, as a tuple."""
+    if len(names) > 1:
+        return itemgetter(*names)  # a tuple of several
+    only = names[0] if names else None
+
+    def one_or_none(values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return () if only is None else (values[only],)
+
+    return one_or_none
