@@ -42,10 +42,10 @@ IDLE = frozenset({"Condition.wait", "Lock.acquire", "thread"})
 """Innermost frames of a thread that waits (for work, a lock, the GIL): not busy samples.
 Sampling without pausing the server (``--nonblocking``) cannot tell them apart otherwise."""
 STAGES = (
-    ("the request's worker thread", ("Execution.run",), ()),
+    ("the request's read (a worker thread's on PostgreSQL)", ("Execution._read",), ()),
     ("  the token's standing (one statement)", ("Authenticator.standing",), ()),
     ("  compiled reads: the statement, bound, run and spliced", ("CompiledReads.answer",), ()),
-    ("  compiled reads: the access record, group-committed", ("GroupCommit.write",), ()),
+    ("the access records' group commit (a worker thread)", ("GroupCommit._commit",), ()),
     ("GraphQL execution, resolvers and loaders included", ("execute_sync",), ()),
     ("  of which SQL through SQLAlchemy and the driver", ("execute_sync",), ("sqlalchemy/",)),
     ("audit write", ("Auditor.record",), ()),

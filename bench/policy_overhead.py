@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -281,17 +282,26 @@ def inline_execution() -> Iterator[None]:
     fresh worker thread maps and unmaps memory hundreds of times per request. The main
     thread's deeper base usually keeps the boundary out of the way.
     """
-    import anyio.to_thread
+    import store.database
 
-    async def inline(function: Callable[..., Any], *args: Any, **_kwargs: Any) -> Any:
-        return function(*args)
-
-    threaded = anyio.to_thread.run_sync
-    anyio.to_thread.run_sync = inline  # type: ignore[assignment]
+    threaded = store.database._WORKERS
+    store.database._WORKERS = _Inline()
     try:
         yield
     finally:
-        anyio.to_thread.run_sync = threaded
+        store.database._WORKERS = threaded
+
+
+class _Inline(Executor):
+    """An executor that runs each call at once, in the calling thread."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as error:
+            done.set_exception(error)
+        return done
 
 
 def measure(

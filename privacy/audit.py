@@ -2,7 +2,8 @@
 
 A record says who asked (``sub`` and client), under which purpose and legal reference, in which
 operation, about which customers, and which fields — never the values. It is written in the
-request's own transaction, before the commit, so it is durable before the response leaves.
+request's own transaction, before the commit, or, for a request that only read, in a group
+commit (`GroupCommit`) awaited before the response: durable before the response leaves.
 Each record carries a key made before its write (`Access.key`, a unique column): a write
 retried after a commit whose outcome is unknown finds the record instead of adding a second.
 """
@@ -12,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-import threading
-import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,9 +27,6 @@ from store.database import in_thread
 from store.kept import KeptConnections
 from store.models import AccessRecord, AccessRecordCustomer, table_of, utcnow
 from store.precompiled import Precompiled
-
-WAIT = 0.001
-"""The longest a group of access records waits for requests still reading, in seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,57 +152,38 @@ _RECORD_WITH_CUSTOMERS = _record_with_customers()
 class GroupCommit:
     """Access records of requests that arrive together, written in one transaction.
 
-    The first request to arrive leads the next group: while other requests are still reading
-    (`reading`), it waits for their records, at most ``wait`` seconds (PostgreSQL's
-    ``commit_delay`` and ``commit_siblings``, for access records); then it writes every record
-    waiting at that moment, its own included, in one transaction. Requests that arrive while a
-    group is written wait, and the first of them leads the next. Each call returns only after
-    the commit that made its own record durable, with that record's id. When a group's
-    transaction fails, its records are looked up by key first: a commit whose reply was lost
-    (the connection dropped after the database committed) may have written them, and those
-    are not written again. The others are written again one transaction each, so that one bad
-    record costs only its own request; an error is raised only to the request whose record
-    failed, or whose record cannot be found nor written (it may be durable, but no request is
-    answered as if it were unless it is known to be).
+    Requests answered outside a write transaction hand their records to the event loop
+    (`write_soon`). While no group is being written, the first record starts one, written in
+    a worker thread at once; the records that arrive meanwhile gather and are written
+    together as the next group, as soon as that one committed. A request never waits for
+    another's read (a group of one is written at once), and no request's thread waits for the
+    group's: a hop to a worker thread per group, not per request. Each call returns only
+    after the commit that made its own record durable, with that record's id.
+
+    When a group's transaction fails, its records are looked up by key first: a commit whose
+    reply was lost (the connection dropped after the database committed) may have written
+    them, and those are not written again. The others are written again one transaction
+    each, so that one bad record costs only its own request; an error is raised only to the
+    request whose record failed, or whose record cannot be found nor written (it may be
+    durable, but no request is answered as if it were unless it is known to be).
 
     Args:
         sessions: where the records are written.
-        wait: the longest a group waits for requests still reading. Alone, a request never
-            waits.
         kept: the connections the groups, written one at a time, are written on (one is kept,
             `store.kept.KeptConnections`); none: each group checks one out of the pool.
 
-    A request that read on the event loop writes with `write_soon` instead: the loop gathers
-    the records that arrive while a group is written, and one worker thread writes each group
-    in turn — a hop to a thread per group, not per request.
-
     Example:
-        One per endpoint; the read inside `reading`, the record after it::
+        One per endpoint, used from the event loop::
 
             group = GroupCommit(sessions)
-            with group.reading() as reader:
-                answer = read()
-                record_id = group.write(access, reader)  # durable now
-
-        or, from the event loop::
-
             record_id = await group.write_soon(access)  # durable now
     """
 
     def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        *,
-        wait: float = WAIT,
-        kept: KeptConnections | None = None,
+        self, sessions: sessionmaker[Session], *, kept: KeptConnections | None = None
     ) -> None:
         self._sessions = sessions
         self._kept = kept
-        self._wait = wait
-        self._condition = threading.Condition()
-        self._waiting: list[_Pending] = []
-        self._writing = False
-        self._reading = 0
         self._gathering: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gathering] = (
             weakref.WeakKeyDictionary()
         )
@@ -216,61 +193,14 @@ class GroupCommit:
         if self._kept is not None:
             self._kept.close()
 
-    @property
-    def waiting(self) -> int:
-        """How many records wait for the group being written to commit."""
-        with self._condition:
-            return len(self._waiting)
-
-    @contextmanager
-    def reading(self) -> Iterator[Reader]:
-        """Around a read whose record may follow: until the record comes (`write` with the
-        reader) or the block ends, a group about to be written waits for it."""
-        reader = Reader()
-        with self._condition:
-            self._reading += 1
-        try:
-            yield reader
-        finally:
-            with self._condition:
-                if not reader.delivered:
-                    reader.delivered = True  # a record written later no longer counts it
-                    self._reading -= 1
-                    self._condition.notify_all()
-
-    def write(self, access: Access, reader: Reader | None = None) -> int:
-        """Write ``access`` and return its record's id, once committed."""
-        pending = _Pending(access)
-        group: list[_Pending] = []
-        with self._condition:
-            if reader is not None and not reader.delivered:
-                reader.delivered = True
-                self._reading -= 1
-            self._waiting.append(pending)
-            self._condition.notify_all()  # a leader may be waiting for this record
-            while self._writing and not pending.done:
-                self._condition.wait()
-            if not pending.done:  # this request leads the next group
-                self._writing = True
-                deadline = time.monotonic() + self._wait
-                while self._reading > 0 and (left := deadline - time.monotonic()) > 0:
-                    self._condition.wait(left)
-                group, self._waiting = self._waiting, []
-        if group:
-            try:
-                self._commit(group)
-            finally:
-                with self._condition:
-                    self._writing = False
-                    self._condition.notify_all()
-        if pending.error is not None:
-            raise pending.error
-        assert pending.record_id is not None
-        return pending.record_id
-
     async def write_soon(self, access: Access) -> int:
-        """`write`, from the event loop: ``access`` joins the group this loop is gathering;
-        the record's id once the group's commit made it durable."""
+        """``access`` joins the group this event loop is gathering; the record's id once the
+        group's commit made it durable.
+
+        Raises:
+            the error of its record's write, when it failed or cannot be told to have
+            succeeded.
+        """
         loop = asyncio.get_running_loop()
         gathering = self._gathering.get(loop)
         if gathering is None:
@@ -317,7 +247,6 @@ class GroupCommit:
             return
         for each, record_id in zip(group, ids, strict=True):
             each.record_id = record_id
-            each.done = True
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -341,12 +270,10 @@ class GroupCommit:
         for each in group:
             if each.access.key in durable:
                 each.record_id = durable[each.access.key]
-                each.done = True
             elif retry:
                 self._commit([each])
             else:
                 each.error = error
-                each.done = True
 
     def _durable(self, keys: list[str]) -> dict[str, int]:
         """key → record id, of the keys that have a committed record."""
@@ -356,14 +283,6 @@ class GroupCommit:
         with self._sessions() as session:
             rows = session.execute(found).all()
         return {key: record_id for record_id, key in rows}
-
-
-@dataclass(slots=True)
-class Reader:
-    """A request reading, as `GroupCommit.reading` counts it."""
-
-    delivered: bool = False
-    """Whether it no longer counts: its record came, or its read ended without one."""
 
 
 @dataclass(slots=True)
@@ -380,4 +299,3 @@ class _Pending:
     access: Access
     record_id: int | None = None
     error: Exception | None = None
-    done: bool = False

@@ -42,7 +42,7 @@ from auth.policy.decision import decide
 from auth.policy.purposes import Purpose
 from auth.policy.request import RequestScope
 from auth.policy.roots import always_audited
-from privacy.audit import Access, GroupCommit, Reader, write
+from privacy.audit import Access, GroupCommit, write
 from schema.documents import Document
 
 CACHE_SIZE = 1024
@@ -219,25 +219,24 @@ class Auditor:
         operation: OperationDefinitionNode,
         root_fields: set[str],
         fields_read: AbstractSet[str],
-        into: Session | Reader,
+        into: Session,
         *,
         orders: tuple[int, ...] | None = None,
     ) -> int | None:
-        """Write the request's access record, if it needs one (`access`); its id.
+        """Write the request's access record, if it needs one (`access`), in the request's
+        transaction ``into`` (durable with its commit); its id. ``orders``: the assigned
+        orders it was for, read in the request's session
+        (`privacy.assignments.disclosed_orders`).
 
-        ``into`` the request's transaction (a `Session`: durable with its commit), or, for a
-        request answered outside a write transaction, a group commit (the read's `Reader` in
-        `GroupCommit.reading`: durable when this returns). ``orders``: the assigned orders it
-        was for, read in the request's session (`privacy.assignments.disclosed_orders`).
+        A request answered outside a write transaction writes its record with `access` and
+        ``group.write_soon`` (`GroupCommit`).
         """
         access = self.access(
             scope, customers, document, operation, root_fields, fields_read, orders=orders
         )
         if access is None:
             return None
-        if isinstance(into, Session):
-            return write(into, access)
-        return self.group.write(access, into)
+        return write(into, access)
 
 
 def _readable(scope: RequestScope, coordinate: str) -> bool:

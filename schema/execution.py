@@ -1,22 +1,25 @@
 """Which executor answers an operation, and what it leaves behind: one place for both.
 
-`Execution.run` answers one operation a caller may run: introspection from the caller's view
-of the schema; a query the compiler serves (`schema.compiled`) with one statement; anything
-else with Strawberry in one transaction. Whichever answered, the access record is written
-through one `Auditor.record` call, before the response (durable when it returns), and the
-reads that are usage events (`privacy.usage.RECORDED_READS`) are recorded in the same
-transaction as their answer.
+`Execution.answer` answers one operation a caller may run: introspection from the caller's
+view of the schema; a query the compiler serves (`schema.compiled`) with one statement;
+anything else with Strawberry in one transaction. Whichever answered, the access record is
+written before the response (durable when it returns): a read's joins a group commit, a
+transaction's is written in it through `Auditor.record`; and the reads that are usage events
+(`privacy.usage.RECORDED_READS`) are recorded in the same transaction as their answer.
 
 Example:
     One per endpoint; ``prepare`` reads what the request needs (the token's standing, the
     document) on the execution's first connection::
 
         execution = Execution(schema, sessions, Options(), issuers, compiled)
-        result, redactions = execution.run(prepare, declared, variables, operation_name)
+        result, redactions = await execution.answer(
+            prepare, declared, variables, operation_name, deadline=15.0
+        )
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +33,7 @@ from auth.policy.principal import Issuers, Principal
 from auth.policy.request import Declared, RequestScope, open_scope
 from auth.policy.row_rules import ASSIGNMENT_DAYS
 from privacy.assignments import disclosed_orders
-from privacy.audit import GroupCommit, Reader
+from privacy.audit import GroupCommit
 from privacy.usage import RECORDED_READS, record_reads
 from schema.audit import Auditor
 from schema.compiled import Answer, CompiledReads
@@ -157,22 +160,6 @@ class Execution:
         self.reads.close()
         self.auditor.group.close()
 
-    def run(
-        self,
-        prepare: Prepare,
-        declared: Declared,
-        variables: dict[str, Any] | None,
-        operation_name: str | None,
-    ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        """Answer one request, in the calling (worker) thread: the result and its redactions.
-
-        One connection, set for reads of one statement each, serves ``prepare`` and — for a
-        query the compiler serves without a usage event to write — the caller's own row and
-        the answer; its access record is then group-committed (`GroupCommit`). Anything else
-        runs in a transaction of its own.
-        """
-        return self._frame(self._run, prepare, declared, variables, operation_name)
-
     async def answer(
         self,
         prepare: Prepare,
@@ -182,23 +169,31 @@ class Execution:
         *,
         deadline: float,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        """`run`, from the event loop, awaited at most ``deadline`` seconds for the database.
+        """Answer one request, awaited at most ``deadline`` seconds for the database: the
+        result and its redactions.
 
-        Where reads may run on the loop (`store.database.reads_on_loop`: SQLite), the reads
-        do — ``prepare`` and, for a query the compiler serves, the answer — and only the
-        access record's write, or a transaction, goes to a worker thread: a request refused
-        while it is prepared (its token's standing, its document, its purpose) never leaves
-        the loop. Elsewhere the whole of `run` goes to a worker thread.
+        One connection, set for reads of one statement each, serves ``prepare`` and — for a
+        query the compiler serves without a usage event to write — the caller's own row and
+        the answer: on the event loop where reads may run there (`store.database.reads_on_loop`:
+        SQLite; a request refused while it is prepared never leaves the loop), else in a
+        worker thread. Its access record then joins the group the loop gathers
+        (`GroupCommit.write_soon`): one worker thread writes a group, and no request's thread
+        waits for another's. Anything else runs in a transaction of its own, in a worker
+        thread.
+
+        The deadline bounds the request's database work in all: the read, then the record or
+        the transaction, wait for what is left of it.
 
         Raises:
             DatabaseUnavailable: the deadline passed, or the database failed.
         """
-        if not self.reads_on_loop:
-            run = partial(self.run, prepare, declared, variables, operation_name)
-            return await run_in_thread(run, deadline=deadline)
-        read = run_here(
-            partial(self._frame, self._read, prepare, declared, variables, operation_name)
-        )
+        clock = asyncio.get_running_loop()
+        until = clock.time() + deadline
+        reading = partial(self._frame, self._read, prepare, declared, variables, operation_name)
+        if self.reads_on_loop:
+            read = run_here(reading)
+        else:
+            read = await run_in_thread(reading, deadline=deadline)
         if read.result is not None:
             if read.disclosed is None:
                 return read.result, []
@@ -213,7 +208,7 @@ class Execution:
                 orders=disclosed.orders,
             )
             if access is not None:  # durable when this returns
-                await within(self.auditor.group.write_soon(access), deadline)
+                await within(self.auditor.group.write_soon(access), until - clock.time())
             return read.result, disclosed.scope.plan.redactions()
         rest = partial(
             self._frame,
@@ -224,26 +219,7 @@ class Execution:
             variables,
             operation_name,
         )
-        return await run_in_thread(rest, deadline=deadline)
-
-    def _run(
-        self,
-        prepare: Prepare,
-        declared: Declared,
-        variables: dict[str, Any] | None,
-        operation_name: str | None,
-    ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
-        with self.auditor.group.reading() as reader:
-            read = self._read(prepare, declared, variables, operation_name)
-            if read.result is not None:
-                if read.disclosed is None:
-                    return read.result, []
-                # After the read, before the response: durable when it returns.
-                self._record(read.prepared, read.root_fields, read.disclosed, reader)
-                return read.result, read.disclosed.scope.plan.redactions()
-        return self._in_transaction(
-            read.prepared, read.root_fields, declared, variables, operation_name
-        )
+        return await run_in_thread(rest, deadline=until - clock.time())
 
     def _read(
         self,
@@ -371,9 +347,10 @@ class Execution:
         prepared: Prepared,
         root_fields: set[str],
         disclosed: _Disclosed,
-        into: Session | Reader,
+        into: Session,
     ) -> None:
-        """Write the access record, if the request needs one (`Auditor.access`)."""
+        """Write the access record in the request's transaction, if the request needs one
+        (`Auditor.access`)."""
         self.auditor.record(
             disclosed.scope,
             disclosed.customers,

@@ -9,7 +9,7 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,7 +227,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 WORKER_THREADS = 40
 """The most database work running at once in worker threads, per process (as many as
 anyio's default)."""
-_WORKERS = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="steward-database")
+_WORKERS: Executor = ThreadPoolExecutor(
+    max_workers=WORKER_THREADS, thread_name_prefix="steward-database"
+)
 _CALLER = threading.local()
 
 

@@ -66,31 +66,6 @@ def _records(engine: Engine) -> dict[str, tuple[int | None, list[int]]]:
     }
 
 
-def _run(engine: Engine, accesses: list[Access]) -> tuple[list[Any], Gated]:
-    gated = Gated(session_factory(engine))
-    group = GroupCommit(gated)  # type: ignore[arg-type]  # a sessionmaker's call
-    results: list[Any] = [None] * len(accesses)
-
-    def write(index: int) -> None:
-        try:
-            results[index] = group.write(accesses[index])
-        except Exception as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(accesses))]
-    threads[0].start()
-    while gated.opened == 0:  # the first writer leads, and waits at the gate
-        threading.Event().wait(0.001)
-    for thread in threads[1:]:
-        thread.start()
-    while group.waiting < len(accesses) - 1:  # the others queue behind it
-        threading.Event().wait(0.001)
-    gated.gate.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results, gated
-
-
 async def _soon(group: GroupCommit, access: Access) -> Any:
     try:
         return await group.write_soon(access)
@@ -116,14 +91,8 @@ def _run_soon(engine: Engine, accesses: list[Access]) -> tuple[list[Any], Gated]
     return asyncio.run(scenario()), gated
 
 
-WRITERS = pytest.mark.parametrize(
-    "run", [_run, _run_soon], ids=["write from threads", "write_soon from the event loop"]
-)
-
-
-@WRITERS
 def test_requests_that_arrive_together_share_one_transaction_and_keep_their_own_records(
-    engine: Engine, people: Any, run: Any
+    engine: Engine, people: Any
 ) -> None:
     # given eight requests' records, each naming its own customers
     customers = [person.pk for person in people]
@@ -132,7 +101,7 @@ def test_requests_that_arrive_together_share_one_transaction_and_keep_their_own_
         for i in range(8)
     ]
     # when the first is being written while the other seven arrive
-    results, gated = run(engine, accesses)
+    results, gated = _run_soon(engine, accesses)
     # then the seven were written together, in one more transaction
     assert gated.opened == 2
     # and each request got its own record, with its own customers, none lost or merged
@@ -142,14 +111,13 @@ def test_requests_that_arrive_together_share_one_transaction_and_keep_their_own_
     assert len(set(results)) == 8
 
 
-@WRITERS
-def test_a_record_that_fails_costs_only_its_own_request(engine: Engine, run: Any) -> None:
+def test_a_record_that_fails_costs_only_its_own_request(engine: Engine) -> None:
     # given five records arriving together, one of which cannot be written
     bad = replace(ACCESS, operation_name="Bad", subject=None)  # type: ignore[arg-type]
     accesses = [replace(ACCESS, operation_name=f"Op{i}") for i in range(4)]
     accesses.insert(2, bad)
     # when they are written as a group
-    results, _ = run(engine, accesses)
+    results, _ = _run_soon(engine, accesses)
     # then only the bad one's request gets an error; the others are written, each once
     assert isinstance(results[2], Exception)
     records = _records(engine)
@@ -157,15 +125,6 @@ def test_a_record_that_fails_costs_only_its_own_request(engine: Engine, run: Any
     for i in (0, 1, 3, 4):
         assert records[accesses[i].operation_name or ""][0] == results[i]
     assert len(records) == 4
-
-
-def test_a_lone_request_is_written_at_once(engine: Engine) -> None:
-    # given one request and nobody else
-    group = GroupCommit(session_factory(engine))
-    # when its record is written
-    record_id = group.write(replace(ACCESS, operation_name="Alone"))
-    # then it is there when the call returns
-    assert _records(engine)["Alone"] == (record_id, [])
 
 
 class Counted:
@@ -180,64 +139,29 @@ class Counted:
         return self.sessions()
 
 
-def _leader(group: GroupCommit, access: Access) -> tuple[threading.Thread, list[Any]]:
-    """A request with no read of its own left, writing ``access`` from a thread."""
-    result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(group.write(access)))
-    thread.start()
-    while group.waiting == 0:  # its record is queued: it leads, and waits for readers
-        threading.Event().wait(0.001)
-    return thread, result
-
-
-def test_a_group_waits_for_a_request_still_reading(engine: Engine, people: Any) -> None:
-    # given a group commit that waits long for readers, and a request in the middle of a read
+def test_a_lone_request_is_written_at_once_alone(engine: Engine) -> None:
+    # given one request and nobody else
     sessions = Counted(session_factory(engine))
-    group = GroupCommit(sessions, wait=30)  # type: ignore[arg-type]  # a sessionmaker's call
-    with group.reading() as reader:
-        # when another request's record arrives, it waits for the reader's
-        leader, first = _leader(group, replace(ACCESS, operation_name="First"))
-        threading.Event().wait(0.05)
-        assert first == []
-        assert sessions.opened == 0
-        # and the reader's record comes
-        second = group.write(
-            replace(ACCESS, operation_name="Second", customer_ids=(people[0].pk,)), reader
-        )
-    leader.join(timeout=30)
-    # then both were written in one transaction, each as its own record
+    group = GroupCommit(sessions)  # type: ignore[arg-type]  # a sessionmaker's call
+    # when its record is written
+    record_id = asyncio.run(group.write_soon(replace(ACCESS, operation_name="Alone")))
+    # then it is there when the call returns, written in a transaction of its own
+    assert _records(engine)["Alone"] == (record_id, [])
     assert sessions.opened == 1
-    records = _records(engine)
-    assert records["First"] == (first[0], [])
-    assert records["Second"] == (second, [people[0].pk])
 
 
-def test_a_read_that_writes_no_record_releases_the_group(engine: Engine) -> None:
-    # given a request in the middle of a read, and a record waiting for it
+def test_requests_one_after_another_each_get_a_transaction(engine: Engine) -> None:
+    # given requests that arrive one after the other's record was written
     sessions = Counted(session_factory(engine))
-    group = GroupCommit(sessions, wait=30)  # type: ignore[arg-type]  # a sessionmaker's call
-    with group.reading():
-        leader, first = _leader(group, replace(ACCESS, operation_name="First"))
-        # when the read ends without a record
-    leader.join(timeout=30)
-    # then the waiting record is written at once, alone
-    assert not leader.is_alive()
-    assert sessions.opened == 1
-    assert _records(engine)["First"] == (first[0], [])
+    group = GroupCommit(sessions)  # type: ignore[arg-type]  # a sessionmaker's call
 
+    async def one_by_one() -> list[int]:
+        return [await group.write_soon(replace(ACCESS, operation_name=f"Op{i}")) for i in range(3)]
 
-def test_nobody_reading_means_no_wait(engine: Engine) -> None:
-    # given a group commit that would wait long for readers, and nobody reading
-    group = GroupCommit(session_factory(engine), wait=30)
-    # when a record is written, then the call returns without waiting
-    result: list[Any] = []
-    leader = threading.Thread(
-        target=lambda: result.append(group.write(replace(ACCESS, operation_name="Alone")))
-    )
-    leader.start()
-    leader.join(timeout=10)
-    assert not leader.is_alive()
-    assert _records(engine)["Alone"] == (result[0], [])
+    # then none waits for a later one: each is written at once
+    ids = asyncio.run(one_by_one())
+    assert sessions.opened == 3
+    assert [_records(engine)[f"Op{i}"][0] for i in range(3)] == ids
 
 
 class LostReply:
@@ -287,17 +211,12 @@ def test_a_group_whose_commit_reply_was_lost_is_not_written_twice(
     ]
     lossy = LostReply(session_factory(engine))
     group = GroupCommit(lossy)  # type: ignore[arg-type]  # a sessionmaker's call
-    results: list[Any] = [None] * len(accesses)
 
-    def write(index: int) -> None:
-        results[index] = group.write(accesses[index])
+    async def together() -> list[int]:
+        return list(await asyncio.gather(*(group.write_soon(a) for a in accesses)))
 
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(accesses))]
     # when they are written
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results = asyncio.run(together())
     # then the reply was lost once, and each request has exactly one record, its own
     assert lossy.lost == 1
     assert sorted(map(str, _written(engine))) == sorted(f"Op{i}" for i in range(8))
@@ -310,7 +229,7 @@ def test_a_lone_record_whose_commit_reply_was_lost_is_found_not_rewritten(engine
     # given one request whose COMMIT reply is lost
     group = GroupCommit(LostReply(session_factory(engine)))  # type: ignore[arg-type]
     # when its record is written, then the call returns the one record that was committed
-    record_id = group.write(replace(ACCESS, operation_name="Alone"))
+    record_id = asyncio.run(group.write_soon(replace(ACCESS, operation_name="Alone")))
     assert _written(engine) == ["Alone"]
     assert _records(engine)["Alone"] == (record_id, [])
 
@@ -321,7 +240,7 @@ def test_a_record_whose_fate_is_unknown_is_never_reported_durable(engine: Engine
     group = GroupCommit(lossy)  # type: ignore[arg-type]  # a sessionmaker's call
     # when its record is written, then the request gets an error (it cannot be answered 200)
     with pytest.raises(OperationalError):
-        group.write(replace(ACCESS, operation_name="Unknown"))
+        asyncio.run(group.write_soon(replace(ACCESS, operation_name="Unknown")))
     # and the record is there once, not twice
     assert _written(engine) == ["Unknown"]
 
