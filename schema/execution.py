@@ -179,7 +179,7 @@ class Execution:
         worker thread. Its access record then joins the group the loop gathers
         (`GroupCommit.write_soon`): one worker thread writes a group, and no request's thread
         waits for another's. Anything else runs in a transaction of its own, in a worker
-        thread.
+        thread (the read's own, where the read had one).
 
         The deadline bounds the request's database work in all: the read, then the record or
         the transaction, wait for what is left of it.
@@ -189,11 +189,18 @@ class Execution:
         """
         clock = asyncio.get_running_loop()
         until = clock.time() + deadline
-        reading = partial(self._frame, self._read, prepare, declared, variables, operation_name)
         if self.reads_on_loop:
-            read = run_here(reading)
+            read = run_here(
+                partial(self._frame, self._read, prepare, declared, variables, operation_name)
+            )
         else:
-            read = await run_in_thread(reading, deadline=deadline)
+            answered = await run_in_thread(
+                partial(self._frame, self._answer, prepare, declared, variables, operation_name),
+                deadline=deadline,
+            )
+            if not isinstance(answered, _Read):
+                return answered
+            read = answered
         if read.result is not None:
             if read.disclosed is None:
                 return read.result, []
@@ -220,6 +227,22 @@ class Execution:
             operation_name,
         )
         return await run_in_thread(rest, deadline=until - clock.time())
+
+    def _answer(
+        self,
+        prepare: Prepare,
+        declared: Declared,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> _Read | tuple[ExecutionResult, list[dict[str, Any]]]:
+        """In a worker thread: `_read`, and where it answered nothing, the transaction that
+        answers, in the same thread."""
+        read = self._read(prepare, declared, variables, operation_name)
+        if read.result is not None:
+            return read
+        return self._in_transaction(
+            read.prepared, read.root_fields, declared, variables, operation_name
+        )
 
     def _read(
         self,
