@@ -41,6 +41,7 @@ from api.shutdown import DRAINING
 from api.telemetry import outcome_of
 
 __all__ = [
+    "BODY_ARRIVED",
     "MAX_HEADER_BYTES",
     "MAX_HEADER_LINES",
     "WRITTEN_AGAINST",
@@ -54,6 +55,9 @@ MAX_HEADER_BYTES = 64 * 1024
 """The most a request's head may take: its request line and header lines, line ends included."""
 MAX_HEADER_LINES = 100
 """The most header lines a request may have."""
+BODY_ARRIVED = "steward.body_arrived"
+"""A request scope's key, set by :class:`HttpProtocol` once the request's whole body has
+arrived: :class:`BodyDeadline` then reads it without a timer."""
 
 
 class BodyDeadline:
@@ -86,6 +90,9 @@ class BodyDeadline:
         async def bounded() -> Message:
             nonlocal deadline, complete
             if complete:  # later reads wait for a disconnect, which has no deadline
+                return await receive()
+            if scope.get(BODY_ARRIVED):  # the server holds all of it: no read waits
+                complete = True
                 return await receive()
             if deadline is None:
                 deadline = asyncio.get_running_loop().time() + self.timeout
@@ -246,9 +253,11 @@ class HttpProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        """The next request's head is counted from its first byte."""
+        """The request's body has all arrived (`BODY_ARRIVED`); the next request's head is
+        counted from its first byte."""
         if not self._refused:
             super().on_message_complete()
+            self.cycle.scope[BODY_ARRIVED] = True  # type: ignore[literal-required]
         self._in_head = True
         self._head_bytes = 0
 

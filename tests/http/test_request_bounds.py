@@ -15,8 +15,10 @@ import httpx
 import pytest
 import uvicorn
 from graphql import GraphQLError
+from starlette.types import Receive, Scope, Send
 
-from api.request_bounds import WRITTEN_AGAINST
+from api.errors import RequestTimeout
+from api.request_bounds import BODY_ARRIVED, WRITTEN_AGAINST, BodyDeadline, HttpProtocol
 from api.settings import Settings
 from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
@@ -24,7 +26,7 @@ from schema.build import build_schema
 from schema.documents import Document, Documents, Limits
 from store.database import upgrade
 from tests.support.auth import TokenFactory
-from tests.support.servers import Server, running, server_env
+from tests.support.servers import Server, running, served, server_env
 
 MIB = 1024 * 1024
 READER = "customers:read purpose:customer_support"
@@ -177,6 +179,58 @@ def test_a_body_slower_than_the_read_timeout_is_dropped_with_408(
         else:
             assert body["error"] == "invalid_request"
         assert _closed(sock)
+
+
+def _reader(seen: list[tuple[bool, bytes | str]]) -> Any:
+    """An ASGI app that notes, per request, whether its body had all arrived when it first
+    read it, and what it read (or ``"late"``), behind `BodyDeadline`."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = bool(scope.get(BODY_ARRIVED))
+        body = b""
+        try:
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+        except RequestTimeout:
+            seen.append((arrived, "late"))
+            raise
+        seen.append((arrived, body))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return BodyDeadline(app, timeout=0.5)
+
+
+@pytest.mark.parametrize(
+    ("parts", "pause", "seen"),
+    [
+        ([b'{"query": "{ a }"}'], 0.0, (True, b'{"query": "{ a }"}')),
+        ([b'{"query": ', b'"{ a }"}'], 0.2, (False, b'{"query": "{ a }"}')),
+        ([b'{"query": ', b'"{ a }"}'], 1.0, (False, "late")),
+    ],
+    ids=["whole", "in-time", "late"],
+)
+def test_a_body_that_arrived_whole_is_read_without_a_timer_and_a_slow_one_is_timed(
+    parts: list[bytes], pause: float, seen: tuple[bool, bytes | str]
+) -> None:
+    # given Steward's HTTP protocol and body deadline (0.5 s) around an app that reads bodies
+    noted: list[tuple[bool, bytes | str]] = []
+    with served(_reader(noted), http=HttpProtocol, lifespan="off") as url, _connect(url) as sock:
+        # when a body arrives whole with its head, or in two parts some time apart
+        size = sum(map(len, parts))
+        sock.sendall(f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode())
+        for index, part in enumerate(parts):
+            if index:
+                time.sleep(pause)
+            sock.sendall(part)
+        status = _status(sock)
+    # then a whole body is read at once, marked as arrived; a split one under the deadline,
+    # and a late one not at all
+    assert noted == [seen]
+    assert status == (500 if seen[1] == "late" else 200)
 
 
 @pytest.mark.slow
@@ -391,6 +445,18 @@ def _response(sock: socket.socket) -> tuple[int, dict[str, Any]]:
             break
         body += chunk
     return int(head.split()[1]), json.loads(body)
+
+
+def _status(sock: socket.socket) -> int:
+    """The status of one response from a raw socket, within SOCKET_WAIT."""
+    data = b""
+    deadline = time.monotonic() + SOCKET_WAIT
+    while b"\r\n" not in data and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return int(data.split()[1])
 
 
 def _closed(sock: socket.socket) -> bool:

@@ -221,15 +221,17 @@ def graphql(
 
 
 @contextlib.contextmanager
-def served(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+def served(app: Any, sock: socket.socket | None = None, **config: Any) -> Iterator[str]:
     """``app`` under uvicorn in a thread on a free loopback port (or on ``sock``, bound
-    beforehand); yields its base URL."""
+    beforehand), with uvicorn's other ``config``; yields its base URL."""
     import threading
 
     import uvicorn
 
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", access_log=False, **config
+        )
     )
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock] if sock else None}, daemon=True
