@@ -1,8 +1,10 @@
 """A benchmark server process: Steward (enforced or not) or the raw floor, under uvicorn.
 
 ``python -m bench.server VARIANT PORT [WIN]`` with ``STEWARD_*`` settings in the environment.
-It pins itself to CPU 0, counts SQL statements, meters the audit write (thread CPU time and
-statements spent writing access records), and serves the counts at ``/bench/statements``.
+Steward's variants are served as ``steward serve`` serves them (its HTTP protocol, no proxy
+headers); the floors by uvicorn's own httptools protocol. It pins itself to CPU 0, counts SQL
+statements, meters the audit write (thread CPU time and statements spent writing access
+records), and serves the counts at ``/bench/statements``.
 
 ``WIN`` names one of the known wins (`bench.app.WINS`) to switch off, so that its worth is
 measured as the difference from the server with every win in place. The switch is
@@ -47,6 +49,9 @@ group commit, a bare ASGI app); ``static``: the nested page's bytes from a bare 
 without a purpose refused after its token's standing, on Starlette and SQLAlchemy alone)."""
 
 STATIC_ENV = "STEWARD_BENCH_STATIC_FILE"
+STEWARD = ("compiled", "enforced", "unenforced")
+"""The variants that are Steward: served with its own HTTP protocol (bounded heads, bodies
+that arrived whole read without a timer), as `steward serve` serves them."""
 
 
 class _Meter:
@@ -140,6 +145,9 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})
     fast = without != "uvloop + httptools"
+    http = "httptools" if fast else "h11"
+    if fast and variant in STEWARD:
+        http = "api.request_bounds:HttpProtocol"  # as `steward serve` serves it
     uvicorn.run(
         build(variant, without),
         host="127.0.0.1",
@@ -147,7 +155,8 @@ def main() -> None:
         access_log=False,
         log_level="warning",
         loop="uvloop" if fast else "asyncio",
-        http="httptools" if fast else "h11",
+        http=http,
+        proxy_headers=False,  # as `steward serve`: no proxy's headers to trust here
     )
 
 

@@ -75,6 +75,18 @@ def test_two_checkouts_are_measured_side_by_side() -> None:
         assert "B/A req/s" in line
 
 
+def test_instructions_per_request_are_counted_under_callgrind() -> None:
+    out = _run(
+        "bench.instructions",
+        *("--tree", str(ROOT), "--rows", "refused (no purpose)"),
+        sizes=["--customers", "25", "--seconds", "1", "--warmup", "0.5"],
+    )
+    line = next(x for x in out.splitlines() if x.startswith("refused (no purpose)"))
+    assert "A " in line
+    assert " M instructions/request" in line
+    assert "B/A " in line
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_each_known_win_can_be_switched_off(database: str) -> None:
     if database == "postgresql":
