@@ -42,6 +42,7 @@ from api.telemetry import outcome_of
 
 __all__ = [
     "BODY_ARRIVED",
+    "HEAD_BOUNDED",
     "MAX_HEADER_BYTES",
     "MAX_HEADER_LINES",
     "WRITTEN_AGAINST",
@@ -55,6 +56,9 @@ MAX_HEADER_BYTES = 64 * 1024
 """The most a request's head may take: its request line and header lines, line ends included."""
 MAX_HEADER_LINES = 100
 """The most header lines a request may have."""
+HEAD_BOUNDED = "steward.head_bounded"
+"""A request scope's key, set by :class:`HttpProtocol`, which counted the head while it
+arrived: :class:`BodyDeadline` does not count it again."""
 BODY_ARRIVED = "steward.body_arrived"
 """A request scope's key, set by :class:`HttpProtocol` once the request's whole body has
 arrived: :class:`BodyDeadline` then reads it without a timer."""
@@ -78,7 +82,7 @@ class BodyDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if _head_too_large(scope):
+        if not scope.get(HEAD_BOUNDED) and _head_too_large(scope):
             error = HeadersTooLarge(MAX_HEADER_BYTES, MAX_HEADER_LINES)
             outcome_of(Request(scope)).codes.append(error.code)
             response = error_response(431, error.code, error.message, headers=error.headers)
@@ -243,6 +247,7 @@ class HttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         super().on_headers_complete()
+        self.scope[HEAD_BOUNDED] = True  # type: ignore[literal-required]
         if self._draining:
             self.scope[DRAINING] = True  # type: ignore[literal-required]
             self.cycle.keep_alive = False

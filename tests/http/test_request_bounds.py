@@ -18,7 +18,13 @@ from graphql import GraphQLError
 from starlette.types import Receive, Scope, Send
 
 from api.errors import RequestTimeout
-from api.request_bounds import BODY_ARRIVED, WRITTEN_AGAINST, BodyDeadline, HttpProtocol
+from api.request_bounds import (
+    BODY_ARRIVED,
+    HEAD_BOUNDED,
+    WRITTEN_AGAINST,
+    BodyDeadline,
+    HttpProtocol,
+)
 from api.settings import Settings
 from auth.tokens.issuer import issue_token
 from auth.tokens.keys import load_or_create
@@ -226,11 +232,30 @@ def test_a_body_that_arrived_whole_is_read_without_a_timer_and_a_slow_one_is_tim
             if index:
                 time.sleep(pause)
             sock.sendall(part)
-        status = _status(sock)
+        status = int(_head_of(sock).split()[1])
     # then a whole body is read at once, marked as arrived; a split one under the deadline,
     # and a late one not at all
     assert noted == [seen]
     assert status == (500 if seen[1] == "late" else 200)
+
+
+@pytest.mark.parametrize(("protocol", "counted"), [(HttpProtocol, True), ("httptools", False)])
+def test_only_a_head_the_protocol_counted_skips_the_middlewares_count(
+    protocol: Any, counted: bool
+) -> None:
+    # given an app that notes whether the head of its requests was counted by the protocol
+    marks: list[bool] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        marks.append(bool(scope.get(HEAD_BOUNDED)))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    # when a request comes through Steward's protocol, or uvicorn's own
+    with served(app, http=protocol, lifespan="off") as url:
+        httpx.get(url)
+    # then only Steward's marks it (`BodyDeadline` counts the others itself)
+    assert marks == [counted]
 
 
 @pytest.mark.slow
@@ -445,18 +470,6 @@ def _response(sock: socket.socket) -> tuple[int, dict[str, Any]]:
             break
         body += chunk
     return int(head.split()[1]), json.loads(body)
-
-
-def _status(sock: socket.socket) -> int:
-    """The status of one response from a raw socket, within SOCKET_WAIT."""
-    data = b""
-    deadline = time.monotonic() + SOCKET_WAIT
-    while b"\r\n" not in data and time.monotonic() < deadline:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return int(data.split()[1])
 
 
 def _closed(sock: socket.socket) -> bool:
