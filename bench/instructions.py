@@ -23,49 +23,33 @@ import argparse
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-from bench.run import ROWS, Load, demo_server_setup, free_port, request_for
+from bench.run import ROWS, Load, Server, demo_server_setup, request_for
 
 HERE = Path(__file__).resolve().parent.parent
 STARTUP = 300.0
 """Seconds a server under callgrind may take to start (about 50 times its usual start)."""
 
 
-class Counted:
+class Counted(Server):
     """`bench.server compiled` from the checkout at ``tree``, under callgrind, not counting
-    until `count` says so."""
+    until `control` says so."""
 
     def __init__(self, tree: Path, env: dict[str, str], folder: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.output = folder / f"callgrind.{self.port}"
-        self.process = subprocess.Popen(  # noqa: S603
-            [
+        self.output = folder / f"callgrind.{time.monotonic_ns()}"
+        super().__init__(
+            "compiled",
+            {**env, "PYTHONPATH": str(tree)},
+            cwd=tree,
+            wrapper=(
                 *("valgrind", "--tool=callgrind", "--instr-atstart=no"),
                 f"--callgrind-out-file={self.output}",
-                *(sys.executable, "-m", "bench.server", "compiled", str(self.port)),
-            ],
-            env={**env, "PYTHONPATH": str(tree)},
-            cwd=tree,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            ),
+            startup=STARTUP,
         )
-        deadline = time.monotonic() + STARTUP
-        while True:
-            try:
-                httpx.get(f"{self.url}/bench/statements", timeout=5).raise_for_status()
-                return
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("the server under callgrind did not start") from None
-                time.sleep(0.5)
 
     def control(self, *args: str) -> None:
         subprocess.run(  # noqa: S603
@@ -85,13 +69,6 @@ class Counted:
             found = re.search(r"^totals: (\d+)", dump.read_text(errors="replace"), re.MULTILINE)
             total += int(found.group(1)) if found else 0
         return total
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def count(

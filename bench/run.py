@@ -79,7 +79,9 @@ def peak_rss_mib(pid: int) -> float:
 
 class Server:
     """One variant's server process, with at most one known win switched off (``cwd``: the
-    checkout to serve, when not this one; its modules come first on ``PYTHONPATH``)."""
+    checkout to serve, when not this one; its modules come first on ``PYTHONPATH``), run
+    under ``wrapper`` (a command and its options, e.g. valgrind's), given ``startup``
+    seconds to start."""
 
     def __init__(
         self,
@@ -88,17 +90,24 @@ class Server:
         without: str | None = None,
         *,
         cwd: Path | None = None,
+        wrapper: tuple[str, ...] = (),
+        startup: float = 60.0,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "bench.server", variant, str(self.port)]
+        command = [*wrapper, sys.executable, "-m", "bench.server", variant, str(self.port)]
+        quiet = subprocess.DEVNULL if wrapper else None
         self.process = subprocess.Popen(  # noqa: S603
-            [*command, *([without] if without else [])], env=env, cwd=cwd
+            [*command, *([without] if without else [])],
+            env=env,
+            cwd=cwd,
+            stdout=quiet,
+            stderr=quiet,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + startup
         while True:
             try:
-                httpx.get(f"{self.url}/bench/statements", timeout=1).raise_for_status()
+                httpx.get(f"{self.url}/bench/statements", timeout=5).raise_for_status()
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
