@@ -169,8 +169,9 @@ class GroupCommit:
 
     Args:
         sessions: where the records are written.
-        kept: the connections the groups, written one at a time, are written on (one is kept,
-            `store.kept.KeptConnections`); none: each group checks one out of the pool.
+        kept: the connections kept for the requests' reads (`store.kept.KeptConnections`),
+            of which a group's transaction borrows one; none: each group checks one out of
+            the pool.
 
     Example:
         One per endpoint, used from the event loop::
@@ -187,11 +188,6 @@ class GroupCommit:
         self._gathering: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gathering] = (
             weakref.WeakKeyDictionary()
         )
-
-    def close(self) -> None:
-        """Return the kept connection to the pool (at shutdown)."""
-        if self._kept is not None:
-            self._kept.close()
 
     async def write_soon(self, access: Access) -> int:
         """``access`` joins the group this event loop is gathering; the record's id once the
@@ -254,7 +250,7 @@ class GroupCommit:
             with self._sessions() as session:
                 yield session
             return
-        with self._kept.connection() as connection, self._sessions(bind=connection) as session:
+        with self._kept.transaction() as connection, self._sessions(bind=connection) as session:
             yield session
 
     def _recover(self, group: list[_Pending], error: Exception) -> None:

@@ -121,9 +121,10 @@ class Execution:
         assignment_days: how long a partner with ``assigned`` access keeps an assignment after
             its order left fulfillment (``PARTNER_ASSIGNMENT_DAYS``).
         pseudonym_keys: every recipient's pseudonym key (none: pseudonyms are withheld).
-        kept_reads: how many connections the reads of one statement each keep checked out
-            (`store.kept.KeptConnections`; 0: each read checks one out of the pool); the
-            access records' group commit then keeps one for its writes.
+        kept_reads: how many connections are kept checked out for the requests
+            (`store.kept.KeptConnections`; 0: each checks one out of the pool): set for reads
+            of one statement each, and for a transaction while one lasts (the request's own,
+            or a group of access records').
     """
 
     def __init__(
@@ -145,20 +146,18 @@ class Execution:
         self.issuers = issuers
         self.compiled = compiled
         engine = sessions.kw["bind"]
-        writes = KeptConnections(engine, keep=1) if kept_reads else None
-        self.auditor = Auditor(schema, GroupCommit(sessions, kept=writes))
+        self.reads = KeptConnections(
+            engine, keep=kept_reads, options=one_statement_options(engine.dialect)
+        )
+        self.auditor = Auditor(schema, GroupCommit(sessions, kept=self.reads))
         self._frame = in_roomy_frame if roomy_frame else _called
         self.assignment_days = assignment_days
         self.pseudonym_keys = pseudonym_keys
         self.reads_on_loop = reads_on_loop(engine)
-        self.reads = KeptConnections(
-            engine, keep=kept_reads, options=one_statement_options(engine.dialect)
-        )
 
     def close(self) -> None:
-        """Return the connections kept for reads and writes to the pool (at shutdown)."""
+        """Return the kept connections to the pool (at shutdown)."""
         self.reads.close()
-        self.auditor.group.close()
 
     async def answer(
         self,
@@ -289,8 +288,13 @@ class Execution:
         operation_name: str | None,
     ) -> tuple[ExecutionResult, list[dict[str, Any]]]:
         """Answer in one transaction: mutations, what the compiler declines, reads that are
-        usage events, and everything with compiled reads off."""
-        with self.sessions() as session, session.begin():
+        usage events, and everything with compiled reads off. On a connection of those kept
+        for reads, set for a transaction while it lasts."""
+        with (
+            self.reads.transaction() as connection,
+            self.sessions(bind=connection) as session,
+            session.begin(),
+        ):
             scope = self._scope(session, prepared, declared)
             answer = None
             if self.compiled is not None and root_fields & RECORDED_READS:  # others were tried

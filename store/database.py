@@ -183,6 +183,15 @@ def one_statement_options(dialect: Dialect) -> dict[str, Any]:
     return {"isolation_level": "AUTOCOMMIT"}
 
 
+def transaction_options(connection: Connection) -> dict[str, Any]:
+    """The execution options that set ``connection``, set by `one_statement_reads`, for a
+    transaction again, as the pool's connections are: the write lock taken up front on
+    SQLite, the engine's default isolation level on PostgreSQL."""
+    if connection.dialect.name == "sqlite":
+        return {READ_ONLY: False}
+    return {"isolation_level": connection.default_isolation_level}
+
+
 def reads_one_statement(connection: Connection) -> bool:
     """Whether ``connection`` was set by `one_statement_reads`: no transaction holds its
     statements together."""

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
-from store.database import IDLE_PING
+from store.database import IDLE_PING, transaction_options
 
 __all__ = ["KeptConnections"]
 
@@ -87,6 +87,24 @@ class KeptConnections:
             connection.close()
             raise
         self._give_back(connection)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A kept connection set for a transaction, as the pool's connections are
+        (`store.database.transaction_options`), for the block; set with the options again
+        when given back. A request whose read needs a transaction after all borrows the same
+        kind of connection as its read: one set of connections for both, not a second one
+        beside it. Keeping none, it is a checkout of the pool as it gives them."""
+        if not self._keep:
+            with self._engine.connect() as plain:
+                yield plain
+            return
+        with self.connection() as connection:
+            connection.execution_options(**transaction_options(connection))
+            yield connection
+            if connection.in_transaction():
+                connection.rollback()
+            connection.execution_options(**self._options)
 
     def close(self) -> None:
         """Return every kept connection to the pool; none is kept after this."""

@@ -208,3 +208,44 @@ def _closed(dbapi_connection: object) -> bool:
     except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
         return True
     return False
+
+
+def test_a_transaction_borrows_a_kept_connection_and_gives_it_back_for_reads(
+    engine: Engine,
+) -> None:
+    # given a kept connection for reads of one statement each
+    reads = _reads(engine)
+    with reads.connection() as connection:
+        kept = _backend(connection)
+    # when a transaction borrows it and commits
+    with reads.transaction() as connection, connection.begin():
+        assert _backend(connection) is kept
+        assert not reads_one_statement(connection)
+        connection.execute(
+            text("INSERT INTO revoked_token (jti, revoked_at) VALUES ('tx', CURRENT_TIMESTAMP)")
+        )
+    # then its write is committed, and the same connection reads one statement at a time again
+    with reads.connection() as connection:
+        assert _backend(connection) is kept
+        assert reads_one_statement(connection)
+        assert connection.scalar(text("SELECT count(*) FROM revoked_token WHERE jti = 'tx'")) == 1
+    assert _checked_out(engine) == 1
+    reads.close()
+
+
+def test_a_failed_transaction_returns_its_connection_to_the_pool(engine: Engine) -> None:
+    reads = _reads(engine)
+
+    def fail() -> None:
+        with reads.transaction() as connection, connection.begin():
+            connection.execute(
+                text("INSERT INTO revoked_token (jti, revoked_at) VALUES ('no', CURRENT_TIMESTAMP)")
+            )
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        fail()
+    assert _checked_out(engine) == 0
+    with reads.connection() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM revoked_token WHERE jti = 'no'")) == 0
+    reads.close()
