@@ -3,7 +3,8 @@
 On a shared virtual machine the same server's CPU per request varies by 25 % from one process
 to the next (`bench.ab` shows both servers of one run moving apart, then together again).
 Instructions do not: ``valgrind --tool=callgrind`` counts them whatever else the machine does.
-``python -m bench.instructions`` serves this checkout's `bench.server compiled`, and with
+``python -m bench.instructions`` serves this checkout's `bench.server compiled` (or another
+``--variant``: a floor, to see what is left above it), and with
 ``--tree DIR`` also that of another checkout (A, e.g. ``git worktree add /tmp/before <commit>``),
 one after the other on one demo database, each under callgrind with instrumentation off; after
 a warm-up it counts the instructions of every thread of the server while the load generator
@@ -13,8 +14,8 @@ A count is not a time: a saved instruction that missed the cache is worth more t
 did not. Use it to tell a change from noise, and `bench.run` for the figures.
 
 Usage: ``python -m bench.instructions [--tree DIR] [--database-url URL] [--rows "single lookup"]
-[--seconds 20] [--warmup 8]`` (``--database-url``: an empty database to load; default a SQLite
-file of its own). Needs valgrind (``callgrind_control`` beside it).
+[--seconds 20] [--warmup 8] [--variant compiled]`` (``--database-url``: an empty database to
+load; default a SQLite file of its own). Needs valgrind (``callgrind_control`` beside it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import ROWS, Load, Server, demo_server_setup, request_for
+from bench.run import ROWS, VARIANTS, Load, Server, demo_server_setup, request_for
 
 HERE = Path(__file__).resolve().parent.parent
 STARTUP = 300.0
@@ -35,13 +36,13 @@ STARTUP = 300.0
 
 
 class Counted(Server):
-    """`bench.server compiled` from the checkout at ``tree``, under callgrind, not counting
+    """`bench.server VARIANT` from the checkout at ``tree``, under callgrind, not counting
     until `control` says so."""
 
-    def __init__(self, tree: Path, env: dict[str, str], folder: Path) -> None:
+    def __init__(self, tree: Path, env: dict[str, str], folder: Path, variant: str) -> None:
         self.output = folder / f"callgrind.{time.monotonic_ns()}"
         super().__init__(
-            "compiled",
+            variant,
             {**env, "PYTHONPATH": str(tree)},
             cwd=tree,
             wrapper=(
@@ -80,7 +81,7 @@ def count(
     args: argparse.Namespace,
 ) -> float:
     """Instructions per request of ``tree``'s server answering ``spec``'s request."""
-    server = Counted(tree, env, folder)
+    server = Counted(tree, env, folder, args.variant)
     try:
         spec = {**spec, "url": server.url, "concurrency": args.concurrency}
         load({**spec, "seconds": args.warmup})
@@ -101,6 +102,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="counted, per server")
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--variant",
+        default="compiled",
+        choices=[variant for variant in VARIANTS if variant != "static"],
+        help="the server (bench.server)",
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("bench.instructions needs valgrind (apt-get install valgrind)")
