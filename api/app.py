@@ -19,18 +19,16 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from api import devtoken, metrics
-from api.cors import CrossOrigin
 from api.devsecret import DevSecret
+from api.edge import Edge
 from api.errors import RequestTimeout
 from api.graphiql import DevMode, GraphiQL
 from api.graphql import GraphQLEndpoint
 from api.health import Health
 from api.pseudonyms import pseudonym_keys
 from api.ratelimit import RateLimiter
-from api.request_bounds import BodyDeadline
 from api.settings import Settings
-from api.shutdown import Unfinished
-from api.telemetry import MetricsEndpoint, Telemetry, on_database_unavailable, on_request_timeout
+from api.telemetry import MetricsEndpoint, on_database_unavailable, on_request_timeout
 from auth.tokens import issuer
 from auth.tokens.authentication import Authenticator
 from auth.tokens.keys import load_or_create
@@ -197,7 +195,7 @@ def compose(
         metrics.process_exited()
 
     routes = [  # the one every API request takes first: routing tries them in order
-        Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/", _to_graphql, methods=["GET", "HEAD"]),
         *health.routes(),
         Route("/metrics", scrape.handle, methods=["GET"]),
@@ -206,15 +204,11 @@ def compose(
         *(dev.routes() if dev else []),
     ]
     middleware = [
-        Middleware(Telemetry, routes=[getattr(route, "path", "") for route in routes]),
-        Middleware(Unfinished),
-        Middleware(BodyDeadline, timeout=settings.request_read_timeout),
         Middleware(
-            CrossOrigin,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Purpose", "X-Legal-Reference"],
-            max_age=600,
+            Edge,
+            routes=[getattr(route, "path", "") for route in routes],
+            read_timeout=settings.request_read_timeout,
+            origins=list(settings.cors_origins),
         ),
     ]
     app = Starlette(

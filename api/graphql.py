@@ -16,6 +16,7 @@ from graphql import ExecutionResult, OperationDefinitionNode
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from api import errors
 from api.errors import GRAPHQL_RESPONSE, JSON, internal_response, refusal_response
@@ -87,6 +88,12 @@ class GraphQLEndpoint:
         self.resource_metadata = f"{settings.public_url}/.well-known/oauth-protected-resource"
         self.issuers = settings.issuers
         self.explorer = explorer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The endpoint as an ASGI app: routed to without Starlette's per-route wrapping of
+        ``send`` for exception handlers (the app's own handle what this raises)."""
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         """Answer one request."""

@@ -3,7 +3,7 @@
 A client that sends a few bytes now and then, or header after header, would otherwise hold a
 connection, and the memory of what it sent so far, for as long as it likes. Three bounds:
 
-- the body: :class:`BodyDeadline`, ASGI middleware; the body must have arrived within
+- the body: `api.edge.Edge`, the app's outermost middleware; the body must have arrived within
   ``REQUEST_READ_TIMEOUT`` of the endpoint's first read (``/graphql`` reads it only once the
   token passed), else `api.errors.RequestTimeout`: 408 and the connection is closed. A
   response sent while a body is still unread (a refusal before the body was wanted) closes
@@ -11,8 +11,8 @@ connection, and the memory of what it sent so far, for as long as it likes. Thre
 - the headers' size: at most :data:`MAX_HEADER_BYTES` (request line included) and
   :data:`MAX_HEADER_LINES` lines, else 431 ``HEADERS_TOO_LARGE`` and the connection closed.
   :class:`HttpProtocol` counts them while they arrive (uvicorn's httptools protocol keeps
-  every header it is sent, without limit); :class:`BodyDeadline` checks them again under any
-  other ASGI server;
+  every header it is sent, without limit); under any other ASGI server `api.edge.Edge` counts
+  them (:func:`headers_too_large`);
 - the headers' time: :class:`HttpProtocol`, the HTTP protocol of ``steward serve`` (uvicorn's
   has no such timeout: ``timeout_keep_alive`` bounds only the silence *between* requests).
   Headers that have begun but not ended within the timeout get a GraphQL-shaped 408 and the
@@ -32,7 +32,8 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from api.errors import HeadersTooLarge, RequestTimeout, error_response
@@ -46,8 +47,8 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_HEADER_LINES",
     "WRITTEN_AGAINST",
-    "BodyDeadline",
     "HttpProtocol",
+    "headers_too_large",
 ]
 
 WRITTEN_AGAINST = "0.54"
@@ -58,73 +59,20 @@ MAX_HEADER_LINES = 100
 """The most header lines a request may have."""
 HEAD_BOUNDED = "steward.head_bounded"
 """A request scope's key, set by :class:`HttpProtocol`, which counted the head while it
-arrived: :class:`BodyDeadline` does not count it again."""
+arrived: :func:`headers_too_large` does not count it again."""
 BODY_ARRIVED = "steward.body_arrived"
 """A request scope's key, set by :class:`HttpProtocol` once the request's whole body has
-arrived: :class:`BodyDeadline` then reads it without a timer."""
+arrived: `api.edge.Edge` then reads it without a timer."""
 
 
-class BodyDeadline:
-    """ASGI middleware: bounded headers, a body that arrives within ``timeout`` seconds of its
-    first read, and a connection closed by a response that leaves a body unread.
-
-    Args:
-        app: the application to wrap.
-        timeout: seconds.
-    """
-
-    def __init__(self, app: ASGIApp, timeout: float) -> None:
-        self.app = app
-        self.timeout = timeout
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve the request with a ``receive`` that raises `RequestTimeout` when late."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if not scope.get(HEAD_BOUNDED) and _head_too_large(scope):
-            error = HeadersTooLarge(MAX_HEADER_BYTES, MAX_HEADER_LINES)
-            outcome_of(Request(scope)).codes.append(error.code)
-            response = error_response(431, error.code, error.message, headers=error.headers)
-            await response(scope, receive, send)
-            return
-        deadline: float | None = None
-        complete = not _has_body(scope)
-
-        async def bounded() -> Message:
-            nonlocal deadline, complete
-            if complete:  # later reads wait for a disconnect, which has no deadline
-                return await receive()
-            if scope.get(BODY_ARRIVED):  # the server holds all of it: no read waits
-                complete = True
-                return await receive()
-            if deadline is None:
-                deadline = asyncio.get_running_loop().time() + self.timeout
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise RequestTimeout(self.timeout) from None
-            complete = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        async def closing(message: Message) -> None:
-            # A response that leaves the body unread ends the connection: reading the rest
-            # (a refused client's 50 MB) to reach the next request is what it must not cost.
-            if message["type"] == "http.response.start" and not complete:
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == b"connection" for name, _ in headers):
-                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
-            await send(message)
-
-        await self.app(scope, bounded, closing)
-
-
-def _has_body(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
-            return True
-    return False
+def headers_too_large(scope: Scope) -> Response | None:
+    """The 431 for the request of ``scope`` if its head is over the bounds (and was not
+    counted by :class:`HttpProtocol` while it arrived); else ``None``."""
+    if scope.get(HEAD_BOUNDED) or not _head_too_large(scope):
+        return None
+    error = HeadersTooLarge(MAX_HEADER_BYTES, MAX_HEADER_LINES)
+    outcome_of(Request(scope)).codes.append(error.code)
+    return error_response(431, error.code, error.message, headers=error.headers)
 
 
 def _head_too_large(scope: Scope) -> bool:
@@ -178,29 +126,31 @@ class HttpProtocol(HttpToolsProtocol):
     Shutdown: uvicorn closes an idle kept-alive connection at once, and a request the client
     sent on it just then meets a reset. Here an idle connection stays open while the server
     still waits for other requests in flight; a request that arrives on it is answered 503
-    ``SHUTTING_DOWN`` with ``Connection: close`` (`api.shutdown.Unfinished`, told by the
+    ``SHUTTING_DOWN`` with ``Connection: close`` (`api.shutdown.shutting_down`, told by the
     scope's `api.shutdown.DRAINING`). It closes once no request is in flight anywhere.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
-        self._begun = False
+        self._head_began: float | None = None
+        self._served = False
         self._in_head = True
         self._head_bytes = 0
-        self._head_lines = 0
-        self._head_size = 0
+        self._head_newlines = 0
         self._refused = False
         self._draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the clock for the first request's headers."""
         super().connection_made(transport)
-        self._arm()
+        self._arm(self.loop.time())
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the clock."""
-        self._disarm()
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -209,41 +159,41 @@ class HttpProtocol(HttpToolsProtocol):
             return
         if self._in_head:
             self._head_bytes += len(data)
+            self._head_newlines += data.count(b"\n")
         super().data_received(data)
-        # Still in the head after all of it was parsed: every byte counted is the head's.
-        if self._refused or (self._in_head and self._head_bytes > MAX_HEADER_BYTES + RAW_SLACK):
+        # Still in the head after all of it was parsed: every byte and line end counted is
+        # the head's. (A head that ended here was counted exactly: `on_headers_complete`.)
+        if self._refused or (
+            self._in_head
+            and (
+                self._head_bytes > MAX_HEADER_BYTES + RAW_SLACK
+                or self._head_newlines > MAX_HEADER_LINES + 2  # the request line, the end
+            )
+        ):
             self._refuse()
 
     def on_message_begin(self) -> None:
         """A request begins: its headers have the timeout from now (on a kept-alive
         connection, the silence before it is ``timeout_keep_alive``'s)."""
         super().on_message_begin()
-        self._begun = True
         self._in_head = True
-        self._head_lines = 0
-        self._head_size = 0
+        self._head_began = began = self.loop.time()
         if self._header_timer is None:
-            self._arm()
-
-    def on_url(self, url: bytes) -> None:
-        """Count the request line's target."""
-        self._count(len(url))
-        if not self._refused:
-            super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        """Count the header; keep it only within the bounds."""
-        self._head_lines += 1
-        self._count(len(name) + len(value) + 4)  # ": " and the line end
-        if not self._refused:
-            super().on_header(name, value)
+            self._arm(began)
 
     def on_headers_complete(self) -> None:
-        """The headers are in: the body's deadline is `BodyDeadline`'s."""
-        self._disarm()
-        self._begun = False
+        """The headers are in: within the bounds, counted exactly, the request is served,
+        its body's deadline `api.edge.Edge`'s; else refused."""
+        self._head_began = None
+        self._served = True
         self._in_head = False
-        self._head_bytes = 0
+        self._head_bytes = self._head_newlines = 0
+        headers = self.headers
+        if len(headers) > MAX_HEADER_LINES or (
+            len(self.url) + sum(len(name) + len(value) + 4 for name, value in headers)
+            > MAX_HEADER_BYTES
+        ):
+            self._refused = True
         if self._refused:
             return
         super().on_headers_complete()
@@ -264,7 +214,6 @@ class HttpProtocol(HttpToolsProtocol):
             super().on_message_complete()
             self.cycle.scope[BODY_ARRIVED] = True  # type: ignore[literal-required]
         self._in_head = True
-        self._head_bytes = 0
 
     def shutdown(self) -> None:
         """A graceful shutdown: a request in flight finishes and closes the connection; an
@@ -288,30 +237,31 @@ class HttpProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
-    def _count(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > MAX_HEADER_BYTES or self._head_lines > MAX_HEADER_LINES:
-            self._refused = True
-
     def _refuse(self) -> None:
         self._refused = True
-        self._disarm()
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
         if not self.transport.is_closing():
             self.transport.write(_TOO_LARGE)
             self.transport.close()
 
-    def _arm(self) -> None:
-        self._header_timer = self.loop.call_later(_timeout(), self._expired)
-
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+    def _arm(self, began: float) -> None:
+        """The header clock: one timer per connection, not per request; it looks, when it
+        fires, at the head under way then."""
+        self._header_timer = self.loop.call_at(began + _timeout(), self._expired)
 
     def _expired(self) -> None:
         self._header_timer = None
         if self.transport.is_closing():
             return
-        if self._begun:
-            self.transport.write(_LATE)
+        began = self._head_began
+        if began is None:
+            if not self._served:  # a connection that never sent a request: closed silently
+                self.transport.close()
+            return  # between requests: the keep-alive timeout's
+        if self.loop.time() - began < _timeout():  # a later head than the one armed for
+            self._arm(began)
+            return
+        self.transport.write(_LATE)
         self.transport.close()

@@ -1,9 +1,10 @@
 """What each request did: one access-log line and its metrics; and ``/metrics`` itself.
 
-:class:`Telemetry` wraps the whole app. It gives every HTTP request an :class:`Outcome` (in
-``request.state``, found with :func:`outcome_of`), which the endpoints fill in as they learn
-who is calling and what they ask; when the response is sent, the middleware writes one line to
-the ``steward.access`` logger and updates the metrics of :mod:`api.metrics`::
+Every HTTP request gets an :class:`Outcome` (in ``request.state``, found with
+:func:`outcome_of`), which the endpoints fill in as they learn who is calling and what they
+ask; when the response is sent, :class:`Telemetry` (called by `api.edge.Edge`, which wraps the
+whole app) writes one line to the ``steward.access`` logger and updates the metrics of
+:mod:`api.metrics`::
 
     {"time": "…", "level": "info", "logger": "steward.access", "message": "request",
      "request_id": "9f1c…", "method": "POST", "route": "/graphql", "status": 200,
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from api import metrics
 from api.errors import (
@@ -45,6 +45,7 @@ from auth.tokens.errors import AuthError
 from store.errors import DatabaseUnavailable
 
 __all__ = [
+    "REQUEST_ID",
     "REQUEST_ID_HEADER",
     "MetricsEndpoint",
     "Outcome",
@@ -58,7 +59,7 @@ __all__ = [
 log = logging.getLogger("steward.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 PROBES = frozenset({"/healthz", "/readyz"})
 MAX_OPERATION_NAME = 100
 _STATE_KEY = "steward_outcome"
@@ -93,7 +94,7 @@ class Outcome:
 
 
 def outcome_of(request: Request) -> Outcome:
-    """The request's :class:`Outcome`; a new one when no :class:`Telemetry` wraps the app."""
+    """The request's :class:`Outcome`; a new one when no `api.edge.Edge` wraps the app."""
     state = request.scope.setdefault("state", {})
     outcome = state.get(_STATE_KEY)
     if not isinstance(outcome, Outcome):
@@ -102,42 +103,26 @@ def outcome_of(request: Request) -> Outcome:
 
 
 class Telemetry:
-    """ASGI middleware: an :class:`Outcome` per HTTP request, logged and measured at its end.
+    """What every HTTP request leaves: an :class:`Outcome`, begun with the request
+    (`begin`) and logged and measured once its response is sent (`end`), by `api.edge.Edge`.
 
     Args:
-        app: the application to wrap.
         routes: the app's route paths; any other path is counted as ``other``.
     """
 
-    def __init__(self, app: ASGIApp, routes: Iterable[str]) -> None:
-        self.app = app
+    def __init__(self, routes: Iterable[str]) -> None:
         self.routes = frozenset(routes)
         self.operations = metrics.OperationLabels()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve the request, then log and measure it."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
+    @staticmethod
+    def begin(scope: Scope) -> Outcome:
+        """The request's new :class:`Outcome`, kept in its scope for `outcome_of`."""
         outcome = Outcome()
         scope.setdefault("state", {})[_STATE_KEY] = outcome
-        status = 500
+        return outcome
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                request_id = (_REQUEST_ID, outcome.request_id.encode())
-                message["headers"] = [*message.get("headers", ()), request_id]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            self._record(scope, outcome, status, time.perf_counter() - started)
-
-    def _record(self, scope: Scope, outcome: Outcome, status: int, seconds: float) -> None:
+    def end(self, scope: Scope, outcome: Outcome, status: int, seconds: float) -> None:
+        """Log and measure the request of ``scope``: answered ``status`` in ``seconds``."""
         path = scope["path"]
         route = path if path in self.routes else metrics.OTHER
         graphql = route == "/graphql"

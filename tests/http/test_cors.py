@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx2
 import pytest
@@ -15,7 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from api.cors import CrossOrigin
+from api.cors import ALLOW_HEADERS, ALLOW_METHODS, MAX_AGE
+from api.edge import Edge
 from api.settings import Settings
 from tests.support.auth import TYPENAME, app_client, bearer, builtin_key, claims_for, sign
 
@@ -82,27 +82,31 @@ def test_no_origins_configured_means_no_cors(client: TestClient) -> None:
 
 @pytest.mark.parametrize("vary", [None, "Accept", "Accept, Accept-Language"])
 @pytest.mark.parametrize("origin", [None, ALLOWED, "https://evil.example"])
-def test_cross_origin_answers_as_starlettes_cors_middleware(
+def test_the_edge_answers_cors_as_starlettes_cors_middleware(
     vary: str | None, origin: str | None
 ) -> None:
-    # given a route (with or without a Vary of its own) behind Steward's CORS and Starlette's
+    # given a route (with or without a Vary of its own) behind Steward's edge and behind
+    # Starlette's CORS middleware configured as Steward's
     async def route(_request: Request) -> Response:
         return Response("ok", headers={"Vary": vary} if vary else None)
 
-    options: dict[str, Any] = {
-        "allow_origins": [ALLOWED],
-        "allow_methods": ["GET", "POST"],
-        "allow_headers": list(HEADERS),
-        "max_age": 600,
-    }
-    apps = [
-        Starlette(routes=[Route("/", route)], middleware=[Middleware(kind, **options)])
-        for kind in (CrossOrigin, CORSMiddleware)
+    middleware = [
+        Middleware(Edge, routes=["/"], read_timeout=5.0, origins=[ALLOWED]),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=[ALLOWED],
+            allow_methods=ALLOW_METHODS,
+            allow_headers=ALLOW_HEADERS,
+            max_age=MAX_AGE,
+        ),
     ]
+    apps = [Starlette(routes=[Route("/", route)], middleware=[one]) for one in middleware]
     # when a request comes with no Origin, or one
     headers = {"Origin": origin} if origin else {}
     ours, theirs = (TestClient(app).get("/", headers=headers) for app in apps)
-    # then both answer with the same status and headers
+    # then both answer with the same status and headers, but for the edge's request id
     assert ours.status_code == theirs.status_code
-    assert ours.headers.multi_items() == theirs.headers.multi_items()
+    assert [
+        pair for pair in ours.headers.multi_items() if pair[0] != "x-request-id"
+    ] == theirs.headers.multi_items()
     assert "Origin" in ours.headers["vary"]

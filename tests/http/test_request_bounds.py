@@ -17,13 +17,14 @@ import uvicorn
 from graphql import GraphQLError
 from starlette.types import Receive, Scope, Send
 
+from api.edge import Edge
 from api.errors import RequestTimeout
 from api.request_bounds import (
     BODY_ARRIVED,
     HEAD_BOUNDED,
     WRITTEN_AGAINST,
-    BodyDeadline,
     HttpProtocol,
+    _timeout,
 )
 from api.settings import Settings
 from auth.tokens.issuer import issue_token
@@ -189,7 +190,7 @@ def test_a_body_slower_than_the_read_timeout_is_dropped_with_408(
 
 def _reader(seen: list[tuple[bool, bytes | str]]) -> Any:
     """An ASGI app that notes, per request, whether its body had all arrived when it first
-    read it, and what it read (or ``"late"``), behind `BodyDeadline`."""
+    read it, and what it read (or ``"late"``), behind Steward's edge."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         arrived = bool(scope.get(BODY_ARRIVED))
@@ -207,7 +208,7 @@ def _reader(seen: list[tuple[bool, bytes | str]]) -> Any:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    return BodyDeadline(app, timeout=0.5)
+    return Edge(app, routes=["/"], read_timeout=0.5, origins=[])
 
 
 @pytest.mark.parametrize(
@@ -254,7 +255,7 @@ def test_only_a_head_the_protocol_counted_skips_the_middlewares_count(
     # when a request comes through Steward's protocol, or uvicorn's own
     with served(app, http=protocol, lifespan="off") as url:
         httpx.get(url)
-    # then only Steward's marks it (`BodyDeadline` counts the others itself)
+    # then only Steward's marks it (its edge counts the others itself)
     assert marks == [counted]
 
 
@@ -281,6 +282,42 @@ def test_headers_slower_than_the_read_timeout_are_dropped_with_408(tmp_path: Pat
             assert sock.recv(1024) == b""
         # and a client that sends in time is served on the same server
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.slow
+def test_the_next_head_on_a_kept_alive_connection_has_the_whole_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given Steward's HTTP protocol with a header timeout of 2 s (one clock per connection,
+    # armed when it opened), and a connection that was served one request at once
+    monkeypatch.setenv("STEWARD_REQUEST_READ_TIMEOUT", "2")
+    _timeout.cache_clear()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    try:
+        with served(app, http=HttpProtocol, lifespan="off") as url, _connect(url) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _head_of(sock).split()[1] == b"204"
+            # when its next request's head begins 1.2 s later, and stalls
+            time.sleep(1.2)
+            began = time.monotonic()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            # then nothing comes when the clock armed for the first request runs out (at 2 s)
+            sock.settimeout(1.4)
+            with pytest.raises(TimeoutError):
+                sock.recv(1024)
+            # and the head gets its 408 once it has had its own 2 s
+            sock.settimeout(SOCKET_WAIT)
+            status, body = _response(sock)
+            assert status == 408
+            assert time.monotonic() - began >= 2.0
+            assert body["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
+            assert _closed(sock)
+    finally:
+        _timeout.cache_clear()
 
 
 def test_the_http_protocol_is_written_against_this_uvicorn() -> None:
