@@ -35,6 +35,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.database import in_thread
@@ -96,7 +97,7 @@ def write(session: Session, access: Access, *, occurred_at: dt.datetime | None =
     if not access.customer_ids:
         alone: int = _RECORD.execute(connection, values).scalar_one()
         return alone
-    if connection.dialect.name == "postgresql":
+    if one_statement_groups(connection.dialect):
         together: int = _RECORD_WITH_CUSTOMERS.execute(connection, values).scalar_one()
         return together
     record_id: int = _RECORD.execute(connection, values).scalar_one()
@@ -110,17 +111,23 @@ def write_group(session: Session, group: list[Access]) -> list[int]:
 
     On PostgreSQL one statement writes them all (one round trip, however many): the records
     come as a JSON array of rows (``json_to_recordset``), and their index rows from each
-    record's customer ids. Elsewhere each is written as `write` writes it (SQLite has no
-    round trip to save).
+    record's customer ids (`one_statement_groups`). Elsewhere each is written as `write`
+    writes it (SQLite has no round trip to save).
     """
     connection = session.connection()
-    if len(group) == 1 or connection.dialect.name != "postgresql":
+    if len(group) == 1 or not one_statement_groups(connection.dialect):
         return [write(session, access) for access in group]
     now = utcnow().isoformat()
     rows = orjson.dumps([_values(access, now) for access in group]).decode()
     result = _RECORDS_WITH_CUSTOMERS.execute(connection, {"records": rows})
     written: dict[str, int] = {row.request_key: row.id for row in result}
     return [written[access.key] for access in group]
+
+
+def one_statement_groups(dialect: Dialect) -> bool:
+    """Whether `write_group` writes a group in one statement, atomic on its own: on
+    PostgreSQL, where `write` too writes a record and its index rows in one."""
+    return dialect.name == "postgresql"
 
 
 def _values(access: Access, occurred_at: dt.datetime | str) -> dict[str, Any]:
@@ -201,7 +208,8 @@ _RECORDS_WITH_CUSTOMERS = _records_with_customers()
 
 
 class GroupCommit:
-    """Access records of requests that arrive together, written in one transaction.
+    """Access records of requests that arrive together, written in one transaction (on
+    PostgreSQL in one statement, `write_group`, which commits on its own).
 
     Requests answered outside a write transaction hand their records to the event loop
     (`write_soon`). While no group is being written, the first record starts one, written in
@@ -221,8 +229,9 @@ class GroupCommit:
     Args:
         sessions: where the records are written.
         kept: the connections kept for the requests' reads (`store.kept.KeptConnections`),
-            of which a group's transaction borrows one; none: each group checks one out of
-            the pool.
+            of which a group borrows one: as it is, for a group written in one statement
+            (`one_statement_groups`), else set for a transaction; none: each group checks
+            one out of the pool.
 
     Example:
         One per endpoint, used from the event loop::
@@ -301,7 +310,11 @@ class GroupCommit:
             with self._sessions() as session:
                 yield session
             return
-        with self._kept.transaction() as connection, self._sessions(bind=connection) as session:
+        # A group written in one statement needs no transaction around it: no BEGIN and
+        # COMMIT round trips; the statement commits, durable, before it answers.
+        kept = self._kept
+        lend = kept.connection if one_statement_groups(kept.dialect) else kept.transaction
+        with lend() as connection, self._sessions(bind=connection) as session:
             yield session
 
     def _recover(self, group: list[_Pending], error: Exception) -> None:

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Dialect, Engine, event
 
 from store.database import IDLE_PING, transaction_options
 
@@ -69,6 +69,11 @@ class KeptConnections:
         self._lock = threading.Lock()
         self._closed = False
         event.listen(engine, "engine_disposed", self._disposed)
+
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's dialect."""
+        return self._engine.dialect
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:

@@ -13,9 +13,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col
 
-from privacy.audit import Access, GroupCommit, write_group
+from privacy.audit import Access, GroupCommit, one_statement_groups, write_group
 from privacy.audit import write as write_record
-from store.database import session_factory
+from store.database import one_statement_options, session_factory
+from store.kept import KeptConnections
 from store.models import AccessRecord, AccessRecordCustomer
 
 ACCESS = Access(
@@ -345,3 +346,39 @@ def test_a_group_is_written_in_one_statement_as_each_record_would_be_alone(
     # and on PostgreSQL the group took one statement
     if engine.dialect.name == "postgresql":
         assert in_group == 1
+
+
+def test_a_group_on_kept_connections_is_durable_when_its_requests_are_answered(
+    engine: Engine,
+) -> None:
+    # given a group commit on the connections kept for reads, as `Execution` sets it up
+    reads = KeptConnections(engine, keep=2, options=one_statement_options(engine.dialect))
+    group = GroupCommit(session_factory(engine), kept=reads)
+    levels: list[Any] = []
+
+    def level(connection: Any, *_args: Any) -> None:
+        levels.append(connection.get_execution_options().get("isolation_level"))
+
+    event.listen(engine, "before_cursor_execute", level)
+    accesses = [replace(ACCESS, operation_name=f"Op{i}") for i in range(5)]
+
+    async def together() -> list[int]:
+        return list(await asyncio.gather(*(group.write_soon(a) for a in accesses)))
+
+    # when requests arrive together
+    try:
+        ids = asyncio.run(together())
+    finally:
+        event.remove(engine, "before_cursor_execute", level)
+        reads.close()
+    # then each is answered with its own record, committed: another connection reads them
+    assert {name: pk for name, (pk, _) in _records(engine).items()} == {
+        f"Op{i}": pk for i, pk in enumerate(ids)
+    }
+    # and on PostgreSQL each group was one statement outside any transaction block (no BEGIN
+    # and COMMIT round trips); on SQLite, statements in a transaction
+    if one_statement_groups(engine.dialect):
+        assert levels == ["AUTOCOMMIT"] * len(levels)
+        assert len(levels) < len(accesses)
+    else:
+        assert "AUTOCOMMIT" not in levels
