@@ -120,8 +120,12 @@ class HttpProtocol(HttpToolsProtocol):
     kept-alive connections drained, not reset, in a graceful shutdown.
 
     Time: the headers arrive within ``STEWARD_REQUEST_READ_TIMEOUT`` (read once per
-    process), else 408. Size: `MAX_HEADER_BYTES` and `MAX_HEADER_LINES`, counted as they
-    arrive (also a header line that never ends), else 431; either closes the connection.
+    process) of their first byte (the first request's: of the connection's start; stray
+    line ends between requests start a head's clock too), else 408; one timer per
+    connection keeps that clock. Size: `MAX_HEADER_LINES` counted as the lines arrive (no
+    more are kept), `MAX_HEADER_BYTES` exactly once the head is complete and by its raw
+    bytes while it arrives (also a header line that never ends), else 431; either closes
+    the connection.
 
     Shutdown: uvicorn closes an idle kept-alive connection at once, and a request the client
     sent on it just then meets a reset. Here an idle connection stays open while the server
@@ -133,18 +137,19 @@ class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._opened = 0.0
         self._head_began: float | None = None
         self._served = False
         self._in_head = True
         self._head_bytes = 0
-        self._head_newlines = 0
         self._refused = False
         self._draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the clock for the first request's headers."""
         super().connection_made(transport)
-        self._arm(self.loop.time())
+        self._opened = self.loop.time()
+        self._arm(self._opened)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the clock."""
@@ -158,28 +163,31 @@ class HttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         if self._in_head:
+            if self._head_began is None:  # a head's first bytes (or stray line ends)
+                self._began(self.loop.time() if self._served else self._opened)
             self._head_bytes += len(data)
-            self._head_newlines += data.count(b"\n")
         super().data_received(data)
-        # Still in the head after all of it was parsed: every byte and line end counted is
-        # the head's. (A head that ended here was counted exactly: `on_headers_complete`.)
-        if self._refused or (
-            self._in_head
-            and (
-                self._head_bytes > MAX_HEADER_BYTES + RAW_SLACK
-                or self._head_newlines > MAX_HEADER_LINES + 2  # the request line, the end
-            )
-        ):
+        # Still in the head after all of it was parsed: every byte counted is the head's (a
+        # header line that never ends). A head that ended here was counted exactly.
+        if self._refused or (self._in_head and self._head_bytes > MAX_HEADER_BYTES + RAW_SLACK):
             self._refuse()
 
     def on_message_begin(self) -> None:
-        """A request begins: its headers have the timeout from now (on a kept-alive
-        connection, the silence before it is ``timeout_keep_alive``'s)."""
+        """A request begins: its headers have the timeout from their first byte (the first
+        request's from the connection's start; on a kept-alive connection, the silence
+        before it is ``timeout_keep_alive``'s)."""
         super().on_message_begin()
         self._in_head = True
-        self._head_began = began = self.loop.time()
-        if self._header_timer is None:
-            self._arm(began)
+        if self._head_began is None:  # pipelined: begun in the data of the request before
+            self._began(self.loop.time())
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Keep the header while the head is within its lines (its exact count is
+        `on_headers_complete`'s): a flood of short lines in one read is not all kept."""
+        if len(self.headers) < MAX_HEADER_LINES:
+            super().on_header(name, value)
+        else:
+            self._refused = True
 
     def on_headers_complete(self) -> None:
         """The headers are in: within the bounds, counted exactly, the request is served,
@@ -187,14 +195,10 @@ class HttpProtocol(HttpToolsProtocol):
         self._head_began = None
         self._served = True
         self._in_head = False
-        self._head_bytes = self._head_newlines = 0
-        headers = self.headers
-        if len(headers) > MAX_HEADER_LINES or (
-            len(self.url) + sum(len(name) + len(value) + 4 for name, value in headers)
-            > MAX_HEADER_BYTES
-        ):
+        self._head_bytes = 0
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if self._refused or size > MAX_HEADER_BYTES:  # (too many lines: `on_header`)
             self._refused = True
-        if self._refused:
             return
         super().on_headers_complete()
         self.scope[HEAD_BOUNDED] = True  # type: ignore[literal-required]
@@ -245,6 +249,11 @@ class HttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_TOO_LARGE)
             self.transport.close()
+
+    def _began(self, began: float) -> None:
+        self._head_began = began
+        if self._header_timer is None:
+            self._arm(began)
 
     def _arm(self, began: float) -> None:
         """The header clock: one timer per connection, not per request; it looks, when it

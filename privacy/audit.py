@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import secrets
 import weakref
 from collections.abc import Iterator
@@ -118,7 +119,8 @@ def write_group(session: Session, group: list[Access]) -> list[int]:
     if len(group) == 1 or not one_statement_groups(connection.dialect):
         return [write(session, access) for access in group]
     now = utcnow().isoformat()
-    rows = orjson.dumps([_values(access, now) for access in group]).decode()
+    # Serialized as SQLAlchemy's JSON type serializes `write`'s values: the same stored text.
+    rows = json.dumps([_values(access, now) for access in group])
     result = _RECORDS_WITH_CUSTOMERS.execute(connection, {"records": rows})
     written: dict[str, int] = {row.request_key: row.id for row in result}
     return [written[access.key] for access in group]

@@ -22,6 +22,7 @@ from api.errors import RequestTimeout
 from api.request_bounds import (
     BODY_ARRIVED,
     HEAD_BOUNDED,
+    MAX_HEADER_LINES,
     WRITTEN_AGAINST,
     HttpProtocol,
     _timeout,
@@ -318,6 +319,61 @@ def test_the_next_head_on_a_kept_alive_connection_has_the_whole_timeout(
             assert _closed(sock)
     finally:
         _timeout.cache_clear()
+
+
+@pytest.mark.slow
+def test_the_first_heads_clock_starts_with_the_connection_and_stray_line_ends_start_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given Steward's HTTP protocol with a header timeout of 2 s
+    monkeypatch.setenv("STEWARD_REQUEST_READ_TIMEOUT", "2")
+    _timeout.cache_clear()
+    try:
+        with served(_no_content, http=HttpProtocol, lifespan="off") as url:
+            # when a connection's first head begins 1.2 s after it opened, and stalls
+            with _connect(url) as sock:
+                opened = time.monotonic()
+                time.sleep(1.2)
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                # then it gets its 408 when 2 s have passed since the connection opened
+                assert _response(sock)[0] == 408
+                assert time.monotonic() - opened < 2.8
+            # and when a served connection then sends only a line end, it is not held
+            # open: the line end started a head's clock
+            with _connect(url) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert _head_of(sock).split()[1] == b"204"
+                sock.sendall(b"\r\n")
+                assert _response(sock)[0] == 408
+                assert _closed(sock)
+    finally:
+        _timeout.cache_clear()
+
+
+def test_a_flood_of_short_header_lines_in_one_read_is_not_all_kept() -> None:
+    # given Steward's HTTP protocol, noting how many headers it kept when it refused a head
+    kept: list[int] = []
+
+    class Noted(HttpProtocol):
+        def _refuse(self) -> None:
+            kept.append(len(self.headers))
+            super()._refuse()
+
+    with (
+        served(_no_content, http=Noted, lifespan="off") as url,
+        _connect(url) as sock,
+        contextlib.suppress(OSError),
+    ):
+        # when a head of 60,000 short lines arrives, most of it in one read
+        sock.sendall(b"GET / HTTP/1.1\r\n" + b"a:\r\n" * 60_000 + b"\r\n")
+        _head_of(sock)
+    # then it was refused holding no more than the lines a head may have
+    assert kept == [MAX_HEADER_LINES]
+
+
+async def _no_content(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def test_the_http_protocol_is_written_against_this_uvicorn() -> None:

@@ -343,6 +343,14 @@ def test_a_group_is_written_in_one_statement_as_each_record_would_be_alone(
     with engine.connect() as connection:  # no orders: JSON's null, not SQL's NULL, as alone
         nulls = text("SELECT count(*) FROM access_record WHERE order_ids IS NULL")
         assert connection.execute(nulls).scalar_one() == 0
+        # and the JSON columns' stored text too
+        texts = text(
+            "SELECT operation_name, CAST(customer_ids AS TEXT), CAST(fields AS TEXT),"
+            " CAST(order_ids AS TEXT), CAST(forms AS TEXT) FROM access_record"
+        )
+        raw = {name: rest for name, *rest in connection.execute(texts)}
+    for i in range(len(shapes)):
+        assert raw[f"Gr{i}"] == raw[f"Al{i}"]
     # and on PostgreSQL the group took one statement
     if engine.dialect.name == "postgresql":
         assert in_group == 1
