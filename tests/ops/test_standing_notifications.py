@@ -221,15 +221,17 @@ def test_a_kept_standing_is_refused_at_once_after_each_change(
 def test_a_partner_registered_until_a_time_is_read_every_time(
     served: tuple[TestClient, Settings, Engine],
 ) -> None:
-    # given a partner registered until half a second from now, whose token was served
+    # given a partner registered until two seconds from now (time enough for two requests
+    # on a loaded machine), whose token was served
     client, settings, writer = served
     keys = load_or_create(settings.key_file)
+    until = models.utcnow() + timedelta(seconds=2)
     with transaction(session_factory(writer)) as session:
-        session.add(_partner("courier", until=models.utcnow() + timedelta(seconds=0.5)))
+        session.add(_partner("courier", until=until))
     token = issue_token(settings.tokens, keys, scope=READER, subject="s", client_id="courier")
     assert probe(client, token) == 200
     assert probe(client, token) == 200
     # when that time passes, with no change announced
-    time.sleep(0.6)
+    time.sleep(max(0.0, (until - models.utcnow()).total_seconds()) + 0.1)
     # then its next request is refused
     assert probe(client, token) == 401
