@@ -21,7 +21,6 @@ import asyncio
 import time
 from collections.abc import Iterable, Sequence
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.cors import cross_origin, vary_origin
@@ -111,27 +110,20 @@ class Edge:
 
         try:
             own = shutting_down(scope) if scope.get(DRAINING) else headers_too_large(scope)
-            if own is not None:
-                status = own.status_code
-                await _answer(own, request_id, scope, receive, send)
-                return
-            try:
-                await (self.cross_origin if origin else self.app)(scope, bounded, answered)
-            except asyncio.CancelledError:
-                if started:
-                    raise
-                # The server cancels this request's task and waits for it no more: answer,
-                # and end the task (re-raising would have uvicorn log a traceback per request).
-                own = shutting_down(scope)
-                status = own.status_code
-                await _answer(own, request_id, scope, receive, send)
+            if own is None:
+                try:
+                    await (self.cross_origin if origin else self.app)(scope, bounded, answered)
+                    return
+                except asyncio.CancelledError:
+                    if started:
+                        raise
+                    # The server cancels this request's task and waits for it no more:
+                    # answer, and end the task (re-raising would have uvicorn log a
+                    # traceback per request).
+                    own = shutting_down(scope)
+            # An answer of the edge's own, not the app's.
+            status = own.status_code
+            own.raw_headers.append(request_id)
+            await own(scope, receive, send)
         finally:
             self.telemetry.end(scope, outcome, status, time.perf_counter() - began)
-
-
-async def _answer(
-    response: Response, request_id: tuple[bytes, bytes], scope: Scope, receive: Receive, send: Send
-) -> None:
-    """Send a response of the edge's own, not the app's."""
-    response.raw_headers.append(request_id)
-    await response(scope, receive, send)

@@ -153,9 +153,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the clock."""
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._disarm()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -243,9 +241,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         self._refused = True
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._disarm()
         if not self.transport.is_closing():
             self.transport.write(_TOO_LARGE)
             self.transport.close()
@@ -259,6 +255,11 @@ class HttpProtocol(HttpToolsProtocol):
         """The header clock: one timer per connection, not per request; it looks, when it
         fires, at the head under way then."""
         self._header_timer = self.loop.call_at(began + _timeout(), self._expired)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
 
     def _expired(self) -> None:
         self._header_timer = None

@@ -36,12 +36,12 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.database import in_thread
 from store.kept import KeptConnections
-from store.models import AccessRecord, AccessRecordCustomer, table_of, utcnow
+from store.models import AccessRecord, AccessRecordCustomer, UTCDateTime, table_of, utcnow
 from store.precompiled import Precompiled
 
 
@@ -86,24 +86,10 @@ def write(session: Session, access: Access, *, occurred_at: dt.datetime | None =
 
     Statements compiled once (`Precompiled`), not the ORM's unit of work: nothing reads the
     record back in the request that writes it, and this runs on every request that discloses
-    customer data. The index rows come from a JSON array of the customer ids, however many:
-    on PostgreSQL in the record's own statement (a data-modifying ``WITH``, one round trip),
-    on SQLite in a second one.
+    customer data. The index rows come from the record's customer ids, however many: on
+    PostgreSQL in the record's own statement (`write_group`'s), on SQLite in a second one.
     """
-    connection = session.connection()
-    values = {
-        **_values(access, occurred_at or utcnow()),
-        "ids": orjson.dumps(access.customer_ids).decode(),
-    }
-    if not access.customer_ids:
-        alone: int = _RECORD.execute(connection, values).scalar_one()
-        return alone
-    if one_statement_groups(connection.dialect):
-        together: int = _RECORD_WITH_CUSTOMERS.execute(connection, values).scalar_one()
-        return together
-    record_id: int = _RECORD.execute(connection, values).scalar_one()
-    _SQLITE_CUSTOMERS.execute(connection, {"record": record_id, "ids": values["ids"]})
-    return record_id
+    return _write(session, [access], occurred_at or utcnow())[0]
 
 
 def write_group(session: Session, group: list[Access]) -> list[int]:
@@ -111,24 +97,38 @@ def write_group(session: Session, group: list[Access]) -> list[int]:
     the group's order.
 
     On PostgreSQL one statement writes them all (one round trip, however many): the records
-    come as a JSON array of rows (``json_to_recordset``), and their index rows from each
-    record's customer ids (`one_statement_groups`). Elsewhere each is written as `write`
-    writes it (SQLite has no round trip to save).
+    come as a JSON array of rows (``json_to_recordset``) into a data-modifying ``WITH``,
+    which writes their index rows from each record's customer ids (`one_statement_groups`).
+    Elsewhere each is written alone (SQLite has no round trip to save).
     """
+    return _write(session, group, utcnow())
+
+
+def _write(session: Session, group: list[Access], occurred_at: dt.datetime) -> list[int]:
     connection = session.connection()
-    if len(group) == 1 or not one_statement_groups(connection.dialect):
-        return [write(session, access) for access in group]
-    now = utcnow().isoformat()
-    # Serialized as SQLAlchemy's JSON type serializes `write`'s values: the same stored text.
-    rows = json.dumps([_values(access, now) for access in group])
+    if not one_statement_groups(connection.dialect):
+        return [_write_alone(connection, access, occurred_at) for access in group]
+    at = _OCCURRED_AT.process_bind_param(occurred_at, connection.dialect)
+    assert at is not None  # a time in, a time out
+    # Serialized as SQLAlchemy's JSON type serializes its values: the text it would store.
+    rows = json.dumps([_values(access, at.isoformat()) for access in group])
     result = _RECORDS_WITH_CUSTOMERS.execute(connection, {"records": rows})
     written: dict[str, int] = {row.request_key: row.id for row in result}
     return [written[access.key] for access in group]
 
 
+def _write_alone(connection: Connection, access: Access, occurred_at: dt.datetime) -> int:
+    """One record, then its index rows from a JSON array of its customer ids (SQLite)."""
+    record_id: int = _RECORD.execute(connection, _values(access, occurred_at)).scalar_one()
+    if access.customer_ids:
+        ids = orjson.dumps(access.customer_ids).decode()
+        _SQLITE_CUSTOMERS.execute(connection, {"record": record_id, "ids": ids})
+    return record_id
+
+
 def one_statement_groups(dialect: Dialect) -> bool:
-    """Whether `write_group` writes a group in one statement, atomic on its own: on
-    PostgreSQL, where `write` too writes a record and its index rows in one."""
+    """Whether `write_group` writes a group in one statement, atomic on its own (and
+    `write` a record and its index rows): on PostgreSQL."""
     return dialect.name == "postgresql"
 
 
@@ -152,6 +152,7 @@ def _values(access: Access, occurred_at: dt.datetime | str) -> dict[str, Any]:
 
 _ACCESS_RECORD = table_of(AccessRecord)
 _COLUMNS = tuple(_values(Access("", "", None, None, None, (), ()), "").keys())
+_OCCURRED_AT = UTCDateTime()
 _RECORD_INSERT = (
     insert(_ACCESS_RECORD)
     .values({name: bindparam(name, type_=_ACCESS_RECORD.c[name].type) for name in _COLUMNS})
@@ -164,21 +165,6 @@ _SQLITE_CUSTOMERS = Precompiled(
         "SELECT :record, value FROM json_each(:ids)"
     )
 )
-
-
-def _record_with_customers() -> Precompiled:
-    """The record and its index rows in one statement (PostgreSQL: data-modifying ``WITH``)."""
-    record = _RECORD_INSERT.cte("record")
-    ids = func.json_array_elements_text(cast(bindparam("ids", type_=String), JSON))
-    value = ids.table_valued("value").alias("ids")
-    rows = insert(table_of(AccessRecordCustomer)).from_select(
-        ["access_record_id", "customer_id"],
-        select(record.c.id, cast(value.c.value, Integer)).select_from(record).join(value, true()),
-    )
-    return Precompiled(select(record.c.id).add_cte(rows.cte("customers")))
-
-
-_RECORD_WITH_CUSTOMERS = _record_with_customers()
 
 
 def _records_with_customers() -> Precompiled:

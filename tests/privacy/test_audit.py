@@ -190,7 +190,7 @@ def test_the_record_is_written_before_the_answer_or_there_is_no_answer(
         raise RuntimeError("audit store down")
 
     monkeypatch.setattr(schema.audit, "write", broken)  # in the request's transaction
-    monkeypatch.setattr(privacy.audit, "write", broken)  # in a group commit (compiled reads)
+    monkeypatch.setattr(privacy.audit, "write_group", broken)  # a group commit (compiled reads)
     # when support reads, and corrects, a customer
     read = gql(LOOKUP, {"id": maryam.id}, scope=SUPPORT, purpose="customer_support", status=500)
     fixed = gql(
